@@ -1,0 +1,158 @@
+"""Config: TOML file plus ``LIVINGLAB_<SECTION>__<KEY>`` environment overrides.
+
+Parsed once at the edge into frozen pydantic models; defaults live here and only
+here. Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+ENV_PREFIX = "LIVINGLAB_"
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Section):
+    id: str = Field(default="gw-01", pattern=ID_PATTERN)
+    data_dir: Path = Path("./var")
+    # Durable buffer bound (bytes of the SQLite file). When reached the gateway
+    # stops acknowledging MQTT messages, so the broker keeps them (backpressure).
+    buffer_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    # Loopback HTTP port for /healthz and /metrics; 0 turns the server off.
+    health_port: int = Field(default=9108, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
+    # Rejected messages kept for `livinglab gateway rejected` (oldest dropped first).
+    quarantine_max: int = Field(default=10_000, ge=1)
+    # Serial ports (USB boards without Wi-Fi) whose JSON lines feed the pipeline.
+    serial_ports: tuple[str, ...] = ()
+    serial_baud: int = Field(default=115200, ge=300)
+
+
+class MqttSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str = ""
+    password: str = ""
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # Fixed client id so the broker keeps the persistent session across restarts;
+    # empty means "livinglab-gateway-<gateway.id>".
+    client_id: str = ""
+    keepalive: int = Field(default=30, ge=5, le=3600)
+    topic_prefix: str = "livinglab/v1"
+
+
+class StoreSection(_Section):
+    kind: Literal["influxdb2", "influxdb1", "sqlite"] = "sqlite"
+    url: str = "http://127.0.0.1:8086"
+    token: str = ""
+    org: str = "livinglab"
+    bucket: str = "livinglab"
+    database: str = "livinglab"
+    username: str = ""
+    password: str = ""
+    path: Path = Path("./var/readings.sqlite")
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(default=0.2, gt=0, le=60)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class Config(_Section):
+    site: str = Field(pattern=ID_PATTERN)
+    gateway: GatewaySection = GatewaySection()
+    mqtt: MqttSection = MqttSection()
+    store: StoreSection = StoreSection()
+    # Sections owned by other packages (fleet, provisioning) are kept as plain
+    # tables here and parsed by their owners, so the gateway never rejects them.
+    fleet: dict[str, Any] = Field(default_factory=dict)
+    provisioning: dict[str, Any] = Field(default_factory=dict)
+    wifi: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"livinglab-gateway-{self.gateway.id}"
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """``LIVINGLAB_MQTT__PORT=1884`` -> ``{"mqtt": {"port": "1884"}}``."""
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) == 1 and parts[0] == "site":
+            out["site"] = value
+        elif len(parts) == 2 and parts[0] in Config.model_fields and parts[1]:
+            out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Relative paths in a config file are relative to the file, not the cwd."""
+    for section, key in (("gateway", "data_dir"), ("store", "path")):
+        table = raw.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            p = Path(table[key])
+            if not p.is_absolute():
+                table[key] = str(base_dir / p)
+    return raw
+
+
+def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
+                 env: Mapping[str, str] | None = None) -> Config:
+    """Validate a config mapping (+ env overrides) into a frozen :class:`Config`."""
+    data = _merge(dict(raw), _env_overrides(os.environ if env is None else env))
+    data = _resolve_paths({k: dict(v) if isinstance(v, dict) else v for k, v in data.items()},
+                          base_dir)
+    if "store" not in raw or "path" not in raw.get("store", {}):
+        # default sqlite path follows data_dir
+        gw = data.get("gateway", {})
+        data_dir = Path(gw.get("data_dir", base_dir / "var")) if isinstance(gw, dict) else None
+        if data_dir is not None and "path" not in data.get("store", {}):
+            data.setdefault("store", {})["path"] = str(data_dir / "readings.sqlite")
+    if "gateway" not in data or "data_dir" not in data["gateway"]:
+        data.setdefault("gateway", {})["data_dir"] = str(base_dir / "var")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"config key '{key}': {err['msg']}") from None
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML config file; every failure is a one-line ConfigError."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} not found (pass --config PATH)") from None
+    except PermissionError:
+        raise ConfigError(f"config file {p} is not readable (check its permissions)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return parse_config(raw, p.resolve().parent, env)

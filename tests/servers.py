@@ -1,0 +1,268 @@
+"""Real servers for tests and benchmarks: Mosquitto, influxd (v1), VictoriaMetrics.
+
+Each runs on a free 127.0.0.1 port in its own temp dir and is stopped by PID.
+Nothing here sleeps where a condition can be waited for; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], T], timeout: float = 20.0, interval: float = 0.05,
+             what: str = "condition") -> T:
+    """Poll ``cond`` until it returns a truthy value; raise TimeoutError after ``timeout``."""
+    end = time.monotonic() + timeout
+    last: T = cond()
+    while not last:
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what} not met within {timeout}s (last: {last!r})")
+        time.sleep(interval)
+        last = cond()
+    return last
+
+
+def tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(200 <= r.status < 300)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM, wait (reaping if it is our child), SIGKILL after ``timeout``."""
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+@dataclass
+class Server:
+    """One server process in its own directory."""
+
+    dir: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.dir / "server.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return tcp_open(self.port)
+
+    def start(self, timeout: float = 30.0) -> None:
+        if not self.port:
+            self.port = free_port()
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir,
+                                         start_new_session=True)
+        wait_for(self.ready, timeout, what=f"{type(self).__name__} on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc.pid)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing (an outage)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+@dataclass
+class Mosquitto(Server):
+    """Mosquitto with persistence and limits sized for a gateway that may be down.
+
+    ``extra`` lines are appended to the generated config (ACL, password file, ...).
+    """
+
+    extra: tuple[str, ...] = ()
+    persistence: bool = True
+    allow_anonymous: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if os.geteuid() == 0:
+            # started as root, mosquitto drops to its own user: let it write here
+            try:
+                pw = pwd.getpwnam("mosquitto")
+                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            except KeyError:
+                pass
+        self.dir.chmod(0o777)
+
+    def command(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} {HOST}",
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.dir}/",
+            "autosave_interval 1",
+            "max_queued_messages 0",
+            "max_queued_bytes 0",
+            "max_inflight_messages 0",
+            "sys_interval 1",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            *self.extra,
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)]
+
+
+@dataclass
+class Influxd(Server):
+    """InfluxDB 1.x (Debian's ``influxd``), v1 HTTP API on loopback."""
+
+    rpc_port: int = 0
+
+    def command(self) -> list[str]:
+        if not self.rpc_port:
+            self.rpc_port = free_port()
+        conf = self.dir / "influxdb.conf"
+        conf.write_text(f"""\
+reporting-enabled = false
+bind-address = "{HOST}:{self.rpc_port}"
+[meta]
+  dir = "{self.dir}/meta"
+[data]
+  dir = "{self.dir}/data"
+  wal-dir = "{self.dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "{HOST}:{self.port}"
+  log-enabled = false
+""")
+        return ["influxd", "run", "-config", str(conf)]
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/ping")
+
+    def query(self, q: str, db: str | None = None) -> dict[str, object]:
+        params = {"q": q, "epoch": "ms"}
+        if db:
+            params["db"] = db
+        data = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(f"{self.url}/query", data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            result: dict[str, object] = json.loads(r.read())
+            return result
+
+    def points(self, db: str, measurement: str) -> list[dict[str, object]]:
+        """Every point of a measurement as {column: value} dicts (time in ms)."""
+        res = self.query(f'SELECT * FROM "{measurement}"', db)
+        out: list[dict[str, object]] = []
+        for result in res.get("results", []):  # type: ignore[attr-defined]
+            for series in result.get("series", []) or []:
+                cols = series["columns"]
+                out.extend(dict(zip(cols, row, strict=True)) for row in series["values"])
+        return out
+
+
+@dataclass
+class VictoriaMetrics(Server):
+    """VictoriaMetrics single node: accepts the InfluxDB v1 and v2 write APIs.
+
+    Started with ``-dedup.minScrapeInterval=1ms`` as the wire contract says, so a
+    point written twice (same series, same ms) is kept once, like InfluxDB.
+    """
+
+    def command(self) -> list[str]:
+        return ["victoria-metrics", f"-storageDataPath={self.dir}/data",
+                f"-httpListenAddr={HOST}:{self.port}", "-retentionPeriod=100y",
+                "-search.latencyOffset=0s", "-search.disableCache",
+                "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN"]
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/health")
+
+    def flush(self) -> None:
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30):
+            pass
+
+    def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
+        """All raw samples (``/api/v1/export``), one dict per series."""
+        self.flush()
+        q = urllib.parse.urlencode({"match[]": match})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
+            return [json.loads(line) for line in r.read().splitlines() if line.strip()]
