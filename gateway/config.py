@@ -53,6 +53,14 @@ class MqttSection(_Section):
     client_id: str = ""
     keepalive: int = Field(default=30, ge=5, le=3600)
     topic_prefix: str = "livinglab/v1"
+    # MQTT 5 lets the gateway announce a large Receive Maximum (how many unacked
+    # QoS 1 messages the broker may send at once) and a session expiry; "3.1.1"
+    # is for brokers without v5 (the demo's embedded amqtt).
+    protocol: Literal["5", "3.1.1"] = "5"
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    # How long the broker keeps the gateway's session (and queues for it) while
+    # it is down. 7 days by default.
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=1)
 
 
 class StoreSection(_Section):
