@@ -19,7 +19,7 @@ from .errors import GatewayError
 
 # Packages whose cli module adds sub-commands, in --help order.
 COMMAND_MODULES = (
-    "gateway.demo_cli",
+    "devices.demo_cli",
     "gateway.gateway_cli",
     "devices.fleet_cli",
     "provisioning.cli",
