@@ -1,1 +1,63 @@
-"""protocols package."""
+"""The wire contract in code: ids, topics, quantities, line protocol, validation, models.
+
+Everything the gateway, firmware tests and provisioning share about what goes over
+MQTT and into InfluxDB. See ``docs/wire-contract-reference.md``.
+"""
+
+from .errors import ProtocolError, TopicError
+from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
+from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
+from .quantities import DOMAINS, QUANTITIES, Quantity
+from .topics import (
+    DEFAULT_PREFIX,
+    TopicInfo,
+    config_topic,
+    gateway_status_topic,
+    parse_topic,
+    rejected_topic,
+    site_filter,
+    status_topic,
+    telemetry_topic,
+)
+from .validate import (
+    REASONS,
+    Accepted,
+    Outcome,
+    Rejection,
+    StatusRecord,
+    validate_status,
+    validate_telemetry,
+)
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DOMAINS",
+    "ID_RE",
+    "QUANTITIES",
+    "REASONS",
+    "SENSOR_RE",
+    "Accepted",
+    "Outcome",
+    "Point",
+    "ProtocolError",
+    "Quantity",
+    "Rejection",
+    "StatusRecord",
+    "TopicError",
+    "TopicInfo",
+    "config_topic",
+    "encode_lines",
+    "encode_point",
+    "gateway_status_topic",
+    "is_id",
+    "is_sensor",
+    "make_point",
+    "parse_line",
+    "parse_topic",
+    "rejected_topic",
+    "site_filter",
+    "status_topic",
+    "telemetry_topic",
+    "validate_status",
+    "validate_telemetry",
+]

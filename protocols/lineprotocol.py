@@ -1,0 +1,165 @@
+"""InfluxDB line protocol for the points the gateway stores: encode and parse.
+
+Only what the contract needs: float fields (never the ``i`` integer suffix, so a
+field keeps one type across writes whatever the device sent), millisecond
+timestamps, and the escaping rules (measurement: comma and space; tag keys,
+tag values, field keys: comma, equals sign and space). Backslashes and line
+breaks are refused outright: no contract name can contain them, and refusing
+them keeps escaping unambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import ProtocolError
+
+_FORBIDDEN = ("\\", "\n", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One line: tags and fields are tuples sorted by key (use :func:`make_point`)."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, float], ...]
+    time_ms: int
+
+
+def make_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, float],
+               time_ms: int) -> Point:
+    """Build a :class:`Point` with tags and fields sorted by key, fields as floats."""
+    return Point(measurement, tuple(sorted(tags.items())),
+                 tuple(sorted((k, float(v)) for k, v in fields.items())), time_ms)
+
+
+def _checked(s: str, what: str) -> str:
+    if not s:
+        raise ProtocolError(f"empty {what} in line protocol")
+    for bad in _FORBIDDEN:
+        if bad in s:
+            raise ProtocolError(f"{what} {s!r} contains {bad!r}, not representable")
+    return s
+
+
+@lru_cache(maxsize=4096)
+def _esc_measurement(s: str) -> str:
+    return _checked(s, "measurement").replace(",", "\\,").replace(" ", "\\ ")
+
+
+@lru_cache(maxsize=4096)
+def _esc_key(s: str) -> str:
+    """Tag keys, tag values and field keys share one escaping rule."""
+    return _checked(s, "key or tag value").replace(",", "\\,").replace("=", "\\=").replace(
+        " ", "\\ ")
+
+
+def format_float(v: float) -> str:
+    """Shortest text that reads back as exactly ``v`` and that InfluxDB types as a float.
+
+    Integral values below 1e15 are written without ``.0`` (``612``), like the contract's
+    example; InfluxDB reads a bare number as a float. Everything else is ``repr``.
+    """
+    if type(v) is not float:
+        v = float(v)
+    if not math.isfinite(v):
+        raise ProtocolError(f"field value {v!r} is not finite")
+    if v.is_integer() and -1e15 < v < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def encode_point(p: Point) -> str:
+    """One line of line protocol, without the trailing newline."""
+    if not p.fields:
+        raise ProtocolError(f"point {p.measurement!r} has no fields")
+    if type(p.time_ms) is not int:
+        raise ProtocolError(f"timestamp {p.time_ms!r} is not an int")
+    head = _esc_measurement(p.measurement)
+    if p.tags:
+        head += "," + ",".join(_esc_key(k) + "=" + _esc_key(v) for k, v in p.tags)
+    body = ",".join(_esc_key(k) + "=" + format_float(v) for k, v in p.fields)
+    return f"{head} {body} {p.time_ms}"
+
+
+def encode_lines(points: Iterable[Point]) -> bytes:
+    """Newline-joined UTF-8 lines, as the write APIs take them (no trailing newline)."""
+    return "\n".join(map(encode_point, points)).encode("utf-8")
+
+
+_ESCAPABLE = frozenset(", =")
+
+
+def _scan(line: str, i: int, stops: str) -> tuple[str, int]:
+    """Read an escaped token from ``i`` up to the first unescaped char in ``stops``."""
+    out: list[str] = []
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\" and i + 1 < n and line[i + 1] in _ESCAPABLE:
+            out.append(line[i + 1])
+            i += 2
+            continue
+        if c in stops:
+            break
+        out.append(c)
+        i += 1
+    return "".join(out), i
+
+
+def parse_line(line: str) -> Point:
+    """Inverse of :func:`encode_point`; raises :class:`ProtocolError` on anything else.
+
+    Accepts float fields only (a bare or decimal/exponent number); integer (``i``),
+    string and boolean fields are refused because this project never writes them.
+    """
+    if "\n" in line or "\r" in line:
+        raise ProtocolError("one line expected, got a line break")
+    measurement, i = _scan(line, 0, ", ")
+    if not measurement:
+        raise ProtocolError(f"no measurement in {line!r}")
+    tags: list[tuple[str, str]] = []
+    while i < len(line) and line[i] == ",":
+        key, i = _scan(line, i + 1, "=, ")
+        if i >= len(line) or line[i] != "=" or not key:
+            raise ProtocolError(f"bad tag near column {i} in {line!r}")
+        value, i = _scan(line, i + 1, ", ")
+        if not value:
+            raise ProtocolError(f"empty tag value for {key!r} in {line!r}")
+        tags.append((key, value))
+    if i >= len(line) or line[i] != " ":
+        raise ProtocolError(f"no fields in {line!r}")
+    fields: list[tuple[str, float]] = []
+    i += 1
+    while True:
+        key, i = _scan(line, i, "=, ")
+        if i >= len(line) or line[i] != "=" or not key:
+            raise ProtocolError(f"bad field near column {i} in {line!r}")
+        raw, i = _scan(line, i + 1, ", ")
+        fields.append((key, _parse_float(raw, line)))
+        if i < len(line) and line[i] == ",":
+            i += 1
+            continue
+        break
+    if i >= len(line) or line[i] != " ":
+        raise ProtocolError(f"no timestamp in {line!r}")
+    stamp = line[i + 1:]
+    if not stamp or not stamp.lstrip("-").isdigit() or not stamp.isascii():
+        raise ProtocolError(f"bad timestamp {stamp!r} in {line!r}")
+    return Point(measurement, tuple(sorted(tags)), tuple(sorted(fields)), int(stamp))
+
+
+def _parse_float(raw: str, line: str) -> float:
+    if not raw or raw[-1] in "iu" or raw[0] == '"' or "_" in raw or not raw.isascii():
+        raise ProtocolError(f"field value {raw!r} is not a float in {line!r}")
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ProtocolError(f"field value {raw!r} is not a float in {line!r}") from None
+    if not math.isfinite(v) or raw.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise ProtocolError(f"field value {raw!r} is not finite in {line!r}")
+    return v

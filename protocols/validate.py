@@ -1,0 +1,343 @@
+"""The validation stage: raw MQTT payload -> accepted points plus rejection reports.
+
+Pure functions, no I/O. This is the gateway's hot path (10,000+ messages/s on one
+core), so it checks plain ``json.loads`` output with exact-type tests instead of
+building pydantic models per message; ``tests/protocols`` proves it agrees with the
+models in :mod:`protocols.models`. Every rule of the contract's Validation section
+lives in :func:`validate_telemetry`; the reason codes are listed in ``REASONS`` and
+documented in ``docs/wire-contract-reference.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .ids import is_sensor
+from .lineprotocol import Point
+from .quantities import QUANTITIES
+
+MAX_PAYLOAD = 16384
+MAX_SAMPLES = 256
+MAX_VALUES = 32
+MAX_COUNTER = 2**31 - 1
+MIN_TIME = 1577836800.0  # 2020-01-01T00:00:00Z
+MAX_FUTURE_S = 300.0
+_DETAIL_MAX = 200
+
+REASONS: dict[str, str] = {
+    # whole message
+    "too_large": "payload longer than 16384 bytes",
+    "not_json": "not UTF-8, not RFC 8259 JSON (NaN/Infinity included), or nested too deep",
+    "not_object": "the JSON document is not an object",
+    "missing_field": "a required field is absent",
+    "mistyped_field": "a field has the wrong JSON type (no coercion: \"7\" and true are not 7)",
+    "invalid_field": "a field has the right type but a value outside its rule "
+                     "(boot/seq range, sample count, status state)",
+    "bad_version": "v is an integer other than 1",
+    "device_mismatch": "the payload's device differs from the topic's device (spoofing)",
+    "bad_sample": "a malformed sample: not an object, bad/absent sensor, both or neither of "
+                  "ts/age, ts/age not a number, negative age, values not an object of 1..32",
+    # one sample
+    "ts_in_future": "sample time more than 300 s after the gateway's receive time",
+    "ts_too_old": "sample time before 2020-01-01T00:00:00Z",
+    # one value
+    "unknown_quantity": "a quantity name the contract does not define",
+    "mistyped_value": "a value that is not a JSON number",
+    "not_finite": "a number too large for a double (e.g. 1e400)",
+    "out_of_range": "a value outside the quantity's inclusive range",
+    # other topics
+    "bad_topic": "a topic under the site that the contract does not define",
+}
+Reason = Literal[
+    "too_large", "not_json", "not_object", "missing_field", "mistyped_field", "invalid_field",
+    "bad_version", "device_mismatch", "bad_sample", "ts_in_future", "ts_too_old",
+    "unknown_quantity", "mistyped_value", "not_finite", "out_of_range", "bad_topic"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One rejected message, sample or value, as reported on the ``rejected`` topic."""
+
+    topic: str
+    device: str | None
+    reason: str
+    detail: str
+
+    def to_json(self) -> bytes:
+        """The report payload: ``{"topic", "device", "reason", "detail"}``."""
+        return json.dumps({"topic": self.topic, "device": self.device, "reason": self.reason,
+                           "detail": self.detail}, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message that passed whole-message validation (maybe with zero points left).
+
+    It is accepted even when every sample or value was rejected, so its
+    (device, boot, seq) is recorded and a redelivery is recognised as a duplicate.
+    """
+
+    device: str
+    boot: int
+    seq: int
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """``accepted`` is None when the whole message was rejected (then one rejection)."""
+
+    accepted: Accepted | None
+    rejections: tuple[Rejection, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """A valid status message: its fields and the ``device`` health point to store."""
+
+    device: str
+    state: Literal["online", "offline"]
+    fields: dict[str, float | str]
+    point: Point
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def loads_strict(payload: bytes) -> Any:
+    """RFC 8259 JSON from strict UTF-8; raises ValueError (incl. RecursionError cases)."""
+    text = payload.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
+def _short(x: object) -> str:
+    s = repr(x)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _as_float(x: int | float) -> float:
+    """``float(x)`` that maps ints beyond the double range to +/-inf instead of raising."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+class _Reject(Exception):
+    """Internal: aborts a whole message with one reason."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail[:_DETAIL_MAX]
+
+
+def _int_field(obj: dict[str, Any], key: str) -> int:
+    if key not in obj:
+        raise _Reject("missing_field", f"{key!r} is required")
+    x = obj[key]
+    if type(x) is not int:
+        raise _Reject("mistyped_field", f"{key!r} must be an integer, got {_short(x)}")
+    return x
+
+
+def _header(obj: object, device: str) -> tuple[str, int, int, list[Any]]:
+    if type(obj) is not dict:
+        raise _Reject("not_object", f"top level is {type(obj).__name__}, not an object")
+    v = _int_field(obj, "v")
+    if "device" not in obj:
+        raise _Reject("missing_field", "'device' is required")
+    dev = obj["device"]
+    if type(dev) is not str:
+        raise _Reject("mistyped_field", f"'device' must be a string, got {_short(dev)}")
+    boot = _int_field(obj, "boot")
+    seq = _int_field(obj, "seq")
+    if "samples" not in obj:
+        raise _Reject("missing_field", "'samples' is required")
+    samples = obj["samples"]
+    if type(samples) is not list:
+        raise _Reject("mistyped_field", f"'samples' must be an array, got {_short(samples)}")
+    if v != 1:
+        raise _Reject("bad_version", f"v is {v}, this gateway speaks v1")
+    if dev != device:
+        raise _Reject("device_mismatch", f"payload device {_short(dev)} on the topic of {device!r}")
+    for name, n in (("boot", boot), ("seq", seq)):
+        if not 0 <= n <= MAX_COUNTER:
+            raise _Reject("invalid_field", f"{name} {n} outside 0..2^31-1")
+    if not 1 <= len(samples) <= MAX_SAMPLES:
+        raise _Reject("invalid_field", f"{len(samples)} samples, expected 1..{MAX_SAMPLES}")
+    return dev, boot, seq, samples
+
+
+def _is_number(x: object) -> bool:
+    t = type(x)
+    return t is int or t is float
+
+
+def _check_sample(i: int, s: object) -> tuple[str, float, bool, dict[str, Any]]:
+    """Returns (sensor, ts-or-age, is_age, values) or raises bad_sample."""
+    if type(s) is not dict:
+        raise _Reject("bad_sample", f"samples[{i}] is not an object")
+    sensor = s.get("sensor")
+    if not is_sensor(sensor):
+        raise _Reject("bad_sample", f"samples[{i}].sensor {_short(sensor)} is not a sensor id")
+    has_ts, has_age = "ts" in s, "age" in s
+    if has_ts == has_age:
+        raise _Reject("bad_sample", f"samples[{i}] needs exactly one of ts and age")
+    key = "age" if has_age else "ts"
+    t = s[key]
+    if not _is_number(t):
+        raise _Reject("bad_sample", f"samples[{i}].{key} {_short(t)} is not a number")
+    if has_age and t < 0:
+        raise _Reject("bad_sample", f"samples[{i}].age {t} is negative")
+    values = s.get("values")
+    if type(values) is not dict or not 1 <= len(values) <= MAX_VALUES:
+        raise _Reject("bad_sample", f"samples[{i}].values must be an object of 1..{MAX_VALUES}")
+    return sensor, _as_float(t), has_age, values  # type: ignore[return-value]
+
+
+def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float,
+                       device: str) -> Outcome:
+    """Validate one telemetry message received at ``received_at`` (Unix s) on ``topic``.
+
+    ``device`` is the topic's device (the caller parsed the topic). Never raises on
+    any payload. Returns the points to store, one per (sample, domain), and one
+    :class:`Rejection` per rejected message, sample or value.
+    """
+    try:
+        if len(payload) > MAX_PAYLOAD:
+            raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+        try:
+            obj = loads_strict(payload)
+        except ValueError as exc:
+            raise _Reject("not_json", str(exc)) from None
+        dev, boot, seq, raw_samples = _header(obj, device)
+        samples = [_check_sample(i, s) for i, s in enumerate(raw_samples)]
+    except _Reject as r:
+        return Outcome(None, (Rejection(topic, device, r.reason, r.detail),))
+
+    rejections: list[Rejection] = []
+    points: list[Point] = []
+    latest = received_at + MAX_FUTURE_S
+    for i, (sensor, t, is_age, values) in enumerate(samples):
+        when = received_at - t if is_age else t
+        if when > latest or when < MIN_TIME:
+            reason = "ts_in_future" if when > latest else "ts_too_old"
+            what = f"received_at - age = {when!r}" if is_age else f"ts {when!r}"
+            rejections.append(Rejection(
+                topic, device, reason, f"samples[{i}] ({sensor}): {what}, received at "
+                f"{received_at!r}"))
+            continue
+        by_domain: dict[str, list[tuple[str, float]]] = {}
+        for name, x in values.items():
+            q = QUANTITIES.get(name)
+            bad: str | None = None
+            if q is None:
+                bad = "unknown_quantity"
+            elif not _is_number(x):
+                bad = "mistyped_value"
+            elif type(x) is float and not math.isfinite(x):
+                bad = "not_finite"
+            elif not q.min <= x <= q.max:
+                bad = "out_of_range"
+            if bad is not None:
+                rejections.append(Rejection(topic, device, bad, _value_detail(
+                    i, sensor, name, x, bad)))
+                continue
+            assert q is not None
+            by_domain.setdefault(q.domain, []).append((name, float(x)))
+        if by_domain:
+            tags = (("device", dev), ("sensor", sensor), ("site", site))
+            time_ms = round(when * 1000.0)
+            for domain, fields in by_domain.items():
+                fields.sort()
+                points.append(Point(domain, tags, tuple(fields), time_ms))
+    return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
+
+
+def _value_detail(i: int, sensor: str, name: str, x: object, reason: str) -> str:
+    head = f"samples[{i}] ({sensor}) {_short(name)}={_short(x)}"
+    if reason == "out_of_range":
+        q = QUANTITIES[name]
+        return f"{head} outside {q.min:g}..{q.max:g} {q.unit}"
+    return head[:_DETAIL_MAX]
+
+
+# ---- status -----------------------------------------------------------------------------
+
+_STATUS_STR = ("fw", "board", "ip")
+_STATUS_NUM = ("rssi", "uptime")
+
+
+def validate_status(topic: str, payload: bytes, site: str, received_at: float,
+                    device: str) -> tuple[StatusRecord | None, Rejection | None]:
+    """Validate a device status message (birth, or the last will ``{"state":"offline"}``).
+
+    An empty payload is how MQTT clears a retained message: neither a status nor an
+    error, so it returns ``(None, None)``. Unknown keys are ignored. The point has
+    measurement ``device``, tags ``device``/``site``, float fields ``rssi``,
+    ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), at ``received_at``.
+    """
+    if not payload:
+        return None, None
+    try:
+        if len(payload) > MAX_PAYLOAD:
+            raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+        try:
+            obj = loads_strict(payload)
+        except ValueError as exc:
+            raise _Reject("not_json", str(exc)) from None
+        record = _status(obj, site, received_at, device)
+    except _Reject as r:
+        return None, Rejection(topic, device, r.reason, r.detail)
+    return record, None
+
+
+def _status(obj: object, site: str, received_at: float, device: str) -> StatusRecord:
+    if type(obj) is not dict:
+        raise _Reject("not_object", f"top level is {type(obj).__name__}, not an object")
+    if "state" not in obj:
+        raise _Reject("missing_field", "'state' is required")
+    state = obj["state"]
+    if type(state) is not str:
+        raise _Reject("mistyped_field", f"'state' must be a string, got {_short(state)}")
+    if state not in ("online", "offline"):
+        raise _Reject("invalid_field", f"state {_short(state)} is not online/offline")
+    fields: dict[str, float | str] = {}
+    for key in _STATUS_STR:
+        if key in obj:
+            x = obj[key]
+            if type(x) is not str:
+                raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
+            fields[key] = x
+    for key in ("boot", "heap_free"):
+        if key in obj:
+            x = obj[key]
+            if type(x) is not int:
+                raise _Reject("mistyped_field", f"{key!r} must be an integer, got {_short(x)}")
+            if not 0 <= x <= MAX_COUNTER:
+                raise _Reject("invalid_field", f"{key} {x} outside 0..2^31-1")
+            fields[key] = float(x)
+    for key in _STATUS_NUM:
+        if key in obj:
+            x = obj[key]
+            if not _is_number(x):
+                raise _Reject("mistyped_field", f"{key!r} must be a number, got {_short(x)}")
+            if not math.isfinite(_as_float(x)) or (key == "uptime" and x < 0):
+                raise _Reject("invalid_field", f"{key} {_short(x)} out of range")
+            fields[key] = float(x)
+    point_fields = [(k, v) for k, v in fields.items()
+                    if k in ("rssi", "heap_free", "uptime") and type(v) is float]
+    point_fields.append(("online", 1.0 if state == "online" else 0.0))
+    point = Point("device", (("device", device), ("site", site)), tuple(sorted(point_fields)),
+                  round(received_at * 1000.0))
+    return StatusRecord(device, "online" if state == "online" else "offline", fields, point)
