@@ -7,6 +7,7 @@ MQTT and into InfluxDB. See ``docs/wire-contract-reference.md``.
 from .errors import ProtocolError, TopicError
 from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
 from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
+from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
 from .quantities import DOMAINS, QUANTITIES, Quantity
 from .topics import (
     DEFAULT_PREFIX,
@@ -37,12 +38,18 @@ __all__ = [
     "REASONS",
     "SENSOR_RE",
     "Accepted",
+    "DeviceConfig",
+    "GatewayStatus",
     "Outcome",
     "Point",
     "ProtocolError",
     "Quantity",
     "Rejection",
+    "RejectionReport",
+    "Sample",
+    "Status",
     "StatusRecord",
+    "Telemetry",
     "TopicError",
     "TopicInfo",
     "config_topic",

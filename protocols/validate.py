@@ -275,7 +275,9 @@ def _value_detail(i: int, sensor: str, name: str, x: object, reason: str) -> str
 # ---- status -----------------------------------------------------------------------------
 
 _STATUS_STR = ("fw", "board", "ip")
-_STATUS_NUM = ("rssi", "uptime")
+# (name, min, max): rssi in dBm, uptime in seconds; inclusive, so inf is out of range.
+_STATUS_NUM: tuple[tuple[str, float, float], ...] = (
+    ("rssi", -200, 200), ("uptime", 0, MAX_COUNTER))
 
 
 def validate_status(topic: str, payload: bytes, site: str, received_at: float,
@@ -327,13 +329,13 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             if not 0 <= x <= MAX_COUNTER:
                 raise _Reject("invalid_field", f"{key} {x} outside 0..2^31-1")
             fields[key] = float(x)
-    for key in _STATUS_NUM:
+    for key, lo, hi in _STATUS_NUM:
         if key in obj:
             x = obj[key]
             if not _is_number(x):
                 raise _Reject("mistyped_field", f"{key!r} must be a number, got {_short(x)}")
-            if not math.isfinite(_as_float(x)) or (key == "uptime" and x < 0):
-                raise _Reject("invalid_field", f"{key} {_short(x)} out of range")
+            if not lo <= x <= hi:
+                raise _Reject("invalid_field", f"{key} {_short(x)} outside {lo}..{hi}")
             fields[key] = float(x)
     point_fields = [(k, v) for k, v in fields.items()
                     if k in ("rssi", "heap_free", "uptime") and type(v) is float]
