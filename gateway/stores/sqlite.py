@@ -1,0 +1,143 @@
+"""The embedded store: readings in a local SQLite file anyone can query.
+
+The default store, so a gateway (and ``livinglab demo``) works with nothing
+else installed. One row per (point, field)::
+
+    CREATE TABLE readings (
+        measurement TEXT NOT NULL,     -- domain: air, light, flow, device
+        site        TEXT NOT NULL,
+        device      TEXT NOT NULL,
+        sensor      TEXT NOT NULL,     -- '' for points without a sensor tag (device health)
+        field       TEXT NOT NULL,     -- quantity: co2, temperature, rssi, ...
+        value       REAL NOT NULL,     -- in the quantity's canonical unit
+        time_ms     INTEGER NOT NULL,  -- Unix time in milliseconds (UTC)
+        UNIQUE (measurement, site, device, sensor, field, time_ms)
+    );
+
+Writes are ``INSERT OR REPLACE``: a point written twice is kept once, like
+InfluxDB, so the forwarder may safely retry. The file is in WAL mode, so it can
+be read while the gateway writes. Example (hourly mean CO2 per device)::
+
+    sqlite3 -readonly var/readings.sqlite "
+      SELECT device, strftime('%Y-%m-%d %H:00', time_ms / 1000, 'unixepoch') AS hour,
+             round(avg(value), 1) AS co2_ppm, count(*) AS n
+      FROM readings
+      WHERE measurement = 'air' AND field = 'co2'
+        AND time_ms >= (strftime('%s', 'now') - 86400) * 1000
+      GROUP BY device, hour ORDER BY device, hour;"
+
+Tags other than ``site``, ``device`` and ``sensor`` are not stored (the wire
+contract defines no others). A line that does not parse makes the whole write
+a StoreRejected, so the forwarder isolates and quarantines it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from protocols import ProtocolError, parse_line
+
+from ..config import StoreSection
+from .base import StoreFatal, StoreRejected, StoreTransient
+
+__all__ = ["SCHEMA", "SQLiteStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    measurement TEXT NOT NULL,
+    site        TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    sensor      TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    value       REAL NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    UNIQUE (measurement, site, device, sensor, field, time_ms)
+);
+CREATE INDEX IF NOT EXISTS readings_time ON readings (time_ms);
+"""
+
+_INSERT = ("INSERT OR REPLACE INTO readings "
+           "(measurement, site, device, sensor, field, value, time_ms) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+Row = tuple[str, str, str, str, str, float, int]
+
+
+def rows_of(body: bytes) -> list[Row]:
+    """Line protocol -> readings rows; StoreRejected names the first bad line."""
+    rows: list[Row] = []
+    for n, raw in enumerate(body.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            p = parse_line(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ProtocolError) as exc:
+            raise StoreRejected(f"line {n}: {exc}", status=None) from None
+        tags = dict(p.tags)
+        site, device = tags.get("site"), tags.get("device")
+        if not site or not device:
+            raise StoreRejected(f"line {n}: a point needs site and device tags: {raw!r}")
+        sensor = tags.get("sensor", "")
+        rows.extend((p.measurement, site, device, sensor, k, v, p.time_ms) for k, v in p.fields)
+    return rows
+
+
+class SQLiteStore:
+    def __init__(self, cfg: StoreSection) -> None:
+        self._path = Path(cfg.path)
+        self._timeout = cfg.timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self._path, timeout=self._timeout,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(SCHEMA)
+            except (OSError, sqlite3.DatabaseError) as exc:
+                raise StoreFatal(f"cannot open the readings database {self._path}: {exc} "
+                                 "(check [store] path and its permissions)") from None
+            self._conn = conn
+        return self._conn
+
+    def _write(self, body: bytes) -> None:
+        rows = rows_of(body)
+        with self._lock:
+            conn = self._open()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_INSERT, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                # locked by a reader's long transaction, disk full: may pass later
+                raise StoreTransient(f"readings database {self._path}: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                raise StoreFatal(f"readings database {self._path} is unusable: {exc} "
+                                 "(move it away; the gateway creates a new one)") from None
+
+    def _ensure(self) -> None:
+        with self._lock:
+            self._open()
+
+    async def ensure_ready(self) -> None:
+        await asyncio.to_thread(self._ensure)
+
+    async def write(self, body: bytes, n_lines: int) -> None:
+        await asyncio.to_thread(self._write, body)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
