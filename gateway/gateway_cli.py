@@ -1,0 +1,96 @@
+"""``livinglab gateway``: run the gateway, or list what it rejected.
+
+    livinglab gateway --config FILE [--connect-timeout S] [--verbose]
+    livinglab gateway rejected --config FILE [--limit N] [--json]
+
+The broker may come up after the gateway (boot order on a Pi), so an
+unreachable broker is retried forever by default, with one clear log line;
+``--connect-timeout S`` makes the first connect give up after S seconds and
+exit 2 with that line instead (for scripts and CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any
+
+from .config import load_config
+from .health import HealthPortBusy
+from .mqtt_source import BrokerUnreachable
+
+ERRORS: tuple[type[Exception], ...] = (BrokerUnreachable, HealthPortBusy)
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "gateway", help="run the MQTT -> store gateway in the foreground",
+        description="Run one gateway until SIGTERM/SIGINT (exits 0 within 10 s; "
+                    "unflushed readings stay in the durable buffer).")
+    p.add_argument("--config", required=False, default=None, metavar="FILE",
+                   help="TOML config file")
+    p.add_argument("--connect-timeout", type=float, default=0.0, metavar="S",
+                   help="give up (exit 2) if the broker is unreachable for S seconds at start "
+                        "(default 0: keep retrying)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=_run)
+    sub = p.add_subparsers(dest="gateway_command", metavar="SUBCOMMAND")
+    r = sub.add_parser("rejected", help="list rejected messages (newest first)",
+                       description="List the gateway's quarantine of rejected messages, "
+                                   "newest first.")
+    r.add_argument("--config", dest="rejected_config", default=None, metavar="FILE",
+                   help="TOML config file")
+    r.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
+    r.add_argument("--json", action="store_true", help="one JSON object per line")
+    r.set_defaults(func=_rejected)
+
+
+def _config_path(args: argparse.Namespace, parser_attr: str) -> str:
+    path = getattr(args, parser_attr, None) or args.config
+    if not path:
+        from .errors import ConfigError
+
+        raise ConfigError("no config file given (pass --config FILE)")
+    return str(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config(_config_path(args, "config"))
+    logging.basicConfig(stream=sys.stderr,
+                        level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .app import run_gateway
+
+    return asyncio.run(run_gateway(cfg, args.connect_timeout))
+
+
+def _rejected(args: argparse.Namespace) -> int:
+    cfg = load_config(_config_path(args, "rejected_config"))
+    from .app import buffer_path
+    from .buffer import DurableBuffer
+
+    path = buffer_path(cfg)
+    if not path.exists():
+        print("no rejected messages (the gateway has not run with this data_dir yet)",
+              file=sys.stderr)
+        return 0
+    buf = DurableBuffer(path, cfg.gateway.buffer_max_bytes, cfg.gateway.quarantine_max)
+    try:
+        items = buf.list_quarantine(max(args.limit, 0))
+    finally:
+        buf.close()
+    for it in items:
+        when = dt.datetime.fromtimestamp(it.at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if args.json:
+            print(json.dumps({"id": it.id, "at": it.at, "topic": it.topic, "device": it.device,
+                              "reason": it.reason, "detail": it.detail,
+                              "payload": it.payload.decode("utf-8", "replace")}))
+        else:
+            print(f"{when}  {it.device or '-':<20} {it.reason:<17} {it.detail}")
+    if not items and not args.json:
+        print("no rejected messages", file=sys.stderr)
+    return 0

@@ -1,0 +1,299 @@
+"""MQTT ingress: paho-mqtt 2 driven from the asyncio loop, with acks the app controls.
+
+Why paho and not aiomqtt: aiomqtt 2.x sends PUBACK before the application sees a
+message (aiomqtt issue #345), so a crash between PUBACK and the buffer commit
+loses it. Here ``manual_ack=True`` lets the pipeline call :meth:`MqttSource.ack`
+only after the durable buffer has committed the message.
+
+Why the external-loop hooks: paho's socket is registered with the event loop
+(``add_reader``/``add_writer``), so ``on_message`` runs on the loop thread and
+only appends to the pipeline's pending list; no locks, no second thread.
+
+Acks belong to a connection. Every successful connect bumps ``generation``; a
+message remembers the generation it arrived on, and an ack for an older one is
+dropped (the broker redelivers the message on the new connection and the
+buffer's dedup drops the copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import Config
+from .errors import GatewayError
+
+log = logging.getLogger("livinglab.gateway.mqtt")
+
+class BrokerUnreachable(GatewayError):
+    """The broker did not accept a connection within the allowed time."""
+
+    def __init__(self, host: str, port: int, why: str = "") -> None:
+        self.host, self.port = host, port
+        super().__init__(f"cannot reach MQTT broker at {host}:{port}"
+                         f"{' (' + why + ')' if why else ''} "
+                         "(is mosquitto running? check [mqtt] host/port)")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message and where its ack must go.
+
+    ``generation`` is the connection it arrived on; ``mid`` 0 / ``qos`` 0 means
+    there is nothing to acknowledge (QoS 0, or a serial line).
+    """
+
+    topic: str
+    payload: bytes
+    received_at: float
+    qos: int = 0
+    mid: int = 0
+    generation: int = -1
+    retain: bool = False
+
+
+class MqttSource:
+    """The gateway's MQTT connection: subscribe, deliver, ack, publish, reconnect.
+
+    ``deliver`` is called on the loop thread for every message. ``ack`` sends a
+    PUBACK only if the message arrived on the current connection.
+    """
+
+    def __init__(self, cfg: Config, subscription: str, deliver: Callable[[Message], None],
+                 will_topic: str, will_payload: bytes,
+                 on_connect: Callable[[], None] | None = None) -> None:
+        self._cfg = cfg
+        self._m = cfg.mqtt
+        self._subscription = subscription
+        self._deliver = deliver
+        self._on_connect_cb = on_connect
+        self.generation = 0
+        self.connected = False
+        self.stale_acks = 0
+        self.disconnected_since: float | None = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._misc: asyncio.Task[None] | None = None
+        self._connack: asyncio.Future[bool] | None = None
+        self._lost = asyncio.Event()
+        self._closing = False
+        v5 = self._m.protocol == "5"
+        self._client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            clean_session=None if v5 else False,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        c = self._client
+        if self._m.username:
+            c.username_pw_set(self._m.username, self._m.password or None)
+        if self._m.ca_file or self._m.cert_file:
+            c.tls_set(ca_certs=str(self._m.ca_file) if self._m.ca_file else None,
+                      certfile=str(self._m.cert_file) if self._m.cert_file else None,
+                      keyfile=str(self._m.key_file) if self._m.key_file else None,
+                      cert_reqs=ssl.CERT_REQUIRED)
+        c.will_set(will_topic, will_payload, qos=1, retain=True)
+        c.max_inflight_messages_set(100)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_socket_open = self._on_socket_open
+        c.on_socket_close = self._on_socket_close
+        c.on_socket_register_write = self._on_register_write
+        c.on_socket_unregister_write = self._on_unregister_write
+
+    # -- public -----------------------------------------------------------------
+
+    async def connect(self, timeout_s: float = 0.0) -> None:
+        """Connect and subscribe, retrying with backoff; ``timeout_s`` 0 = forever.
+
+        The first failure is logged as one clear line; later ones every minute.
+        Raises :class:`BrokerUnreachable` when ``timeout_s`` runs out.
+        """
+        self._loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        delay, last_log, failures = 0.2, 0.0, 0
+        while not self._closing:
+            why = await self._try_connect()
+            if why is None:
+                if failures:
+                    log.info("connected to MQTT broker at %s:%d", self._m.host, self._m.port)
+                return
+            failures += 1
+            now = time.monotonic()
+            if failures == 1 or now - last_log > 60:
+                log.error("livinglab: %s; retrying", BrokerUnreachable(self._m.host, self._m.port,
+                                                                         why))
+                last_log = now
+            if timeout_s and now - start + delay > timeout_s:
+                raise BrokerUnreachable(self._m.host, self._m.port, why)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconnect whenever the connection drops, until ``stop`` is set."""
+        while not stop.is_set():
+            lost = asyncio.ensure_future(self._lost.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({lost, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            lost.cancel()
+            stopped.cancel()
+            if stop.is_set() or self._closing:
+                return
+            self._lost.clear()
+            log.warning("MQTT connection lost; reconnecting")
+            await self.connect()
+
+    def ack(self, msg: Message) -> bool:
+        """PUBACK ``msg`` if it came on the current connection; False if dropped."""
+        if msg.qos == 0 or msg.mid == 0:
+            return True
+        if msg.generation != self.generation or not self.connected:
+            self.stale_acks += 1
+            return False
+        rc = self._client.ack(msg.mid, msg.qos)
+        return rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0,
+                retain: bool = False) -> paho.MQTTMessageInfo | None:
+        """Publish if connected (QoS 0 reports are simply skipped while offline)."""
+        if not self.connected:
+            return None
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def publish_wait(self, topic: str, payload: bytes, timeout_s: float) -> bool:
+        """QoS 1 publish and wait (bounded) for the broker's PUBACK."""
+        info = self.publish(topic, payload, qos=1, retain=True)
+        if info is None:
+            return False
+        end = time.monotonic() + timeout_s
+        while not info.is_published() and time.monotonic() < end and self.connected:
+            await asyncio.sleep(0.02)
+        return info.is_published()
+
+    async def close(self) -> None:
+        """Clean DISCONNECT (the broker keeps the session and unacked messages)."""
+        self._closing = True
+        if self.connected:
+            self._client.disconnect()
+            end = time.monotonic() + 2
+            while self.connected and time.monotonic() < end:
+                await asyncio.sleep(0.02)
+        self._stop_misc()
+
+    # -- connecting -------------------------------------------------------------
+
+    async def _try_connect(self) -> str | None:
+        """One attempt; returns None on success or a short reason."""
+        host, port = self._m.host, self._m.port
+        try:
+            # Probe without blocking the loop; paho's own connect is then quick.
+            _, w = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            w.close()
+        except (OSError, TimeoutError) as exc:
+            return type(exc).__name__ if isinstance(exc, TimeoutError) else (
+                exc.strerror or str(exc))
+        assert self._loop is not None
+        self._connack = self._loop.create_future()
+        props: Properties | None = None
+        if self._m.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._m.session_expiry_s
+            props.ReceiveMaximum = self._m.receive_maximum
+        try:
+            if self._m.protocol == "5":
+                self._client.connect(host, port, self._m.keepalive, clean_start=False,
+                                     properties=props)
+            else:
+                self._client.connect(host, port, self._m.keepalive)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return str(exc)
+        try:
+            ok = await asyncio.wait_for(self._connack, 10)
+        except TimeoutError:
+            self._client.disconnect()
+            return "no CONNACK within 10 s"
+        return None if ok else "connection refused (check [mqtt] username/password)"
+
+    # -- paho callbacks (all on the loop thread) ---------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any,
+                    props: Any = None) -> None:
+        if rc.is_failure:
+            if self._connack is not None and not self._connack.done():
+                self._connack.set_result(False)
+            return
+        self.generation += 1
+        self.connected = True
+        self.disconnected_since = None
+        client.subscribe(self._subscription, qos=1)
+        log.info("MQTT connected (session present: %s, generation %d)",
+                 getattr(flags, "session_present", False), self.generation)
+        if self._on_connect_cb is not None:
+            self._on_connect_cb()
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_result(True)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any,
+                       props: Any = None) -> None:
+        self._mark_down()
+
+    def _mark_down(self) -> None:
+        was = self.connected
+        self.connected = False
+        if self.disconnected_since is None:
+            self.disconnected_since = time.monotonic()
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_result(False)
+        if was and not self._closing:
+            self._lost.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._deliver(Message(topic=msg.topic, payload=bytes(msg.payload),
+                              received_at=time.time(), qos=msg.qos, mid=msg.mid,
+                              generation=self.generation, retain=bool(msg.retain)))
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(sock, client.loop_read)
+        self._stop_misc()
+        self._misc = self._loop.create_task(self._misc_loop())
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+        self._stop_misc()
+        self._mark_down()
+
+    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.add_writer(sock, client.loop_write)
+
+    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        assert self._loop is not None
+        self._loop.remove_writer(sock)
+
+    async def _misc_loop(self) -> None:
+        """Keepalive pings and timeouts: paho needs ``loop_misc`` about once a second."""
+        while self._client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1)
+
+    def _stop_misc(self) -> None:
+        if self._misc is not None and self._misc is not asyncio.current_task():
+            self._misc.cancel()
+        self._misc = None
+
+
+__all__ = ["BrokerUnreachable", "Message", "MqttSource"]

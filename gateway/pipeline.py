@@ -1,0 +1,241 @@
+"""The ingest pipeline: receive -> decode topic -> validate -> dedup+buffer -> ack.
+
+Top to bottom:
+
+1. ``Pipeline.submit`` (loop thread, from MQTT or serial) appends to ``pending``.
+2. ``decode`` (pure) turns a batch of raw messages into buffer items: accepted
+   telemetry, status points, rejections with their raw payloads.
+3. ``buffer.put`` commits them, dedup included, in ONE transaction (in a thread).
+4. Only then every message of the batch is acknowledged to the broker, the
+   rejection reports are published, metrics bumped and the forwarder woken.
+
+If ``put`` raises ``BufferFull`` nothing is acked: the batch stays pending and
+the broker keeps everything else (its inflight window is our Receive Maximum).
+
+Status messages have no (boot, seq); their ``device`` point is buffered as an
+``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
+receive time in ms, so the buffer's dedup key never collides with telemetry and
+two copies received in the same millisecond are kept once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from protocols.errors import TopicError
+from protocols.topics import parse_topic
+from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
+
+from .buffer import BufferFull
+from .lastseen import LastSeen, Sighting
+from .metrics import Metrics
+from .mqtt_source import Message
+
+log = logging.getLogger("livinglab.gateway.pipeline")
+
+STATUS_BOOT = -1
+MAX_BATCH = 2000
+
+
+class Sink(Protocol):
+    """Where acks and rejection reports go (``MqttSource``, or a fake in tests)."""
+
+    def ack(self, msg: Message) -> bool: ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> Any: ...
+
+
+class PutResultLike(Protocol):
+    @property
+    def accepted(self) -> int: ...
+
+    @property
+    def duplicates(self) -> int: ...
+
+    @property
+    def points(self) -> int: ...
+
+
+class BufferLike(Protocol):
+    """The part of ``gateway.buffer.DurableBuffer`` the pipeline uses."""
+
+    def put(self, messages: Sequence[Accepted], received_at: float,
+            rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResultLike: ...
+
+    def is_full(self) -> bool: ...
+
+
+@dataclass
+class Decoded:
+    """What one batch of raw messages becomes; built by :func:`decode`."""
+
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[tuple[Rejection, bytes]] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
+    batch_duplicates: int = 0
+    telemetry_messages: int = 0
+
+
+def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
+    """Pure: classify and validate each message. Never raises for bad input."""
+    out = Decoded()
+    seen_keys: set[tuple[str, int, int]] = set()
+    for msg in msgs:
+        try:
+            info = parse_topic(msg.topic, prefix)
+        except TopicError as exc:
+            out.kinds["bad_topic"] += 1
+            out.rejected.append((Rejection(msg.topic, None, "bad_topic", exc.why), msg.payload))
+            continue
+        out.kinds[info.kind] += 1
+        if info.site != site or info.device is None or info.kind not in ("telemetry", "status"):
+            out.ignored += 1  # other sites, config, our own status/rejected reports
+            continue
+        if info.kind == "telemetry":
+            out.telemetry_messages += 1
+            outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
+                                         info.device)
+            out.rejected.extend((r, msg.payload) for r in outcome.rejections)
+            acc = outcome.accepted
+            if acc is not None:
+                key = (acc.device, acc.boot, acc.seq)
+                if key in seen_keys:
+                    out.batch_duplicates += 1
+                    continue
+                seen_keys.add(key)
+                out.accepted.append(acc)
+                out.sightings.append(Sighting(info.device, msg.received_at, "telemetry"))
+        else:
+            record, rejection = validate_status(msg.topic, msg.payload, site, msg.received_at,
+                                                info.device)
+            if rejection is not None:
+                out.rejected.append((rejection, msg.payload))
+            if record is not None:
+                seq = int(round(msg.received_at * 1000))
+                key = (record.device, STATUS_BOOT, seq)
+                if key not in seen_keys:
+                    seen_keys.add(key)
+                    out.accepted.append(Accepted(device=record.device, boot=STATUS_BOOT,
+                                                 seq=seq, points=(record.point,)))
+                out.sightings.append(Sighting(record.device, msg.received_at, "status",
+                                              state=record.state, fields=dict(record.fields)))
+    return out
+
+
+class Pipeline:
+    """The thin asyncio shell around :func:`decode` and the buffer commit."""
+
+    def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
+                 sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
+                 lastseen: LastSeen | None = None, max_batch: int = MAX_BATCH,
+                 full_poll_s: float = 0.1, full_wait_s: float = 5.0) -> None:
+        self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
+        self._buffer = buffer
+        self._sink = sink
+        self._metrics = metrics
+        self._wake = wake
+        self._lastseen = lastseen
+        self._max_batch = max_batch
+        self._full_poll_s = full_poll_s
+        self._full_wait_s = full_wait_s
+        self.pending: list[Message] = []
+        self._ready = asyncio.Event()
+        self._intake = True
+        self.full = False
+        self.committed_messages = 0
+
+    # -- stage 1: receive ---------------------------------------------------------
+
+    def submit(self, msg: Message) -> None:
+        """Called on the loop thread for every received message; never blocks."""
+        if not self._intake:
+            return  # shutting down: not acked, so the broker redelivers it next start
+        self.pending.append(msg)
+        self._ready.set()
+
+    def stop_intake(self) -> None:
+        self._intake = False
+
+    # -- stages 2-4: decode, commit, ack ---------------------------------------------
+
+    async def commit_once(self) -> bool:
+        """Commit up to ``max_batch`` pending messages. False if the buffer was full."""
+        batch = self.pending[: self._max_batch]
+        if not batch:
+            return True
+        decoded = decode(batch, self.site, self.prefix)
+        received_at = min(m.received_at for m in batch)
+        try:
+            result = await asyncio.to_thread(self._buffer.put, decoded.accepted, received_at,
+                                             decoded.rejected)
+        except BufferFull:
+            if not self.full:
+                self.full = True
+                self._metrics.buffer_full.inc()
+                log.warning("buffer full: holding %d messages unacked until the store drains",
+                            len(self.pending))
+            return False
+        if self.full:
+            self.full = False
+            log.info("buffer has room again; resuming acks")
+        del self.pending[: len(batch)]
+        for msg in batch:
+            self._sink.ack(msg)
+        self.committed_messages += len(batch)
+        for rejection, _ in decoded.rejected:
+            self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
+        self._count(batch, decoded, result)
+        self._wake()
+        if self._lastseen is not None and decoded.sightings:
+            await asyncio.to_thread(self._lastseen.update, decoded.sightings)
+        return True
+
+    def _count(self, batch: Sequence[Message], d: Decoded, result: PutResultLike) -> None:
+        m = self._metrics
+        for kind, n in d.kinds.items():
+            m.received.labels(kind=kind).inc(n)
+        # result.accepted counts status items too; those are not telemetry messages
+        statuses = sum(1 for a in d.accepted if a.boot == STATUS_BOOT)
+        m.accepted.inc(max(result.accepted - statuses, 0))
+        m.points_accepted.inc(result.points)
+        m.duplicates.inc(result.duplicates + d.batch_duplicates)
+        for reason, n in Counter(r.reason for r, _ in d.rejected).items():
+            m.rejected.labels(reason=reason).inc(n)
+
+    async def _wait_room(self, stop: asyncio.Event | None = None) -> None:
+        """Bounded wait for the forwarder to drain below the bound."""
+        end = time.monotonic() + self._full_wait_s
+        while time.monotonic() < end and not (stop is not None and stop.is_set()):
+            await asyncio.sleep(self._full_poll_s)
+            if not await asyncio.to_thread(self._buffer.is_full):
+                return
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Commit whatever is pending until ``stop`` is set."""
+        while not stop.is_set():
+            if not self.pending:
+                self._ready.clear()
+                waiter = asyncio.ensure_future(self._ready.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            if not await self.commit_once():
+                await self._wait_room(stop)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Shutdown: commit and ack what is pending, for at most ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        while self.pending and time.monotonic() < end:
+            if not await self.commit_once():
+                await asyncio.sleep(self._full_poll_s)
+        return not self.pending

@@ -1,0 +1,196 @@
+"""Shared helpers for the gateway's tests: payload builders, fakes, a subprocess runner."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.buffer import BufferFull, PutResult
+from gateway.mqtt_source import Message
+from protocols import Accepted, Rejection
+
+SITE = "test-site"
+PREFIX = "livinglab/v1"
+T0 = 1_795_351_934.0
+
+
+def telemetry(device: str, boot: int, seq: int, ts: float = T0, co2: float = 600.0,
+              **extra: Any) -> bytes:
+    values: dict[str, Any] = {"co2": co2, "temperature": 21.5}
+    values.update(extra)
+    return json.dumps({"v": 1, "device": device, "boot": boot, "seq": seq,
+                       "samples": [{"sensor": "scd41", "ts": ts, "values": values}]}).encode()
+
+
+def topic(device: str, kind: str = "telemetry", site: str = SITE) -> str:
+    return f"{PREFIX}/{site}/{device}/{kind}"
+
+
+def msg(device: str, seq: int, *, boot: int = 1, mid: int = 0, gen: int = 1,
+        payload: bytes | None = None, kind: str = "telemetry", site: str = SITE,
+        received_at: float = T0 + 1) -> Message:
+    body = telemetry(device, boot, seq, ts=T0 + seq) if payload is None else payload
+    return Message(topic=topic(device, kind, site), payload=body, received_at=received_at,
+                   qos=1 if mid else 0, mid=mid, generation=gen)
+
+
+@dataclass
+class FakeSink:
+    """Records acks and publishes; drops acks of another generation like MqttSource."""
+
+    generation: int = 1
+    acked: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+    published: list[tuple[str, bytes]] = field(default_factory=list)
+    events: list[str] | None = None
+
+    def ack(self, m: Message) -> bool:
+        if m.qos == 0:
+            return True
+        if m.generation != self.generation:
+            self.stale.append(m.mid)
+            return False
+        self.acked.append(m.mid)
+        if self.events is not None:
+            self.events.append(f"ack:{m.mid}")
+        return True
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+        self.published.append((topic, payload))
+
+
+@dataclass
+class FakeBuffer:
+    """In-memory buffer with the real dedup semantics and a switchable 'full'."""
+
+    full: bool = False
+    seen: set[tuple[str, int, int]] = field(default_factory=set)
+    points: list[Any] = field(default_factory=list)
+    quarantined: list[tuple[Rejection, bytes]] = field(default_factory=list)
+    puts: int = 0
+    events: list[str] | None = None
+
+    def put(self, messages: Sequence[Accepted], received_at: float,
+            rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
+        self.puts += 1
+        if self.full:
+            raise BufferFull(2, 1)
+        acc = dup = n = 0
+        for m in messages:
+            key = (m.device, m.boot, m.seq)
+            if key in self.seen:
+                dup += 1
+                continue
+            self.seen.add(key)
+            acc += 1
+            self.points.extend(m.points)
+            n += len(m.points)
+        self.quarantined.extend(rejected)
+        if self.events is not None:
+            self.events.append("put")
+        return PutResult(acc, dup, n)
+
+    def is_full(self) -> bool:
+        return self.full
+
+
+def run_async(fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
+    """Run a coroutine test with ``asyncio.run`` (no pytest asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper() -> None:
+        asyncio.run(asyncio.wait_for(fn(), 30))
+
+    return wrapper
+
+
+# ---- running the real CLI as a subprocess ---------------------------------------------
+
+def write_config(path: Path, *, mqtt_port: int, health_port: int, store: dict[str, Any],
+                 gateway: dict[str, Any] | None = None, mqtt: dict[str, Any] | None = None,
+                 site: str = SITE) -> Path:
+    def table(d: dict[str, Any]) -> str:
+        return "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items())
+
+    gw = {"id": "gw-test", "data_dir": str(path.parent / "var"), "health_port": health_port,
+          **(gateway or {})}
+    mq = {"host": "127.0.0.1", "port": mqtt_port, **(mqtt or {})}
+    path.write_text(f'site = "{site}"\n\n[gateway]\n{table(gw)}\n\n[mqtt]\n{table(mq)}\n\n'
+                    f"[store]\n{table(store)}\n")
+    return path
+
+
+class GatewayProc:
+    """``livinglab gateway --config FILE`` as a subprocess (stderr to a log file)."""
+
+    def __init__(self, config: Path, health_port: int) -> None:
+        self.config = config
+        self.health_port = health_port
+        self.log = config.parent / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_healthy: bool = True, timeout: float = 20.0) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "gateway", "--config", str(self.config)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True)
+        if wait_healthy:
+            end = time.monotonic() + timeout
+            while self.healthz()[0] != 200:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"gateway exited {self.proc.returncode}:\n"
+                                       f"{self.log.read_text()[-3000:]}")
+                if time.monotonic() > end:
+                    raise TimeoutError(f"gateway not healthy:\n{self.log.read_text()[-3000:]}")
+                time.sleep(0.05)
+
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+        except (urllib.error.URLError, OSError, ValueError):
+            return 0, {}
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.health_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return str(r.read().decode())
+
+    def metric(self, name: str) -> float:
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                if head.split("{")[0] == name:
+                    total += float(value)
+        return total
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.proc = None
+        return rc
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
