@@ -1,0 +1,109 @@
+"""Line protocol: the contract's example, escaping, float formatting, parse round trips."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocols import Point, ProtocolError, encode_lines, encode_point, make_point, parse_line
+from protocols.lineprotocol import format_float
+
+CONTRACT_EXAMPLE = ("air,device=air-0001,sensor=scd41,site=bdnc-lab "
+                    "co2=612,humidity=48.2,temperature=22.41 1795351934120")
+
+
+def test_contract_example_exactly() -> None:
+    p = make_point("air", {"site": "bdnc-lab", "device": "air-0001", "sensor": "scd41"},
+                   {"co2": 612, "temperature": 22.41, "humidity": 48.2}, 1795351934120)
+    assert encode_point(p) == CONTRACT_EXAMPLE
+    assert parse_line(CONTRACT_EXAMPLE) == p
+
+
+@pytest.mark.parametrize(("point", "line"), [
+    (make_point("my meas", {"t": "v"}, {"f": 1.5}, 1), "my\\ meas,t=v f=1.5 1"),
+    (make_point("a,b", {"t": "v"}, {"f": 1.5}, 1), "a\\,b,t=v f=1.5 1"),
+    (make_point("a=b", {}, {"f": 1.5}, 1), "a=b f=1.5 1"),
+    (make_point("m", {"tag key": "tag value"}, {"f": 2.0}, 3), "m,tag\\ key=tag\\ value f=2 3"),
+    (make_point("m", {"k,1": "v,1"}, {"f": 2.0}, 3), "m,k\\,1=v\\,1 f=2 3"),
+    (make_point("m", {"k=1": "v=1"}, {"f": 2.0}, 3), "m,k\\=1=v\\=1 f=2 3"),
+    (make_point("m", {}, {"field key,=": -0.5}, -3), "m field\\ key\\,\\==-0.5 -3"),
+    (make_point("m", {"b": "2", "a": "1"}, {"z": 1.0, "y": 2.0}, 0), "m,a=1,b=2 y=2,z=1 0"),
+])
+def test_escaping(point: Point, line: str) -> None:
+    assert encode_point(point) == line
+    assert parse_line(line) == point
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (612.0, "612"), (612, "612"), (0.0, "0"), (-40.0, "-40"), (48.2, "48.2"),
+    (22.41, "22.41"), (0.1, "0.1"), (1e9, "1000000000"),
+    (1e15, "1000000000000000.0"), (1e20, "1e+20"),
+    (1e-7, "1e-07"), (123456789.123, "123456789.123"), (2.5e-300, "2.5e-300"),
+])
+def test_float_formatting(value: float, text: str) -> None:
+    assert format_float(value) == text
+    assert not text.endswith("i")
+    assert float(text) == value
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_non_finite_refused(value: float) -> None:
+    with pytest.raises(ProtocolError):
+        encode_point(make_point("m", {}, {"f": value}, 1))
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_finite_float_round_trips(value: float) -> None:
+    p = make_point("m", {"t": "v"}, {"f": value}, 1)
+    line = encode_point(p)
+    assert "i " not in line
+    got = parse_line(line).fields[0][1]
+    assert got == value and type(got) is float
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\\\n\r"),
+                min_size=1, max_size=12)
+
+
+@given(measurement=_text, tags=st.dictionaries(_text, _text, max_size=4),
+       fields=st.dictionaries(_text, st.floats(allow_nan=False, allow_infinity=False),
+                              min_size=1, max_size=4),
+       time_ms=st.integers(-(2**62), 2**62))
+def test_round_trip(measurement: str, tags: dict[str, str], fields: dict[str, float],
+                    time_ms: int) -> None:
+    p = make_point(measurement, tags, fields, time_ms)
+    assert parse_line(encode_point(p)) == p
+
+
+@pytest.mark.parametrize(("measurement", "tags", "fields"), [
+    ("", {}, {"f": 1.0}),
+    ("m", {"t": ""}, {"f": 1.0}),
+    ("m", {"": "v"}, {"f": 1.0}),
+    ("m\\", {}, {"f": 1.0}),
+    ("m", {"t": "a\nb"}, {"f": 1.0}),
+    ("m", {}, {}),
+])
+def test_unrepresentable_points_refused(measurement: str, tags: dict[str, str],
+                                        fields: dict[str, float]) -> None:
+    with pytest.raises(ProtocolError):
+        encode_point(make_point(measurement, tags, fields, 1))
+
+
+def test_encode_lines_joins_with_newlines() -> None:
+    a = make_point("air", {"site": "s"}, {"co2": 1.0}, 1)
+    b = make_point("flow", {"site": "s"}, {"volume": 2.5}, 2)
+    assert encode_lines([a, b]) == b"air,site=s co2=1 1\nflow,site=s volume=2.5 2"
+    assert encode_lines([]) == b""
+
+
+@pytest.mark.parametrize("line", [
+    "", "m", "m f=1", "m f=1 ", "m f=1i 2", "m f=1u 2", 'm f="s" 2', "m f=true 2", "m f=t 2",
+    "m f=nan 2", "m f=inf 2", "m f=1_0 2", "m,t f=1 2", "m,t= f=1 2", "m f= 2", "m =1 2",
+    "m f=1 2.5", "m f=1 x", ",t=v f=1 2", "m f=1 2\nm f=1 3", "m f=1,, 2",
+])
+def test_parse_rejects(line: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_line(line)
