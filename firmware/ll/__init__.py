@@ -1,0 +1,1 @@
+# livinglab firmware package (MicroPython). Nothing runs at import time.

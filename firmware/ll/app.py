@@ -1,0 +1,222 @@
+# The application core: every interval read each sensor, encode one telemetry
+# message into a reused buffer, queue it in the outbox; the link drains the outbox.
+# In serial mode (no Wi-Fi) messages are printed as "<device>/<kind> <json>" lines.
+import gc
+import json
+import sys
+import time
+
+from ll import config, jsonw, sensors
+from ll.clock import Uptime
+from ll.outbox import Outbox
+from ll.version import FW_VERSION
+
+_BOOT_FILE = "boot.cnt"
+
+
+def next_boot(path=_BOOT_FILE):
+    """The boot counter kept in flash: read, +1, write back (wraps below 2^31)."""
+    try:
+        with open(path) as f:
+            n = int(f.read())
+    except (OSError, ValueError):
+        n = 0
+    n = (n + 1) % 2147483647
+    with open(path, "w") as f:
+        f.write(str(n))
+    return n
+
+
+def log(msg):
+    sys.stderr.write("ll: ")
+    sys.stderr.write(msg)
+    sys.stderr.write("\n")
+
+
+class App:
+    def __init__(self, cfg, board, boot):
+        self.cfg = cfg
+        self.board = board
+        self.boot = boot
+        self.seq = 0
+        self.clock = board.clock
+        self.uptime = Uptime()
+        self.speed = board.speed
+        self.interval_s = cfg.interval_s
+        self.device = cfg.device.encode()
+        self.board_name = board.name.encode()
+        self.fw = FW_VERSION.encode()
+        self.out = getattr(sys.stdout, "buffer", sys.stdout)
+        self.w = jsonw.Writer(1024)
+        self.sw = jsonw.Writer(320)
+        self.slots = sensors.open_slots(board, cfg)
+        self.outbox = None
+        self.link = None
+        if not cfg.serial:
+            from ll.link import Link
+
+            self.outbox = Outbox("outbox.dat", cfg.outbox_quota)
+            self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload)
+        self.cycles = 0
+        self.sensor_errors = 0
+
+    # -- config ------------------------------------------------------------
+    def interval_ms(self):
+        return max(5, int(self.interval_s * 1000 / self.speed))
+
+    def on_config(self, msg):
+        try:
+            d = json.loads(bytes(msg))
+        except ValueError:
+            return
+        if isinstance(d, dict) and "interval_s" in d:
+            self.interval_s = config.valid_interval(d["interval_s"], self.interval_s)
+
+    # -- payloads ------------------------------------------------------------
+    def status_payload(self):
+        w = self.sw
+        w.reset()
+        w.raw(b'{"state":"online","fw":"')
+        w.raw(self.fw)
+        w.raw(b'","board":"')
+        w.raw(self.board_name)
+        w.raw(b'","boot":')
+        w.int(self.boot)
+        w.raw(b',"ip":"')
+        w.raw(self.board.ip().encode())
+        w.raw(b'","rssi":')
+        w.int(self.board.rssi())
+        w.raw(b',"heap_free":')
+        w.int(gc.mem_free())
+        w.raw(b',"uptime":')
+        w.int(self.uptime.update())
+        w.raw(b',"dropped":')
+        w.int(self.outbox.dropped if self.outbox is not None else 0)
+        w.raw(b',"interval_s":')
+        w.int(self.interval_s)
+        w.raw(b',"sensor_errors":')
+        w.int(self.sensor_errors)
+        w.raw(b"}")
+        return w.buf, w.n
+
+    def sample(self, now):
+        """Read every sensor and encode one telemetry message; returns (n, age_off) or (0, -1)."""
+        w = self.w
+        w.reset()
+        w.raw(b'{"v":1,"device":"')
+        w.raw(self.device)
+        w.raw(b'","boot":')
+        w.int(self.boot)
+        w.raw(b',"seq":')
+        w.int(self.seq)
+        w.raw(b',"samples":[')
+        count = 0
+        age_off = -1
+        ts = self.clock.sample_ms() if self.clock.is_set else 0
+        for slot in self.slots:
+            if not sensors.ensure(slot, self.board, self.cfg, now):
+                continue
+            d = slot.driver
+            try:
+                if not d.measure():
+                    continue  # no new reading yet (SCD4x: every 5 s)
+            except OSError:
+                slot.errors += 1
+                self.sensor_errors += 1
+                continue
+            if count:
+                w.byte(44)
+            w.raw(b'{"sensor":"')
+            w.raw(slot.kind)
+            if ts:
+                w.raw(b'","ts":')
+                w.fixed(ts, 3)
+            else:
+                w.raw(b'","age":')
+                off = w.age_slot()
+                if age_off < 0:
+                    age_off = off
+            w.raw(b',"values":{')
+            d.write_values(w)
+            w.raw(b"}}")
+            count += 1
+        if not count:
+            return 0, -1
+        w.raw(b"]}")
+        self.seq += 1
+        return w.n, age_off
+
+    def emit_serial(self, n, age_off, tick):
+        out = self.out
+        if age_off >= 0:
+            jsonw.patch_age(self.w.buf, age_off, time.ticks_diff(time.ticks_ms(), tick))
+        out.write(self.device)
+        out.write(b"/telemetry ")
+        out.write(self.w.mv[0:n])
+        out.write(b"\n")
+
+    def emit_status_serial(self):
+        buf, n = self.status_payload()
+        out = self.out
+        out.write(self.device)
+        out.write(b"/status ")
+        out.write(memoryview(buf)[0:n])
+        out.write(b"\n")
+
+    # -- loop --------------------------------------------------------------
+    def run(self, max_cycles=0):
+        board = self.board
+        link = self.link
+        next_sample = time.ticks_ms()
+        next_status = time.ticks_add(next_sample, int(self.cfg.status_every_s * 1000 / self.speed))
+        mem_every = self.cfg.mem_report_every
+        if link is None:
+            self.emit_status_serial()
+        while True:
+            now = time.ticks_ms()
+            board.tick()
+            board.wdt_feed()
+            if time.ticks_diff(now, next_sample) >= 0:
+                next_sample = time.ticks_add(next_sample, self.interval_ms())
+                if time.ticks_diff(now, next_sample) > 0:
+                    next_sample = time.ticks_add(now, self.interval_ms())  # fell behind
+                n, age_off = self.sample(now)
+                if n:
+                    if link is None:
+                        self.emit_serial(n, age_off, now)
+                    else:
+                        self.outbox.put(self.w.buf, n, age_off, now)
+                self.cycles += 1
+                if mem_every and self.cycles % mem_every == 0:
+                    gc.collect()
+                    log("mem free=%d alloc=%d cycle=%d connects=%d" % (
+                        gc.mem_free(), gc.mem_alloc(), self.cycles,
+                        link.connects if link else 0))
+                if max_cycles and self.cycles >= max_cycles:
+                    return
+            if time.ticks_diff(now, next_status) >= 0:
+                next_status = time.ticks_add(now, int(self.cfg.status_every_s * 1000 / self.speed))
+                if link is None:
+                    self.emit_status_serial()
+                else:
+                    link.status(now)
+            wait = time.ticks_diff(next_sample, time.ticks_ms())
+            wait = 0 if wait < 0 else 50 if wait > 50 else wait
+            if link is not None and link.service(time.ticks_ms(), wait):
+                continue
+            if wait:
+                board.sleep_ms(wait)
+
+
+def main(path="device.json"):
+    cfg = config.load(path)
+    from ll import boards
+
+    board = boards.load(cfg)
+    app = App(cfg, board, next_boot())
+    log("fw %s board %s device %s boot %d" % (FW_VERSION, board.name, cfg.device, app.boot))
+    try:
+        app.run()
+    finally:
+        if app.link is not None:
+            app.link.client.close()  # a dead process: let the broker send the last will

@@ -1,0 +1,1 @@
+# Sensor drivers: one module per chip, written from the datasheets.

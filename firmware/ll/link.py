@@ -1,0 +1,159 @@
+# The robust layer over ll/mqtt.py: connect with capped backoff and jitter, birth
+# and last will, config subscription, one QoS 1 message in flight from the outbox
+# (removed only on its PUBACK), keepalive pings. Buffers are reused across reconnects.
+import os
+import time
+
+from ll import jsonw
+from ll.mqtt import MQTTClient
+
+_BACKOFF_MIN_MS = 1000
+_BACKOFF_MAX_MS = 30000
+_ACK_TIMEOUT_MS = 10000
+_OFFLINE = b'{"state":"offline"}'
+
+
+def _jitter(ms):
+    return ms * 3 // 4 + ms * os.urandom(1)[0] // 512
+
+
+def _find_age(buf, start, end):
+    """Offsets of every '"age":' number slot in buf[start:end]."""
+    i = start
+    while i + 6 <= end:
+        if buf[i] == 34 and buf[i + 1] == 97 and buf[i + 2] == 103 and buf[i + 3] == 101 \
+                and buf[i + 4] == 34 and buf[i + 5] == 58:
+            yield i + 6
+            i += 6
+        else:
+            i += 1
+
+
+class Link:
+    def __init__(self, cfg, board, outbox, on_config, status_writer):
+        self.board = board
+        self.outbox = outbox
+        self.on_config = on_config
+        self.status_writer = status_writer  # fn() -> (buf, n)
+        base = "%s/%s/%s/" % (cfg.prefix, cfg.site, cfg.device)
+        self.t_telemetry = (base + "telemetry").encode()
+        self.t_status = (base + "status").encode()
+        self.t_config = (base + "config").encode()
+        self.client = MQTTClient(cfg.device.encode(), cfg.mqtt_host, cfg.mqtt_port,
+                                 cfg.mqtt_username.encode(), cfg.mqtt_password.encode(),
+                                 cfg.keepalive)
+        self.client.on_message = self._message
+        self.client.on_puback = self._puback
+        self.keepalive_ms = cfg.keepalive * 1000
+        self.speed = board.speed
+        self.connected = False
+        self.backoff = _BACKOFF_MIN_MS
+        self.next_try = time.ticks_ms()
+        self.inflight = None  # outbox token awaiting PUBACK
+        self.inflight_pid = 0
+        self.sent_at = 0
+        self.last_tx = 0
+        self.last_rx = 0
+        self.connects = 0
+        self.failures = 0
+
+    # -- callbacks ---------------------------------------------------------
+    def _message(self, topic, msg):
+        if bytes(topic) == self.t_config:
+            self.on_config(msg)
+
+    def _puback(self, pid):
+        if self.inflight is not None and pid == self.inflight_pid:
+            self.outbox.pop(self.inflight)
+            self.inflight = None
+
+    # -- connection --------------------------------------------------------
+    def _connect(self, now):
+        c = self.client
+        c.connect(True, self.t_status, _OFFLINE, True, 1)
+        self.connected = True
+        self.connects += 1
+        self.inflight = None
+        self.last_tx = self.last_rx = time.ticks_ms()
+        c.subscribe(self.t_config, 1)
+        self.publish_status()
+        self.backoff = _BACKOFF_MIN_MS
+
+    def _fail(self, now):
+        self.client.close()
+        self.connected = False
+        self.inflight = None
+        self.failures += 1
+        self.next_try = time.ticks_add(now, int(_jitter(self.backoff) / self.speed))
+        self.backoff = min(self.backoff * 2, _BACKOFF_MAX_MS)
+
+    def publish_status(self):
+        if not self.connected:
+            return
+        buf, n = self.status_writer()
+        self.client.publish(self.t_status, buf, n, 1, True, self.client.next_pid())
+        self.last_tx = time.ticks_ms()
+
+    def status(self, now):
+        try:
+            self.publish_status()
+        except OSError:
+            self._fail(now)
+
+    def close(self):
+        """Orderly disconnect (the broker then does NOT publish the last will)."""
+        if self.connected:
+            try:
+                self.client.disconnect()
+            except OSError:
+                pass
+        self.connected = False
+
+    # -- the pump ------------------------------------------------------------
+    def service(self, now, wait_ms=0):
+        """One pass; waits up to wait_ms for incoming packets when connected."""
+        if not self.connected:
+            if time.ticks_diff(now, self.next_try) < 0 or not self.board.net_ready(now):
+                return False
+            try:
+                self._connect(now)
+            except OSError:
+                self._fail(now)
+                return False
+        try:
+            self._send_next(now)
+            kind = self.client.check(wait_ms)
+            while kind:
+                self.last_rx = time.ticks_ms()
+                self._send_next(now)
+                kind = self.client.check(0)
+            now = time.ticks_ms()
+            if self.inflight is not None and time.ticks_diff(now, self.sent_at) > _ACK_TIMEOUT_MS:
+                raise OSError(110)  # no PUBACK: the session is dead, reconnect and resend
+            if time.ticks_diff(now, self.last_rx) > self.keepalive_ms * 3 // 2:
+                raise OSError(110)  # no PINGRESP (or anything) for 1.5 keepalives
+            if time.ticks_diff(now, self.last_tx) > self.keepalive_ms // 2:
+                self.client.ping()
+                self.last_tx = now
+        except OSError:
+            self._fail(time.ticks_ms())
+            return False
+        return True
+
+    def _send_next(self, now):
+        if self.inflight is not None:
+            return
+        item = self.outbox.peek()
+        if item is None:
+            return
+        token, mv, n, age_off, tick = item
+        if age_off >= 0:
+            age = time.ticks_diff(time.ticks_ms(), tick)
+            for off in _find_age(mv, age_off - 6, n):
+                jsonw.patch_age(mv, off, age)
+        pid = self.client.next_pid()
+        self.inflight = token
+        self.inflight_pid = pid
+        self.sent_at = time.ticks_ms()
+        self.client.publish(self.t_telemetry, mv, n, 1, False, pid)
+        self.last_tx = self.sent_at

@@ -1,0 +1,61 @@
+# Sensor kinds from device.json -> driver instances. A kind is found by convention
+# (its module in ll/drivers); a sensor that fails to start is retried later.
+import time
+
+
+def _open(board, spec, cfg):
+    kind = spec.get("kind")
+    if kind in ("scd41", "scd40"):
+        from ll.drivers.scd4x import SCD4x
+
+        d = SCD4x(board.i2c(spec.get("bus", "i2c0")), spec.get("address", 0x62))
+        d.KIND = kind
+        return d
+    if kind == "bme280":
+        from ll.drivers.bme280 import BME280
+
+        return BME280(board.i2c(spec.get("bus", "i2c0")), spec.get("address", 0x76))
+    if kind == "bh1750":
+        from ll.drivers.bh1750 import BH1750
+
+        return BH1750(board.i2c(spec.get("bus", "i2c0")), spec.get("address", 0x23))
+    if kind == "pms5003":
+        from ll.drivers.pms5003 import PMS5003
+
+        return PMS5003(board.uart(spec.get("uart", 1)))
+    if kind == "yfs201":
+        from ll.drivers.yfs201 import YFS201
+
+        return YFS201(board.pin(spec.get("pin", 15)), cfg.yfs201_ppl,
+                      save_every_ms=int(60000 / board.speed))
+    raise ValueError("unknown sensor kind")
+
+
+class Slot:
+    """One configured sensor: its driver once it started, and its failure count."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.kind = str(spec.get("kind", "?")).encode()
+        self.driver = None
+        self.errors = 0
+        self.retry_at = time.ticks_ms()
+
+
+def open_slots(board, cfg):
+    return [Slot(s) for s in cfg.sensors]
+
+
+def ensure(slot, board, cfg, now):
+    """Start the driver if it is not running (bounded retries, every 30 s)."""
+    if slot.driver is not None:
+        return True
+    if time.ticks_diff(now, slot.retry_at) < 0:
+        return False
+    try:
+        slot.driver = _open(board, slot.spec, cfg)
+        return True
+    except (OSError, ValueError):
+        slot.errors += 1
+        slot.retry_at = time.ticks_add(now, 30000)
+        return False

@@ -1,0 +1,1 @@
+# Simulated world and register-level sensor twins for the unix port.
