@@ -291,9 +291,15 @@ class MqttSource:
             await asyncio.sleep(1)
 
     def _stop_misc(self) -> None:
-        if self._misc is not None and self._misc is not asyncio.current_task():
-            self._misc.cancel()
-        self._misc = None
+        misc, self._misc = self._misc, None
+        if misc is None or misc.done():
+            return
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # paho's __del__ after the loop is gone
+            current = None
+        if misc is not current:
+            misc.cancel()
 
 
 __all__ = ["BrokerUnreachable", "Message", "MqttSource"]

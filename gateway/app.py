@@ -1,0 +1,204 @@
+"""The gateway process: wires MQTT/serial ingress, pipeline, buffer, forwarder, health.
+
+One event loop. Startup order: buffer and store (so a config mistake fails
+fast), health port (a busy port fails fast), then the broker connection, which
+is retried with backoff. Shutdown on SIGTERM/SIGINT, within 10 s:
+
+1. stop taking messages (new ones are left unacked; the broker redelivers them);
+2. commit and ack what is pending (<= 2 s);
+3. flush the forwarder (<= ~6 s); unflushed rows stay in the durable buffer;
+4. publish the retained ``offline`` status, disconnect cleanly, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from protocols.topics import gateway_status_topic, rejected_topic, site_filter
+
+from .buffer import DurableBuffer
+from .config import Config
+from .forwarder import Forwarder
+from .health import start_health_server
+from .lastseen import LastSeen, lastseen_path
+from .metrics import Metrics
+from .mqtt_source import MqttSource
+from .pipeline import Pipeline
+from .retry import Backoff
+from .serial_source import SerialSource
+from .status import REFRESH_S, GatewayHealth, offline_payload, online_payload
+from .stores import make_store
+
+log = logging.getLogger("livinglab.gateway")
+
+BUFFER_FILE = "buffer.sqlite"
+STORE_DOWN_UNHEALTHY_S = 60.0
+DRAIN_S = 2.0
+FLUSH_S = 6.0
+
+
+def buffer_path(cfg: Config) -> Any:
+    return cfg.gateway.data_dir / BUFFER_FILE
+
+
+class Gateway:
+    """All the parts of one running gateway, and the two loops the app owns."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        prefix = cfg.mqtt.topic_prefix
+        self.started_at = time.time()
+        self.metrics = Metrics()
+        cfg.gateway.data_dir.mkdir(parents=True, exist_ok=True)
+        self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
+                                    cfg.gateway.quarantine_max)
+        self.store = make_store(cfg.store)
+        self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
+                                   batch_size=cfg.store.batch_size,
+                                   flush_interval_s=cfg.store.flush_interval_s,
+                                   backoff=Backoff(cap=cfg.store.max_backoff_s))
+        self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
+        self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
+        self.offline = offline_payload(cfg.gateway.id, cfg.site)
+        self.source = MqttSource(cfg, site_filter(cfg.site, prefix), self._submit,
+                                 will_topic=self.status_topic, will_payload=self.offline,
+                                 on_connect=self.publish_status)
+        self.pipeline = Pipeline(site=cfg.site, prefix=prefix,
+                                 rejected_topic=rejected_topic(cfg.site, cfg.gateway.id, prefix),
+                                 buffer=self.buffer, sink=self.source, metrics=self.metrics,
+                                 wake=self.forwarder.wake, lastseen=self.lastseen)
+        self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
+                                   prefix, self._submit, self._serial_noise)
+        self.depth = 0
+        self.oldest_age_s = 0.0
+
+    def _submit(self, msg: Any) -> None:
+        self.pipeline.submit(msg)
+
+    def _serial_noise(self) -> None:
+        self.metrics.received.labels(kind="serial_noise").inc()
+
+    # -- health --------------------------------------------------------------------
+
+    def store_down_s(self) -> float:
+        since = getattr(self.forwarder, "failing_since", None)
+        return 0.0 if since is None else max(time.monotonic() - float(since), 0.0)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        ok = self.source.connected and self.store_down_s() <= STORE_DOWN_UNHEALTHY_S
+        doc = {"status": "ok" if ok else "unhealthy", "mqtt_connected": self.source.connected,
+               "buffer_depth": self.depth, "oldest_age_s": round(self.oldest_age_s, 3),
+               "buffer_full": self.pipeline.full, "store_down_s": round(self.store_down_s(), 1),
+               "pending": len(self.pipeline.pending)}
+        return (200 if ok else 503), doc
+
+    def _total(self, name: str, labels: dict[str, str] | None = None) -> int:
+        """A counter's value (summed over labels when ``labels`` is None)."""
+        reg = self.metrics.registry
+        if labels is not None:
+            return int(reg.get_sample_value(name, labels) or 0)
+        return int(sum(s.value for m in reg.collect() for s in m.samples if s.name == name))
+
+    def publish_status(self) -> None:
+        h = GatewayHealth(
+            gateway=self.cfg.gateway.id, site=self.cfg.site, started_at=self.started_at,
+            received=self._total("livinglab_messages_received_total", {"kind": "telemetry"}),
+            accepted=self._total("livinglab_messages_accepted_total"),
+            rejected=self._total("livinglab_rejections_total"),
+            duplicates=self._total("livinglab_duplicates_total"),
+            forwarded=self._total("livinglab_points_forwarded_total"),
+            buffer_depth=self.depth)
+        self.source.publish(self.status_topic, online_payload(h), qos=1, retain=True)
+
+    async def _refresh(self, stop: asyncio.Event) -> None:
+        """Buffer gauges every second, the retained status every ``REFRESH_S``."""
+        last_status = time.monotonic()
+        while not stop.is_set():
+            stats = await asyncio.to_thread(self.buffer.stats)
+            self.depth, self.oldest_age_s = stats.depth, stats.oldest_age_s
+            self.metrics.buffer_depth.set(stats.depth)
+            self.metrics.buffer_oldest_age.set(stats.oldest_age_s)
+            self.metrics.buffer_bytes.set(stats.size_bytes)
+            if time.monotonic() - last_status >= REFRESH_S:
+                last_status = time.monotonic()
+                self.publish_status()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    # -- run -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, connect_timeout_s: float = 0.0) -> None:
+        g = self.cfg.gateway
+        stats = await asyncio.to_thread(self.buffer.stats)
+        self.depth, self.oldest_age_s = stats.depth, stats.oldest_age_s
+        server = None
+        if g.health_port:
+            server = await start_health_server(g.health_host, g.health_port, self.health,
+                                               self.metrics.render)
+        fwd_stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            tasks.append(asyncio.create_task(self.forwarder.run(fwd_stop), name="forwarder"))
+            connect = asyncio.create_task(self.source.connect(connect_timeout_s))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not connect.done():
+                connect.cancel()
+            else:
+                stopped.cancel()
+                connect.result()  # BrokerUnreachable propagates
+                log.info("gateway %s serving site %s (client id %s)", g.id, self.cfg.site,
+                         self.cfg.client_id)
+                self.serial.start(asyncio.get_running_loop())
+                tasks += [asyncio.create_task(self.source.run(stop), name="mqtt"),
+                          asyncio.create_task(self.pipeline.run(stop), name="pipeline"),
+                          asyncio.create_task(self._refresh(stop), name="refresh")]
+                await stop.wait()
+            await self._shutdown(tasks, fwd_stop)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if server is not None:
+                server.close()
+            await self.source.close()
+            await self.store.aclose()
+            self.buffer.close()
+            self.lastseen.close()
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]], fwd_stop: asyncio.Event) -> None:
+        log.info("stopping: committing %d pending messages", len(self.pipeline.pending))
+        self.pipeline.stop_intake()
+        self.serial.stop()
+        pipeline_tasks = [t for t in tasks if t.get_name() in ("pipeline", "refresh", "mqtt")]
+        await asyncio.wait(pipeline_tasks, timeout=DRAIN_S) if pipeline_tasks else None
+        await self.pipeline.drain(DRAIN_S)
+        fwd_stop.set()
+        fwd = [t for t in tasks if t.get_name() == "forwarder"]
+        await asyncio.wait(fwd, timeout=1.0) if fwd else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.forwarder.flush(FLUSH_S), FLUSH_S + 0.5)
+        if self.source.connected:
+            await self.source.publish_wait(self.status_topic, self.offline, 1.0)
+        log.info("stopped; %d points left in the buffer for the next start",
+                 (await asyncio.to_thread(self.buffer.stats)).depth)
+
+
+async def run_gateway(cfg: Config, connect_timeout_s: float = 0.0) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        gw = Gateway(cfg)
+        await gw.run(stop, connect_timeout_s)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
