@@ -107,8 +107,11 @@ class InfluxDB1Store:
         await asyncio.to_thread(self._write, body)
 
     async def aclose(self) -> None:
-        with self._lock:
-            self._close_locked()
+        # Not under the lock: a write stuck on a silent server must not block
+        # shutdown; closing its socket makes that write fail (and not be acked).
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _message(text: str) -> str:

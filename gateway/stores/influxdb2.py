@@ -71,10 +71,9 @@ class InfluxDB2Store:
         await asyncio.to_thread(self._write, body)
 
     async def aclose(self) -> None:
-        def close() -> None:
-            with self._lock:
-                self._write_api.close()
-                self._client.close()
+        def close() -> None:  # not under the lock: see InfluxDB1Store.aclose
+            self._write_api.close()
+            self._client.close()
         await asyncio.to_thread(close)
 
 

@@ -136,8 +136,11 @@ class SQLiteStore:
     async def write(self, body: bytes, n_lines: int) -> None:
         await asyncio.to_thread(self._write, body)
 
-    async def aclose(self) -> None:
+    def _close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._close)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def msg(device: str, boot: int, seq: int, n_points: int = 3) -> Accepted:
 
 
 @pytest.fixture
-def buf(tmp_path: Path) -> DurableBuffer:
+def buf(tmp_path: Path) -> Iterator[DurableBuffer]:
     b = DurableBuffer(tmp_path / "data" / "buffer.sqlite", max_bytes=64 * MB)
     yield b
     b.close()

@@ -1,0 +1,241 @@
+"""The forwarder: durable buffer -> store, in batches, until the store has every point.
+
+One loop, one batch in flight:
+
+1. take the oldest ``batch_size`` lines; a smaller batch waits (woken by the
+   ingress after each ``put``) until it is full or its oldest line is
+   ``flush_interval_s`` old, so a quiet fleet still sees readings promptly and a
+   busy one sends full batches without delay;
+2. write it; on success ack it (rows leave the buffer only now) and count it;
+3. StoreTransient (connection, timeout, 5xx, 429): back off (capped exponential,
+   full jitter, Retry-After as a floor) and retry the SAME batch. The buffer is
+   the retry memory, so nothing is lost however long the outage lasts;
+4. StoreRejected (400/413/422, partial or whole): split the batch in halves,
+   recursively, down to single lines; a single line the store refuses goes to
+   quarantine (reason ``store_rejected``) and is acked. Good points of a partial
+   write are simply written again, which the store treats as the same point;
+5. StoreFatal (credentials, missing bucket): logged and counted, then retried at
+   the backoff pace, so fixing the store does not need a gateway restart. The
+   health endpoint sees it through ``failing_since``.
+
+``flush(deadline_s)`` is for shutdown: it sends what it can, small batches
+included, and leaves the rest in the buffer for the next start. Call it after
+``run`` has returned (an asyncio lock keeps the two from sending at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from protocols import ProtocolError, Rejection, parse_line
+
+from .buffer import Batch, DurableBuffer
+from .metrics import Metrics
+from .retry import Backoff
+from .stores import Store, StoreFatal, StoreRejected, StoreTransient
+
+__all__ = ["Forwarder"]
+
+log = logging.getLogger(__name__)
+
+_Outcome = Literal["ok", "stopped"]
+
+
+class Forwarder:
+    def __init__(self, buffer: DurableBuffer, store: Store, metrics: Metrics, batch_size: int,
+                 flush_interval_s: float, backoff: Backoff,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 wall: Callable[[], float] = time.time) -> None:
+        self._buffer = buffer
+        self._store = store
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval_s
+        self._backoff = backoff
+        self._clock = clock
+        self._sleep = sleep
+        self._wall = wall
+        self._wake = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._attempt = 0
+        self._ready = False
+        #: ``clock()`` of the first failure of the current store outage, None when healthy.
+        self.failing_since: float | None = None
+        #: the last store error message, for logs and health
+        self.last_error: str | None = None
+
+    def wake(self) -> None:
+        """New data was committed (call from the event loop thread)."""
+        self._wake.set()
+
+    # -- loop ---------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Forward until ``stop`` is set; an unfinished batch stays in the buffer."""
+        while not stop.is_set():
+            if not self._ready:
+                if await self._with_retries(self._store.ensure_ready, stop) == "stopped":
+                    return
+                self._ready = True
+            batch = await self._next_batch(stop)
+            if batch is None:
+                continue
+            async with self._send_lock:
+                await self._send(batch, stop)
+
+    async def flush(self, deadline_s: float) -> None:
+        """Send what is buffered, small batches too, until empty or ``deadline_s`` passes."""
+        expired = asyncio.Event()
+        handle = asyncio.get_running_loop().call_later(deadline_s, expired.set)
+        try:
+            while not expired.is_set():
+                batch = await asyncio.to_thread(self._buffer.get_batch, self._batch_size)
+                if batch is None:
+                    return
+                async with self._send_lock:
+                    if await self._send(batch, expired) == "stopped":
+                        return
+        finally:
+            handle.cancel()
+
+    async def _next_batch(self, stop: asyncio.Event) -> Batch | None:
+        """A full batch at once, else a partial one once its oldest line has waited enough."""
+        deadline: float | None = None
+        while not stop.is_set():
+            self._wake.clear()  # before looking, so a put right after is not missed
+            if deadline is None or self._buffer.depth >= self._batch_size \
+                    or self._clock() >= deadline:
+                batch = await asyncio.to_thread(self._buffer.get_batch, self._batch_size)
+                if batch is None:
+                    deadline = None
+                else:
+                    if len(batch) >= self._batch_size:
+                        return batch
+                    waited = max(0.0, self._wall() - batch.received_at[0])
+                    if deadline is None:
+                        deadline = self._clock() + max(0.0, self._flush_interval - waited)
+                    if self._clock() >= deadline:
+                        return batch
+            timeout = self._flush_interval if deadline is None \
+                else max(0.0, deadline - self._clock())
+            await _first_of(stop, self._wake, timeout)
+        return None
+
+    # -- one batch ------------------------------------------------------------------------
+    async def _send(self, batch: Batch, stop: asyncio.Event) -> _Outcome:
+        """Write ``batch`` until it is acked (or quarantined line by line) or ``stop``."""
+        body = batch.body()
+
+        async def write() -> None:
+            await self._store.write(body, len(batch))
+
+        try:
+            if await self._with_retries(write, stop) == "stopped":
+                return "stopped"
+        except StoreRejected as exc:
+            self._metrics.store_errors.labels(kind="rejected").inc()
+            if len(batch) == 1:
+                log.warning("store rejected a line, quarantined: %s", exc)
+                await asyncio.to_thread(self._buffer.quarantine,
+                                        [(_rejection(batch.lines[0], exc), batch.lines[0])])
+                await asyncio.to_thread(self._buffer.ack, batch)
+                return "ok"
+            mid = len(batch) // 2
+            if await self._send(batch.slice(0, mid), stop) == "stopped":
+                return "stopped"
+            return await self._send(batch.slice(mid, len(batch)), stop)
+        await asyncio.to_thread(self._buffer.ack, batch)
+        self._metrics.forwarded.inc(len(batch))
+        now = self._wall()
+        for t in batch.received_at:
+            self._metrics.latency.observe(max(0.0, now - t))
+        self._metrics.buffer_depth.set(self._buffer.depth)
+        return "ok"
+
+    async def _with_retries(self, op: Callable[[], Awaitable[None]],
+                            stop: asyncio.Event) -> _Outcome:
+        """Run ``op`` until it succeeds or raises StoreRejected; back off on the others."""
+        while not stop.is_set():
+            retry_after: float | None = None
+            try:
+                if not await _until_stopped(op(), stop):
+                    return "stopped"
+            except StoreTransient as exc:
+                self._failed("transient", exc)
+                retry_after = exc.retry_after
+            except StoreFatal as exc:
+                self._failed("fatal", exc)
+            except StoreRejected:
+                self._recovered()  # the store answered: it is up
+                raise
+            else:
+                self._recovered()
+                return "ok"
+            delay = self._backoff.next_delay(self._attempt, retry_after)
+            self._attempt += 1
+            if not await _until_stopped(self._sleep(delay), stop):
+                return "stopped"
+        return "stopped"
+
+    def _failed(self, kind: str, exc: Exception) -> None:
+        self._metrics.store_errors.labels(kind=kind).inc()
+        first = self.failing_since is None
+        if first:
+            self.failing_since = self._clock()
+        if first or str(exc) != self.last_error:
+            level = logging.ERROR if kind == "fatal" else logging.WARNING
+            log.log(level, "store write failed (%s), retrying with backoff: %s", kind, exc)
+        self.last_error = str(exc)
+
+    def _recovered(self) -> None:
+        if self.failing_since is not None:
+            log.info("store reachable again after %.1f s", self._clock() - self.failing_since)
+        self.failing_since = None
+        self.last_error = None
+        self._attempt = 0
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set or ``timeout`` passes."""
+    tasks = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def _until_stopped(aw: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await ``aw`` unless ``stop`` comes first (then cancel it and return False).
+
+    A cancelled store write may still complete in its worker thread; its batch is
+    not acked, so it is written again later, which the store treats as the same points.
+    """
+    if stop.is_set():
+        if asyncio.iscoroutine(aw):
+            aw.close()
+        return False
+    work = asyncio.ensure_future(aw)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if work.done():
+        work.result()  # re-raise the store's error
+        return True
+    work.cancel()
+    return False
+
+
+def _rejection(line: bytes, exc: StoreRejected) -> Rejection:
+    device: str | None = None
+    try:
+        device = dict(parse_line(line.decode("utf-8", "replace")).tags).get("device")
+    except ProtocolError:
+        pass
+    return Rejection("", device, "store_rejected", str(exc))
