@@ -194,3 +194,85 @@ class GatewayProc:
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
+
+
+# ---- publishing a known stream and reading it back from the stores --------------------
+
+Row = tuple[str, str, int, str, float]  # (device, sensor, time_ms, field, value)
+
+
+def stream_payload(device: str, boot: int, seq: int, base: float,
+                   samples: int = 1) -> tuple[bytes, list[Row]]:
+    """A telemetry message with unique sample times, and the rows it must produce."""
+    body: list[dict[str, Any]] = []
+    rows: list[Row] = []
+    for k in range(samples):
+        ts = round(base + seq * samples + k, 3)
+        co2, temp = float(400 + (seq * 7 + k) % 3000), round(15 + ((seq + k) % 200) / 10, 1)
+        body.append({"sensor": "scd41", "ts": ts, "values": {"co2": co2, "temperature": temp}})
+        ms = round(ts * 1000)
+        rows += [(device, "scd41", ms, "co2", co2), (device, "scd41", ms, "temperature", temp)]
+    payload = json.dumps({"v": 1, "device": device, "boot": boot, "seq": seq,
+                          "samples": body}).encode()
+    return payload, rows
+
+
+class Publisher:
+    """A QoS 1 paho publisher (auto-reconnecting) that records what must arrive."""
+
+    def __init__(self, port: int, client_id: str = "test-publisher") -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False)
+        self.client.max_inflight_messages_set(100)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.expected: list[Row] = []
+        self.infos: list[Any] = []
+
+    def send(self, device: str, boot: int, seq: int, base: float, samples: int = 1) -> None:
+        payload, rows = stream_payload(device, boot, seq, base, samples)
+        self.infos.append(self.client.publish(topic(device), payload, qos=1))
+        self.expected += rows
+
+    def raw(self, t: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(t, payload, qos=1, retain=retain).wait_for_publish(10)
+
+    def wait_all(self, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not all(i.is_published() for i in self.infos):
+            if time.monotonic() > end:
+                n = sum(1 for i in self.infos if not i.is_published())
+                raise TimeoutError(f"{n} messages not acknowledged by the broker")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def influx_rows(influxd: Any, db: str, measurement: str = "air") -> list[Row]:
+    rows: list[Row] = []
+    try:
+        points = influxd.points(db, measurement)
+    except urllib.error.URLError:
+        return rows
+    for p in points:
+        for f in ("co2", "temperature"):
+            if p.get(f) is not None:
+                rows.append((p["device"], p["sensor"], int(p["time"]), f, float(p[f])))
+    return rows
+
+
+def vm_rows(vm: Any, measurement: str = "air") -> list[Row]:
+    rows: list[Row] = []
+    for series in vm.export('{__name__=~"' + measurement + '_.+"}'):
+        m = series["metric"]
+        f = m["__name__"][len(measurement) + 1:]
+        for t, v in zip(series["timestamps"], series["values"], strict=True):
+            rows.append((m["device"], m["sensor"], int(t), f, float(v)))
+    return rows
