@@ -1,0 +1,198 @@
+"""The fleet inventory: which devices exist, where, with what firmware and credentials.
+
+Stored in SQLite (``<data_dir>/inventory.sqlite``) because provisioning runs as
+short CLI processes that may overlap (two technicians flashing at once, a
+``retire`` during a ``broker sync``): SQLite gives each write an exclusive
+transaction (``BEGIN IMMEDIATE`` + a busy timeout, WAL so readers never block),
+survives power loss mid-write, and needs no server. A JSON/TOML file would need
+its own locking and atomic-rename dance and would still lose a concurrent write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import DeviceNotFoundError, InventoryError
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+INVENTORY_FILE = "inventory.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    device TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    board TEXT NOT NULL,
+    sensors TEXT NOT NULL DEFAULT '[]',
+    location TEXT NOT NULL DEFAULT '',
+    fw_version TEXT NOT NULL DEFAULT '',
+    fw_hash TEXT NOT NULL DEFAULT '',
+    provisioned_at REAL NOT NULL,
+    credential_ref TEXT NOT NULL DEFAULT '',
+    retired INTEGER NOT NULL DEFAULT 0,
+    retired_at REAL
+);
+CREATE TABLE IF NOT EXISTS seen (
+    device TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    seen_at REAL NOT NULL
+)
+"""
+
+
+class SensorSpec(BaseModel):
+    """One sensor attached to a device, as written into its ``device.json``.
+
+    I2C sensors name a bus and an address, UART sensors a UART number, pulse
+    sensors a pin (the firmware's ``sensors`` entries, docs/device-config.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    bus: str = ""
+    address: int | None = Field(default=None, ge=0, le=0x7F)
+    uart: int | None = Field(default=None, ge=0, le=9)
+    pin: int | None = Field(default=None, ge=0, le=255)
+
+    def device_entry(self) -> dict[str, object]:
+        """The ``sensors`` entry for ``device.json`` (unset fields left out)."""
+        return {k: v for k, v in self.model_dump().items() if v not in (None, "")}
+
+
+class Device(BaseModel):
+    """One inventory row."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str = Field(pattern=ID_PATTERN)
+    site: str = Field(pattern=ID_PATTERN)
+    board: str
+    sensors: tuple[SensorSpec, ...] = ()
+    location: str = ""
+    fw_version: str = ""
+    fw_hash: str = ""
+    provisioned_at: float = Field(default_factory=time.time)
+    # Where the device's MQTT secret lives (a path relative to data_dir); the
+    # secret itself is never stored in the inventory.
+    credential_ref: str = ""
+    retired: bool = False
+    retired_at: float | None = None
+
+
+def _row_to_device(row: sqlite3.Row) -> Device:
+    data = dict(row)
+    data["sensors"] = json.loads(data["sensors"])
+    data["retired"] = bool(data["retired"])
+    return Device.model_validate(data)
+
+
+class Inventory:
+    """The inventory database; every write is one exclusive transaction."""
+
+    def __init__(self, path: Path, timeout_s: float = 30.0) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._write():
+                for stmt in _SCHEMA.split(";"):
+                    self._db.execute(stmt)
+        except sqlite3.Error as exc:
+            raise InventoryError(f"inventory {path} cannot be opened: {exc} "
+                                 "(check the data_dir in the config)") from None
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> Inventory:
+        """The inventory kept in a config's ``[gateway] data_dir``."""
+        return cls(data_dir / INVENTORY_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Inventory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def upsert(self, dev: Device) -> None:
+        """Add a device, or replace its row when it is re-provisioned (un-retiring it)."""
+        row = dev.model_dump()
+        row["sensors"] = json.dumps([s.model_dump() for s in dev.sensors])
+        row["retired"] = int(dev.retired)
+        cols = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        try:
+            with self._write():
+                self._db.execute(
+                    f"INSERT OR REPLACE INTO devices ({cols}) VALUES ({marks})", row)
+        except sqlite3.Error as exc:
+            raise InventoryError(f"inventory {self.path} write failed: {exc}") from None
+
+    def get(self, device: str) -> Device:
+        """The row of ``device``, or :class:`DeviceNotFoundError`."""
+        row = self._db.execute("SELECT * FROM devices WHERE device = ?", (device,)).fetchone()
+        if row is None:
+            raise DeviceNotFoundError(device)
+        return _row_to_device(row)
+
+    def find(self, device: str) -> Device | None:
+        """The row of ``device`` or None."""
+        try:
+            return self.get(device)
+        except DeviceNotFoundError:
+            return None
+
+    def list(self, include_retired: bool = True) -> list[Device]:
+        """Every device, sorted by site then id."""
+        q = "SELECT * FROM devices"
+        if not include_retired:
+            q += " WHERE retired = 0"
+        rows = self._db.execute(q + " ORDER BY site, device").fetchall()
+        return [_row_to_device(r) for r in rows]
+
+    def retire(self, device: str, now: float | None = None) -> Device:
+        """Mark ``device`` retired (its row stays for the record) and return the new row."""
+        with self._write():
+            cur = self._db.execute(
+                "UPDATE devices SET retired = 1, retired_at = ? WHERE device = ?",
+                (time.time() if now is None else now, device))
+            if cur.rowcount == 0:
+                raise DeviceNotFoundError(device)
+        return self.get(device)
+
+    def record_seen(self, device: str, state: str, at: float) -> None:
+        """Remember when a device was last seen and in which state.
+
+        A retained status carries no time, so "last seen" is when a command of
+        ours saw the device online (or saw it go offline); kept here so it
+        outlives the command.
+        """
+        with self._write():
+            self._db.execute("INSERT OR REPLACE INTO seen (device, state, seen_at) "
+                             "VALUES (?, ?, ?)", (device, state, at))
+
+    def seen(self) -> dict[str, tuple[str, float]]:
+        """device -> (last state seen, when), for devices ever seen."""
+        rows = self._db.execute("SELECT device, state, seen_at FROM seen").fetchall()
+        return {r["device"]: (r["state"], r["seen_at"]) for r in rows}

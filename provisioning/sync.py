@@ -1,0 +1,54 @@
+"""``broker sync``: regenerate Mosquitto's password and ACL files from the inventory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.inventory import Inventory
+
+from . import credentials, mosquitto
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    password_file: Path
+    acl_file: Path
+    users: int
+    hasher: str
+    reloaded_pid: int | None
+    missing_secrets: tuple[str, ...]
+
+
+def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None) -> SyncResult:
+    """Rewrite both files from the active devices, then SIGHUP the broker if known.
+
+    A device whose secret file is gone is left out (it could not log in anyway)
+    and reported, so the caller can say "re-flash it".
+    """
+    users: list[credentials.Credential] = []
+    if settings.gateway_username:
+        users.append(credentials.Credential(settings.gateway_username,
+                                            settings.gateway_password))
+    acls: list[mosquitto.DeviceAcl] = []
+    missing: list[str] = []
+    for dev in inventory.list(include_retired=False):
+        cred = credentials.load(settings.secrets_dir, dev.device)
+        if cred is None:
+            missing.append(dev.device)
+            continue
+        users.append(cred)
+        acls.append(mosquitto.DeviceAcl(dev.site, dev.device))
+    hasher = mosquitto.write_password_file(settings.password_file, users, settings.prov.hasher)
+    mosquitto.write_acl_file(settings.acl_file, mosquitto.acl_text(
+        settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id))
+    pid = reload_pid
+    if pid is None and settings.prov.mosquitto_pid_file is not None:
+        pid_file = settings.path(settings.prov.mosquitto_pid_file)
+        if pid_file.exists():
+            pid = mosquitto.read_pid_file(pid_file)
+    if pid is not None:
+        mosquitto.reload_broker(pid)
+    return SyncResult(settings.password_file, settings.acl_file, len(users), hasher, pid,
+                      tuple(missing))
