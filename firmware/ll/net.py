@@ -116,7 +116,7 @@ class RealBoard:
             from machine import UART
 
             tx, rx = self.UART[n]
-            u = self._uart[n] = UART(n, baudrate=9600, tx=tx, rx=rx, rxbuf=256)
+            u = self._uart[n] = UART(n, baudrate=9600, tx=tx, rx=rx, rxbuf=256, timeout=100)
         return u
 
     def pin(self, n):

@@ -3,7 +3,7 @@
 from micropython import const
 
 _FRAME = const(32)
-_MAX_SCAN = const(256)
+_MAX_SCAN = const(320)
 
 
 def checksum(frame):
@@ -31,17 +31,23 @@ class PMS5003:
     def measure(self):
         """Decode the newest complete frame waiting in the UART; False if none."""
         got = False
+        prev = 0
         scanned = 0
-        while self.uart.any() >= _FRAME and scanned < _MAX_SCAN:
+        uart = self.uart
+        while uart.any() and scanned < _MAX_SCAN:
             scanned += 1
-            if not self.uart.readinto(self._one, 1) or self._one[0] != 0x42:
+            if not uart.readinto(self._one, 1):
+                break
+            b = self._one[0]
+            if prev != 0x42 or b != 0x4D:
+                prev = b
                 continue
+            prev = 0
             self._frame[0] = 0x42
-            if self.uart.readinto(self._mv[1:_FRAME], _FRAME - 1) != _FRAME - 1:
-                raise OSError(5)
-            if self._frame[1] != 0x4D or self._word(2) != 28:
-                continue
-            if checksum(self._frame) != self._word(30):
+            self._frame[1] = 0x4D
+            if uart.readinto(self._mv[2:_FRAME], _FRAME - 2) != _FRAME - 2:
+                break  # a torn frame at the end of the buffer: the next call gets it whole
+            if self._word(2) != 28 or checksum(self._frame) != self._word(30):
                 continue
             # words 4..6: concentration under atmospheric environment (ug/m3)
             self.pm1_0 = self._word(10)
