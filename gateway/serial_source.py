@@ -56,6 +56,8 @@ class SerialSource:
         self._threads: list[threading.Thread] = []
         self.lines = 0
         self.noise = 0
+        #: ports currently open (pyserial flushes input on open: earlier lines are gone)
+        self.open_ports = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         for port in self._ports:
@@ -77,7 +79,11 @@ class SerialSource:
                 with serial.Serial(port, self._baud, timeout=0.2) as ser:
                     log.info("serial %s open at %d baud", port, self._baud)
                     logged = False
-                    self._read_lines(ser, loop)
+                    self.open_ports += 1
+                    try:
+                        self._read_lines(ser, loop)
+                    finally:
+                        self.open_ports -= 1
             except (serial.SerialException, OSError) as exc:
                 if not logged:
                     log.warning("serial %s: %s; retrying every 2 s", port, exc)

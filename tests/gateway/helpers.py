@@ -228,7 +228,7 @@ class Publisher:
                                   clean_session=False)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.05, 0.5)
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.expected: list[Row] = []
