@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from protocols import ProtocolError, Rejection, parse_line
+from protocols import Rejection
 
 from .buffer import Batch, DurableBuffer
 from .metrics import Metrics
@@ -41,6 +42,8 @@ from .stores import Store, StoreFatal, StoreRejected, StoreTransient
 __all__ = ["Forwarder"]
 
 log = logging.getLogger(__name__)
+
+_DEVICE_TAG = re.compile(rb",device=([a-z0-9][a-z0-9-]{0,62})(?:,|$)")
 
 _Outcome = Literal["ok", "stopped"]
 
@@ -233,9 +236,10 @@ async def _until_stopped(aw: Awaitable[None], stop: asyncio.Event) -> bool:
 
 
 def _rejection(line: bytes, exc: StoreRejected) -> Rejection:
-    device: str | None = None
-    try:
-        device = dict(parse_line(line.decode("utf-8", "replace")).tags).get("device")
-    except ProtocolError:
-        pass
+    """The quarantine record of a line the store refused; the device tag when findable.
+
+    A regex rather than ``parse_line``: a refused line may be one our parser refuses too.
+    """
+    m = _DEVICE_TAG.search(line.split(b" ", 1)[0])
+    device = m.group(1).decode() if m else None
     return Rejection("", device, "store_rejected", str(exc))

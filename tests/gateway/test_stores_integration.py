@@ -1,0 +1,193 @@
+"""Stores against real servers: influxd (v1 API, database auto-created, a real 400
+isolated by the forwarder, a SIGSTOP outage) and VictoriaMetrics (v2 write API)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.buffer import DurableBuffer
+from gateway.config import StoreSection
+from gateway.forwarder import Forwarder
+from gateway.metrics import Metrics
+from gateway.retry import Backoff
+from gateway.stores import Store, make_store
+from protocols import Accepted, Point
+from tests.gateway.test_forwarder import run_until, value
+from tests.servers import Influxd, VictoriaMetrics
+
+MB = 1024 * 1024
+T0_MS = 1_795_351_934_000
+Expected = dict[tuple[str, str, str, int], dict[str, float]]
+
+
+def messages(n: int, device_prefix: str = "air", boot: int = 1,
+             start: int = 0) -> tuple[list[Accepted], Expected]:
+    """``n`` messages with an air point (3 fields) and a light point each."""
+    msgs: list[Accepted] = []
+    expected: Expected = {}
+    for i in range(start, start + n):
+        device = f"{device_prefix}-{i % 5}"
+        t = T0_MS + i * 1000 + 7
+        air = Point("air", (("device", device), ("sensor", "scd41"), ("site", "lab")),
+                    (("co2", 400.0 + i), ("humidity", 40.0 + i / 100),
+                     ("temperature", round(20.0 + i / 7, 3))), t)
+        light = Point("light", (("device", device), ("sensor", "bh1750"), ("site", "lab")),
+                      (("illuminance", 100.5 + i),), t)
+        msgs.append(Accepted(device, boot, i, (air, light)))
+        for p in (air, light):
+            expected[(p.measurement, device, dict(p.tags)["sensor"], t)] = dict(p.fields)
+    return msgs, expected
+
+
+def forwarder(buf: DurableBuffer, store: Store, batch_size: int = 100,
+              cap: float = 0.5) -> tuple[Forwarder, Metrics]:
+    metrics = Metrics()
+    fwd = Forwarder(buf, store, metrics, batch_size=batch_size, flush_interval_s=0.05,
+                    backoff=Backoff(base=0.05, cap=cap, rng=random.Random(3)))
+    return fwd, metrics
+
+
+def influx_points(influxd: Influxd, db: str) -> Expected:
+    got: Expected = {}
+    for m in ("air", "light"):
+        for row in influxd.points(db, m):
+            key = (m, str(row["device"]), str(row["sensor"]), int(row["time"]))  # type: ignore[call-overload]
+            got[key] = {k: float(v) for k, v in row.items()  # type: ignore[arg-type]
+                        if k not in ("time", "device", "sensor", "site") and v is not None}
+    return got
+
+
+def test_influxdb1_creates_database_and_stores_every_value(tmp_path: Path,
+                                                            influxd: Influxd) -> None:
+    buf = DurableBuffer(tmp_path / "buffer.sqlite", 64 * MB)
+    msgs, expected = messages(120)
+    buf.put(msgs, time.time())
+    store = make_store(StoreSection(kind="influxdb1", url=influxd.url, database="lab",
+                                    timeout_s=5))
+    fwd, metrics = forwarder(buf, store)
+    try:
+        asyncio.run(run_until(fwd, lambda: buf.depth == 0, timeout=30))
+    finally:
+        asyncio.run(store.aclose())
+        buf.close()
+    assert influx_points(influxd, "lab") == expected
+    assert value(metrics, "livinglab_points_forwarded_total") == 240
+
+
+def test_influxdb1_real_400_is_split_and_only_the_bad_line_quarantined(
+        tmp_path: Path, influxd: Influxd) -> None:
+    path = tmp_path / "buffer.sqlite"
+    first, expected = messages(20)
+    second, more = messages(20, start=20)
+    expected.update(more)
+    buf = DurableBuffer(path, 64 * MB)
+    buf.put(first, time.time())
+    buf.close()
+    # A line our encoder never writes: co2 as a string, a field type conflict in InfluxDB.
+    bad = b'air,device=air-9,sensor=scd41,site=lab co2="oops" 1795351934500'
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO lines (received_at, line) VALUES (?, ?)", (time.time(), bad))
+    buf = DurableBuffer(path, 64 * MB)
+    buf.put(second, time.time())
+    store = make_store(StoreSection(kind="influxdb1", url=influxd.url, database="lab",
+                                    timeout_s=5))
+    fwd, metrics = forwarder(buf, store, batch_size=1000)
+    try:
+        # air.co2 already exists as a float: the string line conflicts with it
+        asyncio.run(store.ensure_ready())
+        asyncio.run(store.write(b"air,device=air-0,sensor=scd41,site=lab co2=1 1795351000000", 1))
+        expected[("air", "air-0", "scd41", 1795351000000)] = {"co2": 1.0}
+        asyncio.run(run_until(fwd, lambda: buf.depth == 0, timeout=30))
+        quarantined = buf.list_quarantine()
+    finally:
+        asyncio.run(store.aclose())
+        buf.close()
+    assert [q.payload for q in quarantined] == [bad]
+    assert quarantined[0].device == "air-9" and "field type conflict" in quarantined[0].detail
+    assert influx_points(influxd, "lab") == expected
+    assert value(metrics, "livinglab_points_forwarded_total") == 80
+    assert value(metrics, "livinglab_store_errors_total", kind="rejected") >= 2
+
+
+@pytest.mark.slow
+def test_influxdb1_outage_sigstop_no_loss_no_duplicates(tmp_path: Path,
+                                                        influxd: Influxd) -> None:
+    buf = DurableBuffer(tmp_path / "buffer.sqlite", 64 * MB)
+    msgs, expected = messages(300)
+    late, more = messages(100, start=300)
+    expected.update(more)
+    buf.put(msgs, time.time())
+    store = make_store(StoreSection(kind="influxdb1", url=influxd.url, database="lab",
+                                    timeout_s=0.5))
+    fwd, metrics = forwarder(buf, store, batch_size=50)
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        task = asyncio.create_task(fwd.run(stop))
+        try:
+            while buf.depth > 400:  # the first batch went through: the store is up
+                await asyncio.sleep(0.005)
+            influxd.pause()
+            paused_at = time.monotonic()
+            try:
+                await asyncio.to_thread(buf.put, late, time.time())  # arrives during the outage
+                fwd.wake()
+                while value(metrics, "livinglab_store_errors_total", kind="transient") < 2:
+                    await asyncio.sleep(0.05)
+                    assert time.monotonic() - paused_at < 20
+                await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - paused_at)))
+                depth_during_outage = buf.depth
+            finally:
+                influxd.resume()
+            assert depth_during_outage > 0
+            end = time.monotonic() + 30
+            while buf.depth > 0 and time.monotonic() < end:
+                await asyncio.sleep(0.02)
+            return time.monotonic() - paused_at
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+    finally:
+        asyncio.run(store.aclose())
+    assert buf.depth == 0
+    buf.close()
+    got = influx_points(influxd, "lab")
+    assert len(got) == len(expected) == 800
+    assert got == expected
+    assert value(metrics, "livinglab_store_errors_total", kind="transient") >= 2
+    assert fwd.failing_since is None
+
+
+def test_victoriametrics_through_the_v2_write_api(tmp_path: Path,
+                                                  victoria: VictoriaMetrics) -> None:
+    buf = DurableBuffer(tmp_path / "buffer.sqlite", 64 * MB)
+    msgs, expected = messages(60)
+    buf.put(msgs, time.time())
+    # VM ignores org and token and, for /api/v2/write, adds no label for the bucket.
+    store = make_store(StoreSection(kind="influxdb2", url=victoria.url, token="",
+                                    bucket="livinglab", org="livinglab", timeout_s=5))
+    fwd, _ = forwarder(buf, store, batch_size=50)
+    try:
+        asyncio.run(run_until(fwd, lambda: buf.depth == 0, timeout=30))
+    finally:
+        asyncio.run(store.aclose())
+        buf.close()
+    got: Expected = {}
+    for series in victoria.export():
+        metric = series["metric"]
+        assert isinstance(metric, dict)
+        measurement, _, field = str(metric["__name__"]).partition("_")
+        assert set(metric) == {"__name__", "device", "sensor", "site"} and metric["site"] == "lab"
+        for v, t in zip(series["values"], series["timestamps"], strict=True):  # type: ignore[call-overload]
+            key = (measurement, metric["device"], metric["sensor"], int(t))
+            got.setdefault(key, {})[field] = float(v)
+    assert got == expected
