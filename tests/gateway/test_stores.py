@@ -86,7 +86,7 @@ def test_classify_status() -> None:
 @pytest.mark.parametrize("kind", ["influxdb1", "influxdb2"])
 def test_http_stores_translate_statuses(http: Scripted, kind: str) -> None:
     cfg = StoreSection(kind=kind, url=http.url, database="lab", bucket="b", org="o",
-                       token="t", timeout_s=2)  # type: ignore[arg-type]
+                       token="t", timeout_s=2)
 
     async def scenario() -> list[Exception | None]:
         store = make_store(cfg)
@@ -127,7 +127,7 @@ def test_http_stores_translate_statuses(http: Scripted, kind: str) -> None:
 def test_unreachable_store_is_transient(kind: str) -> None:
     from tests.servers import free_port
 
-    cfg = StoreSection(kind=kind, url=f"http://127.0.0.1:{free_port()}",  # type: ignore[arg-type]
+    cfg = StoreSection(kind=kind, url=f"http://127.0.0.1:{free_port()}",
                        timeout_s=1)
 
     async def scenario() -> None:
