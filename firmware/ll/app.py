@@ -59,6 +59,7 @@ class App:
             self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload)
         self.cycles = 0
         self.sensor_errors = 0
+        self.rescheduled = False
 
     # -- config ------------------------------------------------------------
     def interval_ms(self):
@@ -70,7 +71,10 @@ class App:
         except ValueError:
             return
         if isinstance(d, dict) and "interval_s" in d:
-            self.interval_s = config.valid_interval(d["interval_s"], self.interval_s)
+            new = config.valid_interval(d["interval_s"], self.interval_s)
+            if new != self.interval_s:
+                self.interval_s = new
+                self.rescheduled = True  # a shorter interval must not wait out the old one
 
     # -- payloads ------------------------------------------------------------
     def status_payload(self):
@@ -176,6 +180,11 @@ class App:
             now = time.ticks_ms()
             board.tick()
             board.wdt_feed()
+            if self.rescheduled:
+                self.rescheduled = False
+                soon = time.ticks_add(now, self.interval_ms())
+                if time.ticks_diff(next_sample, soon) > 0:
+                    next_sample = soon
             if time.ticks_diff(now, next_sample) >= 0:
                 next_sample = time.ticks_add(next_sample, self.interval_ms())
                 if time.ticks_diff(now, next_sample) > 0:

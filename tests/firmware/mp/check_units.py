@@ -1,3 +1,4 @@
+# ruff: noqa: UP031, E402, BLE001 -- MicroPython code: no f-string niceties needed, path set up first
 # Runs under the MicroPython unix port (NOT CPython): driver and firmware unit checks.
 # Usage: micropython check_units.py <firmware dir>  (cwd: a scratch dir)
 # Prints one line per check: "ok <name>" or "FAIL <name> <detail>".
