@@ -26,12 +26,18 @@ them and redelivers later: nothing is dropped silently. Every refusal is
 counted (``full_refusals``). Freed pages are reused, so the file does not grow
 past the bound by more than one batch plus the WAL.
 
-Seen-keys window: a key only matters while its message can be redelivered.
-The broker redelivers only messages the gateway has not acknowledged, and keeps
-them at most for the MQTT session lifetime (7 days by default), so keys older
-than ``seen_window_s`` (7 days) are pruned; a hard cap ``seen_max`` (default
-2,000,000 keys, about 60 MB) evicts the oldest first if a fleet is large or a
-device floods. Both prunings are counted.
+Seen-keys window: a key only matters while its message can come again. The
+broker redelivers only messages the gateway has not acknowledged (at most a
+Receive Maximum's worth, re-sent right after reconnecting) and keeps them at
+most for the MQTT session lifetime (7 days by default); a device re-sends an
+unacknowledged publish on its next connection. So keys older than
+``seen_window_s`` (7 days, measured against the newest ``received_at``) are
+pruned. A hard cap ``seen_max`` (1,000,000 keys, about 65 MB at ~65 bytes a
+key with its index) evicts the oldest first when a large fleet or a flooding
+device accepts more than that within the window: keys are only added while the
+gateway is running and acking, and redeliveries arrive right after a reconnect,
+so the keys that matter are the newest. Pruning runs at most once a minute
+(cheap: an index range delete) and is counted (``seen_pruned``).
 """
 
 from __future__ import annotations
@@ -133,7 +139,7 @@ class DurableBuffer:
 
     def __init__(self, path: Path, max_bytes: int, quarantine_max: int = 10_000, *,
                  sync_full: bool = False, seen_window_s: float = 7 * 24 * 3600.0,
-                 seen_max: int = 2_000_000) -> None:
+                 seen_max: int = 1_000_000) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.quarantine_max = quarantine_max

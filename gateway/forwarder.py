@@ -81,7 +81,7 @@ class Forwarder:
         """Forward until ``stop`` is set; an unfinished batch stays in the buffer."""
         while not stop.is_set():
             if not self._ready:
-                if await self._with_retries(self._store.ensure_ready, stop) == "stopped":
+                if await self._with_retries(self._ensure_ready, stop) == "stopped":
                     return
                 self._ready = True
             batch = await self._next_batch(stop)
@@ -89,6 +89,12 @@ class Forwarder:
                 continue
             async with self._send_lock:
                 await self._send(batch, stop)
+
+    async def _ensure_ready(self) -> None:
+        try:
+            await self._store.ensure_ready()
+        except StoreRejected as exc:  # e.g. an invalid database name: nothing to split
+            raise StoreFatal(f"store setup refused: {exc} (check the [store] section)") from exc
 
     async def flush(self, deadline_s: float) -> None:
         """Send what is buffered, small batches too, until empty or ``deadline_s`` passes."""
