@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 import firmware
 from tests.firmware.conftest import install
@@ -97,11 +98,11 @@ class Observer:
         self.port = port
         self.messages: list[Received] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
-        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.reconnect_delay_set(1, 1)
         self.subscribed = threading.Event()
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
@@ -110,7 +111,7 @@ class Observer:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append(Received(msg.topic, msg.payload, bool(msg.retain),
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain),
                                           time.time()))
 
     def __enter__(self) -> Observer:

@@ -1,0 +1,54 @@
+"""The CPython-side firmware API that provisioning and the simulated fleet use."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import firmware
+
+
+def test_version_matches_board_code() -> None:
+    text = (firmware.FIRMWARE_DIR / "ll" / "version.py").read_text()
+    m = re.search(r'FW_VERSION = "([^"]+)"', text)
+    assert m is not None and m.group(1) == firmware.FW_VERSION
+
+
+@pytest.mark.parametrize("board", ["pico_w", "esp32"])
+def test_real_boards_get_their_layer_and_no_simulation(board: str) -> None:
+    dests = [d for _, d in firmware.board_files(board)]
+    assert {"boot.py", "main.py", "ll/app.py", "ll/mqtt.py", "ll/net.py", "ll/outbox.py",
+            f"ll/boards/{board}.py", "ll/drivers/bme280.py"} <= set(dests)
+    assert not [d for d in dests if d.startswith("ll/sim/") or d == "ll/boards/unix.py"]
+    assert "__init__.py" not in dests  # the CPython module stays on the host
+    other = "esp32" if board == "pico_w" else "pico_w"
+    assert f"ll/boards/{other}.py" not in dests
+
+
+def test_unix_gets_the_twins() -> None:
+    files = firmware.board_files("unix")
+    dests = [d for _, d in files]
+    assert "ll/sim/twins.py" in dests and "ll/boards/unix.py" in dests
+    assert all(src.is_file() and not Path(d).is_absolute() for src, d in files)
+
+
+def test_unknown_board_is_an_error() -> None:
+    with pytest.raises(firmware.FirmwareError, match="unknown board"):
+        firmware.board_files("arduino")
+
+
+def test_write_device_config(tmp_path: Path) -> None:
+    cfg = dict(firmware.DEFAULT_DEVICE_CONFIG, device="air-0042")
+    path = firmware.write_device_config(tmp_path / "flash", cfg)
+    assert path == tmp_path / "flash" / "device.json"
+    assert json.loads(path.read_text())["device"] == "air-0042"
+
+
+def test_micropython_binary_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    with pytest.raises(firmware.MicroPythonNotFoundError, match="micropython"):
+        firmware.micropython_binary()
