@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,9 @@ def test_heap_does_not_grow_over_thousands_of_cycles(micropython: str, tmp_path:
             return len(read_reports()) >= n
 
         for k in range(3):  # reconnects: the broker goes away and comes back
-            wait_for(lambda k=k: reports_at_least(3 + 2 * k), 60, what="mem reports")
+            wait_for(partial(reports_at_least, 3 + 2 * k), 60, what="mem reports")
             mosquitto.stop()
-            wait_for(lambda k=k: reports_at_least(4 + 2 * k), 60, what="offline cycles")
+            wait_for(partial(reports_at_least, 4 + 2 * k), 60, what="offline cycles")
             mosquitto.start()
         wait_for(lambda: len(read_reports()) >= 14, 120, what="3500 cycles")
         assert dev.alive(), dev.stderr()[-2000:]
