@@ -61,17 +61,27 @@ class InfluxDB1Store:
         if path == "/query":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         with self._lock:
-            try:
-                conn = self._connection()
-                conn.request("POST", target, body=body, headers=headers)
-                resp = conn.getresponse()
-                text = resp.read().decode("utf-8", "replace")
-                if resp.getheader("Connection", "").lower() == "close":
+            for attempt in (1, 2):
+                reused = self._conn is not None
+                try:
+                    conn = self._connection()
+                    conn.request("POST", target, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    text = resp.read().decode("utf-8", "replace")
+                    if resp.getheader("Connection", "").lower() == "close":
+                        self._close_locked()
+                    return resp.status, text, resp.getheader("Retry-After")
+                except (http.client.RemoteDisconnected, BrokenPipeError,
+                        ConnectionResetError) as exc:
+                    # the server closed an idle keep-alive connection: one fresh try
                     self._close_locked()
-                return resp.status, text, resp.getheader("Retry-After")
-            except (OSError, http.client.HTTPException) as exc:
-                self._close_locked()
-                raise StoreTransient(f"{self._what}: {type(exc).__name__}: {exc}") from None
+                    if not (reused and attempt == 1):
+                        raise StoreTransient(f"{self._what}: {type(exc).__name__}: {exc}") \
+                            from None
+                except (OSError, http.client.HTTPException) as exc:
+                    self._close_locked()
+                    raise StoreTransient(f"{self._what}: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
 
     def _close_locked(self) -> None:
         if self._conn is not None:

@@ -191,3 +191,20 @@ def test_victoriametrics_through_the_v2_write_api(tmp_path: Path,
             key = (measurement, metric["device"], metric["sensor"], int(t))
             got.setdefault(key, {})[field] = float(v)
     assert got == expected
+
+
+@pytest.mark.slow
+def test_influxdb1_reconnects_after_the_server_restarts(influxd: Influxd) -> None:
+    """A keep-alive connection the server dropped is replaced without a failed write."""
+    store = make_store(StoreSection(kind="influxdb1", url=influxd.url, database="lab",
+                                    timeout_s=5))
+
+    async def scenario() -> None:
+        await store.ensure_ready()
+        await store.write(b"air,device=a,sensor=s,site=lab co2=1 1795351934000", 1)
+        await asyncio.to_thread(influxd.restart)
+        await store.write(b"air,device=a,sensor=s,site=lab co2=2 1795351935000", 1)
+        await store.aclose()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert [p["co2"] for p in influxd.points("lab", "air")] == [1, 2]
