@@ -156,7 +156,7 @@ class App:
             jsonw.patch_age(self.w.buf, age_off, time.ticks_diff(time.ticks_ms(), tick))
         out.write(self.device)
         out.write(b"/telemetry ")
-        out.write(self.w.mv[0:n])
+        out.write(self.w.mv[0:n])  # type: ignore[call-overload]
         out.write(b"\n")
 
     def emit_status_serial(self):
@@ -164,7 +164,7 @@ class App:
         out = self.out
         out.write(self.device)
         out.write(b"/status ")
-        out.write(memoryview(buf)[0:n])
+        out.write(memoryview(buf)[0:n])  # type: ignore[call-overload]
         out.write(b"\n")
 
     # -- loop --------------------------------------------------------------
@@ -191,7 +191,7 @@ class App:
                     next_sample = time.ticks_add(now, self.interval_ms())  # fell behind
                 n, age_off = self.sample(now)
                 if n:
-                    if link is None:
+                    if self.outbox is None:
                         self.emit_serial(n, age_off, now)
                     else:
                         self.outbox.put(self.w.buf, n, age_off, now)

@@ -51,9 +51,9 @@ class Link:
         self.next_try = time.ticks_ms()
         self.inflight = None  # outbox token awaiting PUBACK
         self.inflight_pid = 0
-        self.sent_at = 0
-        self.last_tx = 0
-        self.last_rx = 0
+        self.sent_at = time.ticks_ms()
+        self.last_tx = self.sent_at
+        self.last_rx = self.sent_at
         self.connects = 0
         self.failures = 0
 

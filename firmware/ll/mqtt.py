@@ -46,18 +46,24 @@ class MQTTClient:
     def _write(self, buf, n=-1):
         if n < 0:
             n = len(buf)
+        s = self.sock
+        if s is None:
+            raise OSError(107)  # ENOTCONN
         mv = memoryview(buf)
         off = 0
         while off < n:
-            w = self.sock.write(mv[off:n])
+            w = s.write(mv[off:n])
             if not w:
                 raise OSError(104)
             off += w
 
     def _read_into(self, mv, n):
+        s = self.sock
+        if s is None:
+            raise OSError(107)  # ENOTCONN
         off = 0
         while off < n:
-            r = self.sock.readinto(mv[off:n])
+            r = s.readinto(mv[off:n])
             if not r:
                 raise OSError(104)  # ECONNRESET: peer closed
             off += r

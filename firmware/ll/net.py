@@ -85,8 +85,8 @@ class RealBoard:
     name = "?"
     has_wdt = True
     WDT_MS = 8000
-    I2C = {}
-    UART = {}
+    I2C = {}  # type: dict[str, tuple[int, int, int]]
+    UART = {}  # type: dict[int, tuple[int, int]]
 
     def __init__(self, cfg):
         from ll.clock import Clock
