@@ -17,6 +17,7 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.flame import Profiler
 from bench.procs import Consumer, child_env, log_size, publish, subscribed
 from bench.profile import POINTS_PER_MSG, READINGS_PER_MSG
 from bench.stores import Counter
@@ -35,6 +36,19 @@ class Ctx:
     poll: float = 0.1
     stable: float = 15.0
     max_wait: float = 300.0
+    profile_dir: Path | None = None
+
+
+def profiler(ctx: Ctx, name: str) -> Profiler | None:
+    """py-spy on the consumer for one phase, when --profile asked for it."""
+    if ctx.profile_dir is None or ctx.consumer.proc is None:
+        return None
+    return Profiler(ctx.consumer.proc.pid, ctx.profile_dir / f"{name}.folded")
+
+
+def stop_profiler(prof: Profiler | None) -> str | None:
+    out = prof.stop() if prof is not None else None
+    return str(out) if out is not None else None
 
 
 def rate(n: float, span: float) -> float | None:
@@ -154,8 +168,10 @@ def live(ctx: Ctx, n: int) -> dict[str, object]:
     """Max-rate publishers with the consumer running: first publish -> all landed."""
     base = ctx.counter.progress()
     cpu0 = ctx.consumer.stats().get("cpu_s", 0.0)
+    prof = profiler(ctx, "live")
     lg = publish(ctx.broker.port, "live", n, ctx.publishers)
     w = wait_landed(ctx, base, n * READINGS_PER_MSG, float(lg["t_last_ack"]))
+    prof_file = stop_profiler(prof)
     st = ctx.consumer.stats()
     span = float(w["t_done"]) - float(lg["t_first_publish"])  # type: ignore[arg-type]
     landed = exact(ctx, "live", n)
@@ -165,7 +181,7 @@ def live(ctx: Ctx, n: int) -> dict[str, object]:
             "readings_per_s": rate(int(landed["readings_landed"]), span),  # type: ignore[call-overload]
             "after_last_puback_s": round(float(w["t_done"]) - float(lg["t_last_ack"]), 3),  # type: ignore[arg-type]
             "wait_ended": w["why"], "cpu_s": round(st.get("cpu_s", 0.0) - cpu0, 2),
-            "rss_mib": st.get("VmRSS"), **landed}
+            "rss_mib": st.get("VmRSS"), "profile": prof_file, **landed}
 
 
 def backlog(ctx: Ctx, n: int) -> dict[str, object]:
@@ -176,7 +192,9 @@ def backlog(ctx: Ctx, n: int) -> dict[str, object]:
     base = ctx.counter.progress()
     t0 = time.time()
     ctx.consumer.start()
+    prof = profiler(ctx, "backlog")
     w = wait_landed(ctx, base, n * READINGS_PER_MSG, t0)
+    prof_file = stop_profiler(prof)
     st = ctx.consumer.stats()
     span = float(w["t_done"]) - t0  # type: ignore[arg-type]
     landed = exact(ctx, "backlog", n)
@@ -189,7 +207,7 @@ def backlog(ctx: Ctx, n: int) -> dict[str, object]:
             "msg_per_s": rate(msgs, span),
             "readings_per_s": rate(int(landed["readings_landed"]), span),  # type: ignore[call-overload]
             "wait_ended": w["why"], "peak_rss_mib": st.get("VmHWM"),
-            "cpu_s": st.get("cpu_s"), **landed}
+            "cpu_s": st.get("cpu_s"), "profile": prof_file, **landed}
 
 
 def _broker_stored(port: int) -> int | None:

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.flame import summarise
 from bench.phases import Ctx, backlog, broker_ceiling, latency, live, start_consumer
 from bench.procs import REPO, Consumer
 from bench.stores import DB, start_store
@@ -86,9 +87,33 @@ def report(r: dict[str, object]) -> str:
                     f"{lt['points_expected']}")
     if "peak_rss_mib" in r:
         rows.append(f"  consumer peak RSS           {r['peak_rss_mib']} MiB")
+    for k, v in (r.get("ratios") or {}).items():  # type: ignore[union-attr]
+        rows.append(f"  ratio {k:29s} {v}")
     for k, ok in (r.get("targets") or {}).items():  # type: ignore[union-attr]
         rows.append(f"  target {k:28s} {'MET' if ok else 'MISSED'}")
     return "\n".join(rows)
+
+
+def ratios(r: dict[str, object]) -> dict[str, float]:
+    """Ours against the limit measured in the same run (msg/s over msg/s)."""
+    c: dict[str, dict[str, float]] = r.get("ceiling") or {}  # type: ignore[assignment]
+    out: dict[str, float] = {}
+    for phase in ("live", "backlog"):
+        ph: dict[str, float] = r.get(phase) or {}  # type: ignore[assignment]
+        for name, v in c.items():
+            if ph.get("msg_per_s") and v.get("msg_per_s"):
+                out[f"{phase} / ceiling {name}"] = round(ph["msg_per_s"] / v["msg_per_s"], 2)
+    lv: dict[str, float] = r.get("live") or {}  # type: ignore[assignment]
+    if lv.get("msg_per_s") and lv.get("pub_msg_per_s"):
+        out["live / publishers"] = round(lv["msg_per_s"] / lv["pub_msg_per_s"], 2)
+    return out
+
+
+def run_peer(a: argparse.Namespace, n_live: int, n_backlog: int) -> int:
+    """bench/peer.sh once on the same counts: Node-RED and ours through the peer harness."""
+    env = dict(os.environ, MESSAGES=str(n_live), BACKLOG=str(n_backlog),
+               RATES=str(int(a.latency_rate)), STORES="influx")
+    return subprocess.run(["bash", str(HERE / "peer.sh"), "1"], env=env, timeout=3600).returncode
 
 
 def targets(r: dict[str, object]) -> dict[str, bool]:
@@ -123,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-seconds", type=float, default=None)
     ap.add_argument("--latency-rate", type=float, default=1000.0)
     ap.add_argument("--skip", default="", help="comma list of ceiling,live,backlog,latency")
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the consumer during live and backlog (pip install py-spy); "
+                         "folded stacks in bench/results/profile-<time>/")
+    ap.add_argument("--peer", action="store_true",
+                    help="then run bench/peer.sh once (Node-RED and ours via ../shared/peers)")
     ap.add_argument("--keep", action="store_true", help="keep the run dir (logs, data)")
     ap.add_argument("--out", type=Path,
                     default=HERE / "results" / f"{time.strftime('%Y%m%d')}.jsonl")
@@ -150,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             "STORE_DB": DB, "RUN_DIR": str(run_dir), "CONSUMER_HTTP_PORT": str(health)})
         consumer = Consumer(consumer_cmd(a.consumer, cfg), run_dir, health)
         ctx = Ctx(run_dir, broker, counter, consumer, a.publishers)
+        if a.profile:
+            ctx.profile_dir = HERE / "results" / f"profile-{time.strftime('%Y%m%d-%H%M%S')}"
+            ctx.profile_dir.mkdir(parents=True, exist_ok=True)
         if "ceiling" not in skip:
             r["ceiling"] = broker_ceiling(ctx, n_live)
             print("\n".join(report(r).splitlines()[1:]), flush=True)
@@ -178,12 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
     r["peak_rss_mib"] = consumer.peak_rss_mib
+    r["ratios"] = ratios(r)
     r["targets"] = targets(r)
     print(report(r))
+    for phase in ("live", "backlog"):
+        ph: dict[str, object] = r.get(phase) or {}  # type: ignore[assignment]
+        if ph.get("profile"):
+            secs = ph.get("drain_s") or ph.get("seconds")
+            print(summarise(Path(str(ph["profile"])), 12, float(secs)))  # type: ignore[arg-type]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as f:
         f.write(json.dumps(r) + "\n")
     print(f"result appended to {a.out}")
+    if a.peer:
+        return run_peer(a, n_live, n_backlog)
     return 0
 
 
