@@ -59,7 +59,11 @@ class BoardFullError(BoardError):
 
 
 class BrokerError(ProvisioningError):
-    """The MQTT broker cannot be reached or refused us."""
+    """The MQTT broker cannot be reached or refused us; ``reason`` is the short cause."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class DeviceIdError(ProvisioningError):

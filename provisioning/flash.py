@@ -174,16 +174,17 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
                 watcher.start([status_topic(settings.prefix, settings.site, req.device)])
             except BrokerError as exc:
                 watcher = None
-                unreachable = str(exc)
+                unreachable = exc.reason
             result.reset = reset_board(repl, req.board)
             result.cwd = "" if result.reset else fs.cwd()
     if not req.wait:
         result.elapsed_s = time.monotonic() - started
         return result
     if watcher is None:
-        raise BrokerError(unreachable.replace(
-            " (", f" while waiting for {req.device} to come online (the board is flashed; "
-            "use --no-wait to skip the wait; ", 1))
+        raise BrokerError(
+            f"broker {settings.mqtt_host}:{settings.mqtt_port} unreachable while waiting for "
+            f"{req.device} to come online: {unreachable} (the board is flashed; check [mqtt] "
+            "host/port/username/password, or use --no-wait)", unreachable)
     if on_waiting is not None:
         on_waiting(result)
     with watcher:

@@ -92,17 +92,20 @@ class StatusWatcher:
         try:
             self._client.connect(self.host, self.port, keepalive=30)
         except OSError as exc:
-            raise BrokerError(f"broker {self._where()} unreachable: {exc.strerror or exc} "
-                              "(check [mqtt] host/port and that the broker runs)") from None
+            reason = str(exc.strerror or exc)
+            raise BrokerError(f"broker {self._where()} unreachable: {reason} "
+                              "(check [mqtt] host/port and that the broker runs)",
+                              reason) from None
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             self.close()
             raise BrokerError(f"broker {self._where()} did not answer within {timeout_s:g}s "
-                              "(check [mqtt] host/port)")
+                              "(check [mqtt] host/port)", f"no answer within {timeout_s:g}s")
         if self._refused:
             self.close()
             raise BrokerError(f"broker {self._where()} refused the connection: "
-                              f"{self._refused} (check [mqtt] username/password)")
+                              f"{self._refused} (check [mqtt] username/password)",
+                              f"refused: {self._refused}")
         for topic in topics:
             self._client.subscribe(topic, qos=1)
 
