@@ -76,6 +76,7 @@ class Gateway:
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
         self.oldest_age_s = 0.0
+        self.failed = False
 
     def _submit(self, msg: Any) -> None:
         self.pipeline.submit(msg)
@@ -142,8 +143,23 @@ class Gateway:
                                                self.metrics.render)
         fwd_stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
+
+        def supervise(task: asyncio.Task[Any]) -> None:
+            """A stage that dies is a bug: log it once and stop, so a supervisor restarts us."""
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                log.error("%s failed; stopping the gateway", task.get_name(),
+                          exc_info=(type(exc), exc, exc.__traceback__) if exc else None)
+                self.failed = True
+                stop.set()
+
+        def spawn(coro: Any, name: str) -> None:
+            task = asyncio.create_task(coro, name=name)
+            task.add_done_callback(supervise)
+            tasks.append(task)
+
         try:
-            tasks.append(asyncio.create_task(self.forwarder.run(fwd_stop), name="forwarder"))
+            spawn(self.forwarder.run(fwd_stop), "forwarder")
             connect = asyncio.create_task(self.source.connect(connect_timeout_s))
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,9 +171,9 @@ class Gateway:
                 log.info("gateway %s serving site %s (client id %s)", g.id, self.cfg.site,
                          self.cfg.client_id)
                 self.serial.start(asyncio.get_running_loop())
-                tasks += [asyncio.create_task(self.source.run(stop), name="mqtt"),
-                          asyncio.create_task(self.pipeline.run(stop), name="pipeline"),
-                          asyncio.create_task(self._refresh(stop), name="refresh")]
+                spawn(self.source.run(stop), "mqtt")
+                spawn(self.pipeline.run(stop), "pipeline")
+                spawn(self._refresh(stop), "refresh")
                 await stop.wait()
             await self._shutdown(tasks, fwd_stop)
         finally:
@@ -201,4 +217,4 @@ async def run_gateway(cfg: Config, connect_timeout_s: float = 0.0) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-    return 0
+    return 1 if gw.failed else 0

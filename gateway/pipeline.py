@@ -103,7 +103,9 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
             out.telemetry_messages += 1
             outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
                                          info.device)
-            out.rejected.extend((r, msg.payload) for r in outcome.rejections)
+            # the raw payload is quarantined once per message, not once per rejected value
+            out.rejected.extend((r, msg.payload if i == 0 else b"")
+                                for i, r in enumerate(outcome.rejections))
             acc = outcome.accepted
             if acc is not None:
                 key = (acc.device, acc.boot, acc.seq)

@@ -174,12 +174,18 @@ class GatewayProc:
             return str(r.read().decode())
 
     def metric(self, name: str) -> float:
+        """Sum of a metric's samples; ``name`` may include labels (exact match then)."""
         total = 0.0
-        for line in self.metrics().splitlines():
-            if line.startswith(name) and not line.startswith("#"):
-                head, _, value = line.rpartition(" ")
-                if head.split("{")[0] == name:
-                    total += float(value)
+        try:
+            text = self.metrics()
+        except (urllib.error.URLError, OSError):
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            if head == name or ("{" not in name and head.split("{")[0] == name):
+                total += float(value)
         return total
 
     def terminate(self, timeout: float = 15.0) -> int:
@@ -229,6 +235,8 @@ class Publisher:
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)
+        self.acked: set[int] = set()
+        self.client.on_publish = lambda c, u, mid, rc, props: self.acked.add(mid)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.expected: list[Row] = []
@@ -244,9 +252,11 @@ class Publisher:
 
     def wait_all(self, timeout: float = 60.0) -> None:
         end = time.monotonic() + timeout
-        while not all(i.is_published() for i in self.infos):
+        # PUBACKs seen by on_publish: is_published() raises for a message queued while the
+        # client was disconnected, although paho sends it after reconnecting
+        while not all(i.mid in self.acked for i in self.infos):
             if time.monotonic() > end:
-                n = sum(1 for i in self.infos if not i.is_published())
+                n = sum(1 for i in self.infos if i.mid not in self.acked)
                 raise TimeoutError(f"{n} messages not acknowledged by the broker")
             time.sleep(0.05)
 
@@ -276,3 +286,12 @@ def vm_rows(vm: Any, measurement: str = "air") -> list[Row]:
         for t, v in zip(series["timestamps"], series["values"], strict=True):
             rows.append((m["device"], m["sensor"], int(t), f, float(v)))
     return rows
+
+
+def wait_subscribed(gw: GatewayProc, timeout: float = 10.0) -> None:
+    """The gateway has its subscription once it has seen its own retained status."""
+    end = time.monotonic() + timeout
+    while gw.metric('livinglab_messages_received_total{kind="gateway_status"}') < 1:
+        if time.monotonic() > end:
+            raise TimeoutError("gateway never received its own status (not subscribed?)")
+        time.sleep(0.05)

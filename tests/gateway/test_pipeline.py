@@ -157,3 +157,13 @@ async def test_stop_intake_leaves_new_messages_unacked() -> None:
 
 def test_topic_helper_matches_contract() -> None:
     assert topic("air-0001") == f"{PREFIX}/{SITE}/air-0001/telemetry"
+
+
+def test_raw_payload_quarantined_once_per_message() -> None:
+    body = json.dumps({"v": 1, "device": "air-0001", "boot": 1, "seq": 0, "samples": [
+        {"sensor": "scd41", "ts": 1795351934.0,
+         "values": {"co2": -5, "humidity": 400, "temperature": 20}}]}).encode()
+    d = decode([msg("air-0001", 0, payload=body)], SITE, PREFIX)
+    assert [r.reason for r, _ in d.rejected] == ["out_of_range", "out_of_range"]
+    assert [p for _, p in d.rejected] == [body, b""]
+    assert len(d.accepted) == 1 and len(d.accepted[0].points) == 1
