@@ -68,6 +68,7 @@ class Tally:
     devices: dict[str, DeviceSeen] = field(default_factory=dict)
     rejected: int = 0
     malformed: int = 0
+    gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # last status per gateway
 
     @property
     def subscription(self) -> str:
@@ -85,8 +86,14 @@ class Tally:
         if not topic.startswith(base):
             return
         levels = topic[len(base):].split("/")
-        if len(levels) == 3 and levels[0] == "_gateway" and levels[2] == "rejected":
-            self.rejected += 1
+        if len(levels) == 3 and levels[0] == "_gateway":
+            if levels[2] == "rejected":
+                self.rejected += 1
+            elif levels[2] == "status":
+                with contextlib.suppress(ValueError):
+                    doc = json.loads(payload) if payload else None
+                    if isinstance(doc, dict):
+                        self.gateways[levels[1]] = doc
             return
         if len(levels) != 2 or levels[0].startswith("_"):
             return
