@@ -177,6 +177,8 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
                 unreachable = exc.reason
             result.reset = reset_board(repl, req.board)
             result.cwd = "" if result.reset else fs.cwd()
+        if not result.reset:
+            repl.exit()  # leave the board at its friendly REPL, as we found it
     if not req.wait:
         result.elapsed_s = time.monotonic() - started
         return result

@@ -202,3 +202,31 @@ def test_pbkdf2_format() -> None:
     parts = h.split("$")
     assert parts[:3] == ["", "7", "101"] and len(parts) == 5
     assert h == pbkdf2_hash("pw", salt=b"\0" * 12) != pbkdf2_hash("pw")
+
+
+def test_sync_signals_pid_file_and_reports_missing_secrets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_file = tmp_path / "mosquitto.pid"
+        pid_file.write_text(f"{sleeper.pid}\n")
+        cfg = write_config(tmp_path, extra=f'mosquitto_pid_file = "{pid_file}"')
+        settings = settings_from_config(load_config(cfg))
+        with Inventory.in_data_dir(settings.data_dir) as inv:
+            inv.upsert(Device(device="lost-0001", site="test-lab", board="esp32"))
+        assert main(["broker", "sync", "--config", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert f"mosquitto pid {sleeper.pid} reloaded" in out
+        assert "left out (no secret on this host; re-flash them): lost-0001" in out
+        assert sleeper.wait(5) == -signal.SIGHUP
+        assert "lost-0001" not in settings.acl_file.read_text()
+        assert main(["broker", "sync", "--config", str(cfg), "--reload-pid",
+                     str(sleeper.pid)]) == 2
+        assert "no mosquitto process" in capsys.readouterr().err
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait(5)
