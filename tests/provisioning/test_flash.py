@@ -177,3 +177,27 @@ def test_board_full_during_write(tmp_path: Path, unix_board: PtyBoard) -> None:
             fs.write("big.py", b"x" * 100)
     assert (unix_board.flash_dir / "ok.txt").read_bytes() == b"fine"
     assert not (unix_board.flash_dir / "big.py").exists()
+
+
+def test_plain_raw_repl_without_paste_mode(unix_board: PtyBoard) -> None:
+    """Boards whose firmware predates raw-paste get code in paced 256-byte chunks."""
+    from provisioning.boardfs import BoardFS
+    from provisioning.rawrepl import RawRepl
+
+    with RawRepl(unix_board.port) as repl:
+        repl.enter()
+        repl._paste = False  # as if the board had answered "R\x00"
+        assert repl.exec("print(6 * 7)").strip() == "42"
+        BoardFS(repl).write("ll/big.py", b"# " + b"x" * 3000 + b"\n")
+    assert (unix_board.flash_dir / "ll/big.py").stat().st_size == 3003
+
+
+def test_missing_config_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["device", "flash", "--port", "/dev/null", "--board", "unix",
+                 "--device", "air-1"]) == 2
+    assert "pass --config FILE" in capsys.readouterr().err
+    assert main(["device", "flash", "--port", "/dev/null", "--board", "arduino",
+                 "--device", "air-1"]) == 2
+    assert "unknown board 'arduino'" in capsys.readouterr().err
