@@ -43,6 +43,7 @@ __all__ = ["Forwarder"]
 
 log = logging.getLogger(__name__)
 
+_IDLE_POLL_S = 1.0
 _DEVICE_TAG = re.compile(rb",device=([a-z0-9][a-z0-9-]{0,62})(?:,|$)")
 
 _Outcome = Literal["ok", "stopped"]
@@ -129,7 +130,8 @@ class Forwarder:
                         deadline = self._clock() + max(0.0, self._flush_interval - waited)
                     if self._clock() >= deadline:
                         return batch
-            timeout = self._flush_interval if deadline is None \
+            # Empty: the ingress wakes us; the timeout only covers a put nobody announced.
+            timeout = max(self._flush_interval, _IDLE_POLL_S) if deadline is None \
                 else max(0.0, deadline - self._clock())
             await _first_of(stop, self._wake, timeout)
         return None
