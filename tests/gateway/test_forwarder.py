@@ -269,3 +269,28 @@ def test_flush_sends_partial_batches_and_respects_its_deadline(buf: DurableBuffe
     asyncio.run(asyncio.wait_for(fwd.flush(0.5), 5))
     assert 0.4 <= time.monotonic() - t0 < 1.5
     assert buf.depth == 1  # still buffered for the next start
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_set_of_bad_lines_is_isolated_exactly(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randint(1, 300)
+    bad = set(rng.sample(range(n), rng.randint(0, min(n, 12))))
+    buf = DurableBuffer(tmp_path / "b.sqlite", 64 * MB)
+    try:
+        msgs = []
+        for i in range(n):
+            p = Point("bad" if i in bad else "air", (("device", f"d{i}"), ("site", "lab")),
+                      (("co2", float(i)),), 1_795_351_934_000 + i)
+            msgs.append(Accepted(f"d{i}", 1, i, (p,)))
+        buf.put(msgs, time.time())
+        lines = [encode_lines(m.points) for m in msgs]
+        store = FakeStore(partial=bool(seed % 2))
+        fwd, metrics = make(buf, store, batch_size=rng.choice([1, 7, 64, 1000]))
+        asyncio.run(run_until(fwd, lambda: buf.depth == 0))
+        assert sorted(q.payload for q in buf.list_quarantine(1000)) == sorted(
+            lines[i] for i in bad)
+        assert set(store.written) == {line for i, line in enumerate(lines) if i not in bad}
+        assert value(metrics, "livinglab_points_forwarded_total") == n - len(bad)
+    finally:
+        buf.close()
