@@ -145,16 +145,23 @@ class DurableBuffer:
         self.quarantine_max = quarantine_max
         self.seen_window_s = seen_window_s
         self.seen_max = seen_max
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False, timeout=30.0)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
+            self._db.executescript(_SCHEMA)
+        except OSError as exc:
+            raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
+                               f"{exc.strerror} (check [gateway] data_dir)") from None
+        except sqlite3.DatabaseError as exc:
+            raise GatewayError(f"cannot open the buffer {self.path}: {exc} (check [gateway] "
+                               "data_dir; move a damaged file away to start empty)") from None
         if str(mode).lower() != "wal":
             raise GatewayError(f"buffer {self.path}: cannot use WAL mode (got {mode}); "
                                "put [gateway] data_dir on a local file system")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
-        self._db.executescript(_SCHEMA)
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
         self._depth = self._scalar("SELECT count(*) FROM lines")
         self._seen = self._scalar("SELECT count(*) FROM seen")

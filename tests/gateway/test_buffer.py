@@ -217,3 +217,17 @@ def test_put_is_fast(buf: DurableBuffer) -> None:
     per_put = (time.perf_counter() - start) / rounds
     print(f"put of 100 msgs x 3 points: {per_put * 1000:.2f} ms ({100 / per_put:.0f} msgs/s)")
     assert per_put < 0.05  # target is well under 10 ms; loose here for slow CI machines
+
+
+def test_unusable_buffer_file_is_a_one_line_gateway_error(tmp_path: Path) -> None:
+    from gateway.errors import GatewayError
+
+    path = tmp_path / "buffer.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(GatewayError, match="move a damaged file away") as info:
+        DurableBuffer(path, 64 * MB)
+    assert "\n" not in str(info.value)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(GatewayError, match="data_dir"):
+        DurableBuffer(blocker / "sub" / "buffer.sqlite", 64 * MB)
