@@ -6,9 +6,11 @@ Each message is one line naming the problem and the fix; the CLI prints it as
 
 from __future__ import annotations
 
+from .errors import DevicesError
 
-class FleetError(Exception):
-    """Root of every error the fleet, the embedded broker and the demo raise on purpose."""
+
+class FleetError(DevicesError):
+    """Every error the fleet, the embedded broker and the demo raise on purpose."""
 
 
 class BrokerUnreachable(FleetError):
