@@ -1,0 +1,76 @@
+"""Device status messages: birth, last will, typed fields, the ``device`` health point."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from protocols import Status, validate_status
+
+TOPIC = "livinglab/v1/bdnc-lab/air-0001/status"
+NOW = 1795351940.25
+
+
+def run(doc: Any) -> Any:
+    raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    return validate_status(TOPIC, raw, "bdnc-lab", NOW, "air-0001")
+
+
+def test_contract_example_maps_to_device_point() -> None:
+    doc = {"state": "online", "fw": "1.0.0", "board": "pico_w", "boot": 7, "ip": "10.0.0.12",
+           "rssi": -61, "heap_free": 123456, "uptime": 3600}
+    record, rejection = run(doc)
+    assert rejection is None
+    assert record.state == "online" and record.device == "air-0001"
+    assert record.fields["fw"] == "1.0.0" and record.fields["rssi"] == -61.0
+    p = record.point
+    assert p.measurement == "device"
+    assert p.tags == (("device", "air-0001"), ("site", "bdnc-lab"))
+    assert p.fields == (("heap_free", 123456.0), ("online", 1.0), ("rssi", -61.0),
+                        ("uptime", 3600.0))
+    assert p.time_ms == 1795351940250
+    Status.model_validate(doc)
+
+
+def test_last_will_is_valid() -> None:
+    record, rejection = run(b'{"state":"offline"}')
+    assert rejection is None
+    assert record.state == "offline"
+    assert record.point.fields == (("online", 0.0),)
+
+
+def test_empty_payload_is_a_cleared_retained_message() -> None:
+    assert run(b"") == (None, None)
+
+
+@pytest.mark.parametrize(("doc", "reason"), [
+    (b"{", "not_json"),
+    (b'{"state":"online","rssi":NaN}', "not_json"),
+    (b"[]", "not_object"),
+    (b'{"state":"online"}' + b" " * 16384, "too_large"),
+    ({"fw": "1"}, "missing_field"),
+    ({"state": True}, "mistyped_field"),
+    ({"state": "sleeping"}, "invalid_field"),
+    ({"state": "online", "fw": 1}, "mistyped_field"),
+    ({"state": "online", "fw": None}, "mistyped_field"),
+    ({"state": "online", "boot": "7"}, "mistyped_field"),
+    ({"state": "online", "boot": -1}, "invalid_field"),
+    ({"state": "online", "heap_free": 1.5}, "mistyped_field"),
+    ({"state": "online", "rssi": "-61"}, "mistyped_field"),
+    ({"state": "online", "rssi": -201}, "invalid_field"),
+    ({"state": "online", "uptime": -1}, "invalid_field"),
+    ({"state": "online", "uptime": True}, "mistyped_field"),
+])
+def test_invalid_status(doc: Any, reason: str) -> None:
+    record, rejection = run(doc)
+    assert record is None
+    assert rejection is not None and rejection.reason == reason
+    assert rejection.device == "air-0001" and rejection.topic == TOPIC
+
+
+def test_unknown_keys_ignored() -> None:
+    record, rejection = run({"state": "online", "future_field": [1, 2]})
+    assert rejection is None and record is not None
+    assert record.fields == {}
