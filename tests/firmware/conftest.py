@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import firmware
+from tests.servers import Mosquitto
 
 
 def install(dest: Path, cfg: dict[str, object], board: str = "unix") -> Path:
@@ -26,3 +29,22 @@ def micropython() -> str:
         return firmware.micropython_binary()
     except firmware.MicroPythonNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """Mosquitto whose persistence really works across stop()/start().
+
+    The shared ``mosquitto`` fixture lives under pytest's 0700 tmp dirs, which the
+    dropped-privilege ``mosquitto`` user cannot traverse when tests run as root, so
+    its database save fails ("Permission denied") and an observer's persistent
+    session is lost on restart. A dir directly under the system temp dir works.
+    """
+    path = Path(tempfile.mkdtemp(prefix="ll-fw-mosquitto-"))
+    server = Mosquitto(path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(path, ignore_errors=True)

@@ -34,11 +34,11 @@ def sample_times(tele: list[dict[str, Any]]) -> list[float]:
 
 
 @pytest.fixture
-def device(micropython: str, tmp_path: Path, mosquitto: Mosquitto) -> Any:
+def device(micropython: str, tmp_path: Path, broker: Mosquitto) -> Any:
     made: list[Device] = []
 
     def make(speed: float = 5.0, **over: Any) -> Device:
-        cfg = device_config(DEV, mosquitto.port, **{"interval_s": 1, **over})
+        cfg = device_config(DEV, broker.port, **{"interval_s": 1, **over})
         d = make_device(micropython, tmp_path / f"flash{len(made)}", cfg, speed)
         made.append(d)
         return d
@@ -49,8 +49,8 @@ def device(micropython: str, tmp_path: Path, mosquitto: Mosquitto) -> Any:
 
 
 @pytest.mark.timeout(60)
-def test_birth_telemetry_and_last_will(device: Any, mosquitto: Mosquitto) -> None:
-    with Observer(mosquitto.port) as obs:
+def test_birth_telemetry_and_last_will(device: Any, broker: Mosquitto) -> None:
+    with Observer(broker.port) as obs:
         dev = device()
         dev.start()
         wait_for(lambda: len(obs.telemetry(DEV)) >= 6, 20, what="6 telemetry messages")
@@ -69,15 +69,15 @@ def test_birth_telemetry_and_last_will(device: Any, mosquitto: Mosquitto) -> Non
         wait_for(lambda: obs.of(DEV, "status")[-1].json() == {"state": "offline"}, 10,
                  what="last will")
     # the will is retained: a new subscriber sees it
-    with Observer(mosquitto.port, "late-joiner") as late:
+    with Observer(broker.port, "late-joiner") as late:
         wait_for(lambda: late.of(DEV, "status"), 5, what="retained status")
         assert late.of(DEV, "status")[-1].retain
         assert late.of(DEV, "status")[-1].json() == {"state": "offline"}
 
 
 @pytest.mark.timeout(60)
-def test_retained_config_changes_interval_live(device: Any, mosquitto: Mosquitto) -> None:
-    with Observer(mosquitto.port) as obs:
+def test_retained_config_changes_interval_live(device: Any, broker: Mosquitto) -> None:
+    with Observer(broker.port) as obs:
         dev = device(speed=10.0, interval_s=30)  # one message per 3 s of wall time
         dev.start()
         wait_for(lambda: obs.telemetry(DEV), 15, what="first telemetry")
@@ -90,8 +90,8 @@ def test_retained_config_changes_interval_live(device: Any, mosquitto: Mosquitto
 
 
 @pytest.mark.timeout(60)
-def test_reboot_new_boot_seq_restarts(device: Any, mosquitto: Mosquitto) -> None:
-    with Observer(mosquitto.port) as obs:
+def test_reboot_new_boot_seq_restarts(device: Any, broker: Mosquitto) -> None:
+    with Observer(broker.port) as obs:
         dev = device()
         dev.start()
         wait_for(lambda: len(obs.telemetry(DEV)) >= 3, 20, what="telemetry")
@@ -106,16 +106,16 @@ def test_reboot_new_boot_seq_restarts(device: Any, mosquitto: Mosquitto) -> None
         assert_valid(obs)
 
 
-def outage(device: Any, mosquitto: Mosquitto, seconds: float, speed: float) -> None:
-    with Observer(mosquitto.port) as obs:
+def outage(device: Any, broker: Mosquitto, seconds: float, speed: float) -> None:
+    with Observer(broker.port) as obs:
         dev = device(speed=speed)
         dev.start()
         wait_for(lambda: len(obs.telemetry(DEV)) >= 3, 20, what="telemetry before outage")
-        mosquitto.stop()
+        broker.stop()
         down = time.time()
         time.sleep(seconds)  # the outage itself: nothing to wait for
         assert dev.alive()
-        mosquitto.start()
+        broker.start()
         up = time.time()
         boot = obs.telemetry(DEV)[0]["boot"]
 
@@ -123,7 +123,13 @@ def outage(device: Any, mosquitto: Mosquitto, seconds: float, speed: float) -> N
             s = seqs(obs.telemetry(DEV), boot)
             return len(s) > 0 and max(s) > 3 + seconds * speed * 0.8 and contiguous(s)
 
-        wait_for(caught_up, 30, what="every sample after the outage")
+        try:
+            wait_for(caught_up, 30, what="every sample after the outage")
+        except TimeoutError:
+            got = seqs(obs.telemetry(DEV), boot)
+            missing = sorted(set(range(max(got) + 1)) - set(got)) if got else "all"
+            raise AssertionError(f"missing seqs {missing} of {len(got)}; device log: "
+                                 f"{dev.stderr()[-500:]}") from None
         tele = {t["seq"]: t for t in obs.telemetry(DEV)}
         during = [t for t in tele.values() if down < t["samples"][0]["ts"] < up]
         assert len(during) >= seconds * speed * 0.7, "samples taken during the outage"
@@ -137,11 +143,11 @@ def outage(device: Any, mosquitto: Mosquitto, seconds: float, speed: float) -> N
 
 
 @pytest.mark.timeout(90)
-def test_short_broker_outage_replayed_in_order(device: Any, mosquitto: Mosquitto) -> None:
-    outage(device, mosquitto, 3.0, speed=5.0)
+def test_short_broker_outage_replayed_in_order(device: Any, broker: Mosquitto) -> None:
+    outage(device, broker, 3.0, speed=5.0)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(150)
-def test_broker_outage_30s_replayed_in_order(device: Any, mosquitto: Mosquitto) -> None:
-    outage(device, mosquitto, 30.0, speed=1.0)
+def test_broker_outage_30s_replayed_in_order(device: Any, broker: Mosquitto) -> None:
+    outage(device, broker, 30.0, speed=1.0)

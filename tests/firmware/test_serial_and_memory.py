@@ -50,8 +50,8 @@ def test_serial_mode_prints_lines(micropython: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_heap_does_not_grow_over_thousands_of_cycles(micropython: str, tmp_path: Path,
-                                                     mosquitto: Mosquitto) -> None:
-    cfg = device_config("air-0099", mosquitto.port, interval_s=1)
+                                                     broker: Mosquitto) -> None:
+    cfg = device_config("air-0099", broker.port, interval_s=1)
     cfg["sim"]["mem_report_every"] = 250
     dev = make_device(micropython, tmp_path / "flash", cfg, speed=100.0, heap=PICO_W_HEAP)
     dev.start()
@@ -68,9 +68,9 @@ def test_heap_does_not_grow_over_thousands_of_cycles(micropython: str, tmp_path:
 
         for k in range(3):  # reconnects: the broker goes away and comes back
             wait_for(partial(reports_at_least, 3 + 2 * k), 60, what="mem reports")
-            mosquitto.stop()
+            broker.stop()
             wait_for(partial(reports_at_least, 4 + 2 * k), 60, what="offline cycles")
-            mosquitto.start()
+            broker.start()
         wait_for(lambda: len(read_reports()) >= 14, 120, what="3500 cycles")
         assert dev.alive(), dev.stderr()[-2000:]
     finally:

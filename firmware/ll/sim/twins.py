@@ -286,6 +286,8 @@ class YFS201Twin:
         if dt <= 0:
             return
         self.last = now
+        if self.pin.handler is None:
+            return  # nobody listening yet: those pulses are gone, like on real hardware
         self.world.step()
         pulses = self.world.flow * self.ppl / 60.0 * dt / 1000.0 + self.frac
         n = int(pulses)
