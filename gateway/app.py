@@ -38,6 +38,7 @@ log = logging.getLogger("livinglab.gateway")
 
 BUFFER_FILE = "buffer.sqlite"
 STORE_DOWN_UNHEALTHY_S = 60.0
+SHUTDOWN_S = 9.0  # SIGTERM to exit, the contract says 10 s
 DRAIN_S = 2.0
 FLUSH_S = 6.0
 
@@ -188,19 +189,28 @@ class Gateway:
             self.lastseen.close()
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]], fwd_stop: asyncio.Event) -> None:
+        """Steps 1-4 of the module docstring, all within ``SHUTDOWN_S``."""
+        end = time.monotonic() + SHUTDOWN_S
+
+        def left(cap: float, reserve: float = 0.0) -> float:
+            return max(0.0, min(cap, end - reserve - time.monotonic()))
+
         log.info("stopping: committing %d pending messages", len(self.pipeline.pending))
         self.pipeline.stop_intake()
-        self.serial.stop()
-        pipeline_tasks = [t for t in tasks if t.get_name() in ("pipeline", "refresh", "mqtt")]
-        await asyncio.wait(pipeline_tasks, timeout=DRAIN_S) if pipeline_tasks else None
-        await self.pipeline.drain(DRAIN_S)
+        await asyncio.to_thread(self.serial.stop, 0.5)
+        stages = [t for t in tasks if t.get_name() in ("pipeline", "refresh", "mqtt")]
+        if stages:
+            await asyncio.wait(stages, timeout=left(DRAIN_S))
+        await self.pipeline.drain(left(DRAIN_S))
         fwd_stop.set()
         fwd = [t for t in tasks if t.get_name() == "forwarder"]
-        await asyncio.wait(fwd, timeout=1.0) if fwd else None
+        if fwd:
+            await asyncio.wait(fwd, timeout=left(1.0))
+        flush_s = left(FLUSH_S, reserve=2.0)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.forwarder.flush(FLUSH_S), FLUSH_S + 0.5)
+            await asyncio.wait_for(self.forwarder.flush(flush_s), flush_s + 0.2)
         if self.source.connected:
-            await self.source.publish_wait(self.status_topic, self.offline, 1.0)
+            await self.source.publish_wait(self.status_topic, self.offline, left(1.0))
         log.info("stopped; %d points left in the buffer for the next start",
                  (await asyncio.to_thread(self.buffer.stats)).depth)
 

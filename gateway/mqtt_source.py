@@ -187,7 +187,7 @@ class MqttSource:
         self._closing = True
         if self.connected:
             self._client.disconnect()
-            end = time.monotonic() + 2
+            end = time.monotonic() + 1
             while self.connected and time.monotonic() < end:
                 await asyncio.sleep(0.02)
         self._stop_misc()

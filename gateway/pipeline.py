@@ -150,6 +150,7 @@ class Pipeline:
         self._full_wait_s = full_wait_s
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
         self._intake = True
         self.full = False
         self.committed_messages = 0
@@ -169,7 +170,14 @@ class Pipeline:
     # -- stages 2-4: decode, commit, ack ---------------------------------------------
 
     async def commit_once(self) -> bool:
-        """Commit up to ``max_batch`` pending messages. False if the buffer was full."""
+        """Commit up to ``max_batch`` pending messages. False if the buffer was full.
+
+        Serialised: two commits of the same pending slice would ack twice.
+        """
+        async with self._commit_lock:
+            return await self._commit()
+
+    async def _commit(self) -> bool:
         batch = self.pending[: self._max_batch]
         if not batch:
             return True

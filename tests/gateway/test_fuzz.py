@@ -50,7 +50,7 @@ topics = st.one_of(
     st.builds(lambda s: f"{PREFIX}/{s}/air-0003/telemetry", st.text(max_size=10)))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(topics, payloads), max_size=20))
 def test_decode_never_raises(items: list[tuple[str, bytes]]) -> None:
     msgs = [Message(t, p, T0 + 1, qos=1, mid=i + 1, generation=1)
