@@ -94,7 +94,7 @@ class Sample(_Payload):
 
     model_config = ConfigDict(json_schema_extra=_sample_schema)
 
-    sensor: SensorId
+    sensor: SensorId = Field(description="sensor model, e.g. scd41")
     ts: Annotated[Number | None, _not_null({"type": "number"})] = Field(
         default=None, description="Unix time of the sample in seconds, by the device clock")
     age: Annotated[
@@ -102,7 +102,8 @@ class Sample(_Payload):
         _not_null({"type": "number", "minimum": 0}),
     ] = Field(default=None, description="seconds between the sample and the gateway's receipt")
     values: Annotated[dict[str, Any], Field(min_length=1, max_length=MAX_VALUES),
-                      WithJsonSchema(_values_schema())]
+                      WithJsonSchema(_values_schema())] = Field(
+        description="quantity name -> finite number in its canonical unit")
 
     @model_validator(mode="after")
     def _one_time(self) -> Self:
@@ -114,11 +115,13 @@ class Sample(_Payload):
 class Telemetry(_Payload):
     """``livinglab/v1/{site}/{device}/telemetry``; ``device`` must equal the topic's."""
 
-    v: Annotated[StrictInt, Field(ge=1, le=1), WithJsonSchema({"type": "integer", "const": 1})]
-    device: Id
-    boot: Counter
-    seq: Counter
-    samples: Annotated[list[Sample], Field(min_length=1, max_length=MAX_SAMPLES)]
+    v: Annotated[StrictInt, Field(ge=1, le=1), WithJsonSchema({"type": "integer", "const": 1})
+                 ] = Field(description="protocol version")
+    device: Id = Field(description="must equal the topic's {device}")
+    boot: Counter = Field(description="changes on every boot of the device")
+    seq: Counter = Field(description="+1 per telemetry message within one boot, from 0")
+    samples: Annotated[list[Sample], Field(min_length=1, max_length=MAX_SAMPLES)] = Field(
+        description="the readings")
 
 
 class Status(_Payload):
@@ -127,18 +130,25 @@ class Status(_Payload):
     Additions to the contract's example: the ranges below (rssi in dBm, uptime in s).
     """
 
-    state: Literal["online", "offline"]
-    fw: Annotated[StrictStr | None, _not_null({"type": "string"})] = None
-    board: Annotated[StrictStr | None, _not_null({"type": "string"})] = None
-    ip: Annotated[StrictStr | None, _not_null({"type": "string"})] = None
+    state: Literal["online", "offline"] = Field(description="offline is also the last will")
+    fw: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+        default=None, description="firmware version")
+    board: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+        default=None, description="board kind: pico_w, esp32, unix")
+    ip: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+        default=None, description="the device's IP address")
     boot: Annotated[Counter | None, _not_null(
-        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = None
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="the boot id its telemetry carries")
     heap_free: Annotated[Counter | None, _not_null(
-        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = None
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="free heap in bytes")
     rssi: Annotated[_number(-200, 200) | None, _not_null(  # type: ignore[valid-type]
-        {"type": "number", "minimum": -200, "maximum": 200})] = None
+        {"type": "number", "minimum": -200, "maximum": 200})] = Field(
+        default=None, description="Wi-Fi signal strength in dBm")
     uptime: Annotated[_number(0, MAX_COUNTER) | None, _not_null(  # type: ignore[valid-type]
-        {"type": "number", "minimum": 0, "maximum": MAX_COUNTER})] = None
+        {"type": "number", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="seconds since boot")
 
 
 class DeviceConfig(_Payload):
@@ -148,12 +158,13 @@ class DeviceConfig(_Payload):
     quantity, in its canonical unit, applied by the device before sending.
     """
 
-    interval_s: Annotated[StrictInt, Field(ge=1, le=86400)]
+    interval_s: Annotated[StrictInt, Field(ge=1, le=86400)] = Field(
+        description="sampling period in seconds")
     calibration: Annotated[dict[str, Number] | None, _not_null({
         "type": "object",
         "propertyNames": {"enum": sorted(QUANTITIES)},
         "additionalProperties": {"type": "number"},
-    })] = None
+    })] = Field(default=None, description="quantity -> additive offset, canonical unit")
 
     @model_validator(mode="after")
     def _known_quantities(self) -> Self:
@@ -172,10 +183,10 @@ class GatewayStatus(BaseModel):
 
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    state: Literal["online", "offline"]
-    gateway: Id
-    site: Id
-    version: StrictStr | None = None
+    state: Literal["online", "offline"] = Field(description="offline is also the last will")
+    gateway: Id = Field(description="the gateway's id, as in its topic")
+    site: Id = Field(description="the one site this gateway serves")
+    version: StrictStr | None = Field(default=None, description="livinglab package version")
     started_at: StrictFloat | None = Field(default=None, description="Unix time of start")
     ts: StrictFloat | None = Field(default=None, description="Unix time of this report")
     received: Annotated[StrictInt, Field(ge=0)] | None = Field(
@@ -197,7 +208,8 @@ class RejectionReport(BaseModel):
 
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
 
-    topic: StrictStr
+    topic: StrictStr = Field(description="the topic the rejected message arrived on")
     device: Id | None = Field(description="the topic's device; null if the topic has none")
-    reason: Literal[tuple(REASONS)]  # type: ignore[valid-type]
-    detail: StrictStr
+    reason: Literal[tuple(REASONS)] = Field(  # type: ignore[valid-type]
+        description="stable snake_case code, see the reasons table")
+    detail: StrictStr = Field(description="human-readable, at most 200 characters")
