@@ -8,7 +8,11 @@ buffer filled to its bound (the gateway must stop acking, then drain).
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import signal
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -46,6 +50,25 @@ def vm_dups(tmp_path: Path) -> Iterator[VMKeepsDuplicates]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def persistent_mosquitto() -> Iterator[Mosquitto]:
+    """Mosquitto whose persistence file can really be written.
+
+    As root, mosquitto drops to its own user, which cannot enter pytest's 0700
+    tmp dirs ("Error: Permission denied" on every autosave), so a restart would
+    silently lose every session. A world-accessible dir under /tmp avoids that.
+    """
+    d = Path(tempfile.mkdtemp(prefix="livinglab-mq-"))
+    d.chmod(0o777)
+    server = Mosquitto(d / "mosquitto")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def start_gateway(tmp_path: Path, mqtt_port: int, store: dict[str, object],
@@ -141,27 +164,39 @@ def test_stopped_store_loses_nothing(tmp_path: Path, mosquitto: Mosquitto,
         pub.close()
 
 
-def test_broker_restart_no_loss_no_double_write(tmp_path: Path, mosquitto: Mosquitto,
+def test_broker_restart_no_loss_no_double_write(tmp_path: Path,
+                                                persistent_mosquitto: Mosquitto,
                                                 vm_dups: VMKeepsDuplicates) -> None:
-    gw = start_gateway(tmp_path, mosquitto.port, {"kind": "influxdb2", "url": vm_dups.url,
-                                                  "token": "x"})
-    pub = Publisher(mosquitto.port)
+    """The gateway is frozen (SIGSTOP) so messages queue in its broker session and some
+    sit unacked in flight; the broker restarts (persisting them), the gateway thaws,
+    reconnects and gets them all, redeliveries included, writing each point once."""
+    mq = persistent_mosquitto
+    gw = start_gateway(tmp_path, mq.port, {"kind": "influxdb2", "url": vm_dups.url,
+                                           "token": "x"})
+    pub = Publisher(mq.port)
     try:
-        t = stream(pub, 1500, 5, rate=300.0)
-        time.sleep(1.5)
-        mosquitto.restart()
+        t = stream(pub, 1500, 5, rate=400.0)
+        time.sleep(1.0)
+        assert gw.proc is not None
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(1.5)  # ~600 messages queue for the frozen gateway
+            mq.restart()
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
         t.join(30)
         pub.wait_all()
         want = Counter(pub.expected)
-        wait_for(lambda: gw.healthz()[0] == 200 and gw.healthz()[1]["buffer_depth"] == 0
-                 and gw.metric("livinglab_points_accepted_total") >= 1500, 30,
-                 what="gateway reconnected and drained")
+        wait_for(lambda: gw.metric("livinglab_points_accepted_total") >= 1500, 30,
+                 what="gateway reconnected and got everything")
+        wait_for(lambda: gw.healthz()[1].get("buffer_depth") == 0, 20, what="drained")
         wait_for(lambda: sum(Counter(vm_rows(vm_dups)).values()) >= sum(want.values()), 20,
                  what="all values in VictoriaMetrics")
         got = Counter(vm_rows(vm_dups))
         assert [k for k, n in got.items() if n > 1] == []  # no point written twice
         assert got == want
         assert gw.metric("livinglab_points_forwarded_total") == 1500
+        assert "Permission denied" not in mq.log.read_text()
     finally:
         gw.kill()
         pub.close()
