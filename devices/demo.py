@@ -44,6 +44,7 @@ from .fleet_plan import (
     plan_counts,
     plan_round_robin,
 )
+from .fleet_proc import die_with_parent
 from .liveview import DeviceRow, LiveView
 
 DEMO_SITE = "demo-lab"
@@ -162,7 +163,8 @@ class Demo:
             self.emit(f"broker: {target.host}:{target.port} (from {self.opts.config})")
             return cfg, self.opts.config, target
         self.broker = EmbeddedBroker(self.dir / "broker.log")
-        await asyncio.to_thread(self.broker.start)
+        # Spawned from the loop thread, not a worker: see devices/fleet_proc.py.
+        self.broker.start()
         assert self.broker.pid is not None
         self.children.add(self.broker.pid, "broker")
         self.emit(f"broker: embedded amqtt on 127.0.0.1:{self.broker.port} "
@@ -172,18 +174,19 @@ class Demo:
         cfg = load_config(cfg_path)
         return cfg, cfg_path, broker_target(cfg)
 
-    async def _start_gateway(self, cfg: Config, cfg_path: Path) -> None:
+    async def _start_gateway(self, cfg: Config, cfg_path: Path, stop: asyncio.Event) -> None:
         log = self.dir / "gateway.log"
         with open(log, "ab") as out:
             self.gateway = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "gateway.cli", "gateway", "--config", str(cfg_path),
                 "--connect-timeout", "15", stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent())
         self.children.add(self.gateway.pid, "gateway")
         port = cfg.gateway.health_port
         url = f"http://{cfg.gateway.health_host}:{port}/healthz"
         end = time.monotonic() + 25
-        while port and time.monotonic() < end:
+        while port and time.monotonic() < end and not stop.is_set():
             if self.gateway.returncode is not None:
                 raise DemoError(f"the gateway exited with code {self.gateway.returncode}: "
                                 f"{log_tail(log)} (full log: {log})")
@@ -191,7 +194,7 @@ class Demo:
                 break
             await asyncio.sleep(0.2)
         else:
-            if port:
+            if port and not stop.is_set():
                 self.emit(f"warning: gateway not healthy after 25 s (see {log})")
         self.emit(f"gateway: pid {self.gateway.pid}, store {cfg.store.kind}"
                   f"{' ' + str(cfg.store.path) if cfg.store.kind == 'sqlite' else ''}, "
@@ -215,7 +218,7 @@ class Demo:
         t0 = time.monotonic()
         try:
             cfg, cfg_path, target = await self._start_broker()
-            await self._start_gateway(cfg, cfg_path)
+            await self._start_gateway(cfg, cfg_path, stop)
             settings = parse_settings(cfg.fleet)
             specs = self._plan(settings.seed)
             site = cfg.site

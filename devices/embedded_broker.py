@@ -31,6 +31,7 @@ from amqtt.session import Session
 
 from devices.fleet_errors import FleetError
 from devices.fleet_monitor import free_port, port_open
+from devices.fleet_proc import die_with_parent
 
 HOST = "127.0.0.1"
 
@@ -94,7 +95,7 @@ class EmbeddedBroker:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", __name__, "--host", self.host, "--port", str(self.port)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=die_with_parent())
         end = time.monotonic() + timeout
         while not port_open(self.host, self.port):
             if self.proc.poll() is not None or time.monotonic() > end:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from .fleet_errors import FirmwareMissing
 from .fleet_plan import DeviceSpec
+from .fleet_proc import die_with_parent
 
 LOG_NAME = "device.log"
 
@@ -163,7 +164,8 @@ class Fleet:
             dev.proc = await asyncio.create_subprocess_exec(
                 self._binary, "-X", f"heapsize={self.heapsize}", "main.py",
                 cwd=dev.flash_dir, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent())
         dev.starts += 1
         self.pids.append(dev.proc.pid)
         self._on_event(FleetEvent(dev.spec.device, "started",

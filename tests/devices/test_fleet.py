@@ -8,7 +8,10 @@ change that breaks the wire contract fails here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -134,7 +137,7 @@ def test_sigterm_stops_the_fleet_and_its_devices(tmp_path: Path, mosquitto: Mosq
         wait_for(lambda: all("boot" in (flash / d / "device.log").read_text()
                              if (flash / d / "device.log").exists() else False
                              for d in ("air-0001", "light-0001")), 20, what="devices booted")
-        proc.send_signal(15)
+        proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
@@ -146,6 +149,36 @@ def test_sigterm_stops_the_fleet_and_its_devices(tmp_path: Path, mosquitto: Mosq
     assert len(pids) == 2
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"device pid {pid} left behind"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_sigkilled_supervisor_takes_its_devices_with_it(tmp_path: Path,
+                                                       mosquitto: Mosquitto) -> None:
+    cfg = _write_config(tmp_path, mosquitto.port)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "fleet", "simulate",
+                                 "--config", str(cfg), "--devices", "2", "--interval", "1"],
+                                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        def started() -> list[int]:
+            pids = [int(line.rsplit(" ", 1)[1]) for line in out.read_text().splitlines()
+                    if line.startswith("started ")]
+            return pids if len(pids) == 2 else []
+
+        pids = wait_for(started, 20, what="two devices started")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    # no finally of the supervisor ran: the kernel's parent-death signal stops them
+    try:
+        wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 10,
+                 what=f"devices {pids} gone after their supervisor was SIGKILLed")
+    finally:
+        for pid in pids:  # never leak a device from a failing test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_missing_config_is_one_line_error_exit_2() -> None:
