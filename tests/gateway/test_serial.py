@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,17 @@ from gateway.metrics import Metrics
 from gateway.mqtt_source import Message
 from gateway.pipeline import Pipeline
 from gateway.serial_source import SerialSource, parse_serial_line
-from tests.gateway.helpers import PREFIX, SITE, FakeBuffer, FakeSink, telemetry
+from tests.gateway.helpers import (
+    PREFIX,
+    SITE,
+    FakeBuffer,
+    FakeSink,
+    GatewayProc,
+    stream_payload,
+    telemetry,
+    write_config,
+)
+from tests.servers import Mosquitto, free_port, wait_for
 
 
 @pytest.mark.parametrize(("line", "want"), [
@@ -85,5 +97,43 @@ def test_lines_over_a_pty_reach_the_buffer() -> None:
     try:
         asyncio.run(asyncio.wait_for(body(), 20))
     finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.slow
+def test_gateway_process_reads_a_serial_board(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """`livinglab gateway` with serial_ports = [a pty]: lines land in the sqlite store."""
+    master, slave = os.openpty()
+    hp = free_port()
+    db = tmp_path / "readings.sqlite"
+    cfg = write_config(tmp_path / "gw.toml", mqtt_port=mosquitto.port, health_port=hp,
+                       store={"kind": "sqlite", "path": str(db)},
+                       gateway={"serial_ports": [os.ttyname(slave)]})
+    gw = GatewayProc(cfg, hp)
+    try:
+        gw.start()
+        wait_for(lambda: "serial" in gw.log.read_text() and " open at " in gw.log.read_text(),
+                 10, what="serial port opened")
+        base = time.time() - 600
+        want = []
+        for seq in range(3):
+            payload, rows = stream_payload("usb-0001", 2, seq, base)
+            os.write(master, b"usb-0001/telemetry " + payload + b"\r\n")
+            os.write(master, b"I (1234) boot: some log line\r\n")
+            want += rows
+
+        def rows() -> list[tuple[str, str, int, str, float]]:
+            if not db.exists():
+                return []
+            with sqlite3.connect(db) as c:
+                return sorted(c.execute("SELECT device, sensor, time_ms, field, value "
+                                        "FROM readings WHERE measurement='air'").fetchall())
+
+        wait_for(lambda: rows() == sorted(want), 15, what="serial readings in the store")
+        assert gw.metric('livinglab_messages_received_total{kind="serial_noise"}') == 3
+        assert gw.terminate() == 0
+    finally:
+        gw.kill()
         os.close(master)
         os.close(slave)
