@@ -61,16 +61,25 @@ def _esc_key(s: str) -> str:
 def format_float(v: float) -> str:
     """Shortest text that reads back as exactly ``v`` and that InfluxDB types as a float.
 
-    Integral values below 1e15 are written without ``.0`` (``612``), like the contract's
-    example; InfluxDB reads a bare number as a float. Everything else is ``repr``.
+    Integral values below 1e16 are written without ``.0`` (``612``), like the contract's
+    example; InfluxDB reads a bare number as a float. Everything else is ``repr``
+    (``48.2``, ``1e+16``). Never the ``i`` suffix.
     """
     if type(v) is not float:
         v = float(v)
-    if not math.isfinite(v):
+    if v - v != 0.0:  # inf - inf and nan - nan are nan
         raise ProtocolError(f"field value {v!r} is not finite")
-    if v.is_integer() and -1e15 < v < 1e15:
-        return str(int(v))
-    return repr(v)
+    r = repr(v)
+    return r[:-2] if r.endswith(".0") else r
+
+
+@lru_cache(maxsize=4096)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Measurement and tag set, escaped: the same for every point of one device sensor."""
+    head = _esc_measurement(measurement)
+    if tags:
+        head += "," + ",".join([_esc_key(k) + "=" + _esc_key(v) for k, v in tags])
+    return head
 
 
 def encode_point(p: Point) -> str:
@@ -79,11 +88,8 @@ def encode_point(p: Point) -> str:
         raise ProtocolError(f"point {p.measurement!r} has no fields")
     if type(p.time_ms) is not int:
         raise ProtocolError(f"timestamp {p.time_ms!r} is not an int")
-    head = _esc_measurement(p.measurement)
-    if p.tags:
-        head += "," + ",".join(_esc_key(k) + "=" + _esc_key(v) for k, v in p.tags)
-    body = ",".join(_esc_key(k) + "=" + format_float(v) for k, v in p.fields)
-    return f"{head} {body} {p.time_ms}"
+    body = ",".join([_esc_key(k) + "=" + format_float(v) for k, v in p.fields])
+    return f"{_head(p.measurement, p.tags)} {body} {p.time_ms}"
 
 
 def encode_lines(points: Iterable[Point]) -> bytes:

@@ -27,6 +27,10 @@ MIN_TIME = 1577836800.0  # 2020-01-01T00:00:00Z
 MAX_FUTURE_S = 300.0
 _DETAIL_MAX = 200
 
+# quantity -> (min, max, domain): a plain dict, read once per value on the hot path.
+_RULES: dict[str, tuple[float, float, str]] = {
+    q.name: (q.min, q.max, q.domain) for q in QUANTITIES.values()}
+
 REASONS: dict[str, str] = {
     # whole message
     "too_large": "payload longer than 16384 bytes",
@@ -239,22 +243,20 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             continue
         by_domain: dict[str, list[tuple[str, float]]] = {}
         for name, x in values.items():
-            q = QUANTITIES.get(name)
-            bad: str | None = None
-            if q is None:
-                bad = "unknown_quantity"
-            elif not _is_number(x):
-                bad = "mistyped_value"
-            elif type(x) is float and not math.isfinite(x):
-                bad = "not_finite"
-            elif not q.min <= x <= q.max:
-                bad = "out_of_range"
-            if bad is not None:
-                rejections.append(Rejection(topic, device, bad, _value_detail(
-                    i, sensor, name, x, bad)))
+            rule = _RULES.get(name)
+            vt = type(x)
+            if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
+                by_domain.setdefault(rule[2], []).append((name, float(x)))
                 continue
-            assert q is not None
-            by_domain.setdefault(q.domain, []).append((name, float(x)))
+            if rule is None:
+                bad = "unknown_quantity"
+            elif vt is not float and vt is not int:
+                bad = "mistyped_value"
+            elif vt is float and not math.isfinite(x):
+                bad = "not_finite"
+            else:
+                bad = "out_of_range"
+            rejections.append(Rejection(topic, device, bad, _value_detail(i, sensor, name, x, bad)))
         if by_domain:
             tags = (("device", dev), ("sensor", sensor), ("site", site))
             time_ms = round(when * 1000.0)
