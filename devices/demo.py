@@ -40,6 +40,7 @@ from .fleet_plan import (
     Kind,
     broker_target,
     device_config,
+    local_tz_h,
     parse_settings,
     plan_counts,
     plan_round_robin,
@@ -225,7 +226,8 @@ class Demo:
 
             def configure(spec: DeviceSpec) -> dict[str, Any]:
                 return device_config(spec, site=site, broker=target,
-                                     interval_s=self.opts.interval_s, profile=settings.profile)
+                                     interval_s=self.opts.interval_s, profile=settings.profile,
+                                     tz_h=local_tz_h())
 
             self.fleet = Fleet(specs, self.dir / "fleet", configure, heapsize=settings.heapsize,
                                max_backoff_s=settings.max_backoff_s,

@@ -23,7 +23,14 @@ from gateway.config import Config, load_config
 from .fleet import Fleet, FleetEvent
 from .fleet_errors import BrokerUnreachable, FleetError
 from .fleet_monitor import Tally, cancel, port_open, watch
-from .fleet_plan import BrokerTarget, broker_target, device_config, parse_settings, plan_round_robin
+from .fleet_plan import (
+    BrokerTarget,
+    broker_target,
+    device_config,
+    local_tz_h,
+    parse_settings,
+    plan_round_robin,
+)
 
 ERRORS: tuple[type[Exception], ...] = (FleetError,)
 
@@ -97,7 +104,7 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
 
     def configure(spec: Any) -> dict[str, Any]:
         return device_config(spec, site=cfg.site, broker=target, interval_s=interval,
-                             profile=settings.profile, wifi=cfg.wifi)
+                             profile=settings.profile, wifi=cfg.wifi, tz_h=local_tz_h())
 
     def on_event(ev: FleetEvent) -> None:
         if ev.kind != "stopped":

@@ -7,6 +7,7 @@ keeps it as a plain table and leaves it to us).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -88,6 +89,9 @@ def parse_settings(raw: Mapping[str, Any]) -> FleetSettings:
 def broker_target(cfg: Config) -> BrokerTarget:
     """The broker the devices use, from the ``[mqtt]`` section of a gateway config."""
     m = cfg.mqtt
+    if m.ca_file or m.cert_file:
+        raise FleetError("the simulated fleet speaks plain MQTT (the unix-port firmware has no "
+                         "TLS); point [mqtt] at a plain loopback/LAN listener for simulation")
     return BrokerTarget(host=m.host, port=m.port, username=m.username, password=m.password,
                         keepalive=max(m.keepalive, 10), prefix=m.topic_prefix)
 
@@ -122,9 +126,18 @@ def plan_counts(counts: Mapping[Kind, int], seed: int = 1) -> list[DeviceSpec]:
     return out
 
 
+def local_tz_h() -> float:
+    """This machine's UTC offset in hours, so the simulated office keeps local hours."""
+    return time.localtime().tm_gmtoff / 3600.0
+
+
 def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval_s: int,
-                  profile: str, wifi: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  profile: str, wifi: Mapping[str, Any] | None = None,
+                  tz_h: float | None = None) -> dict[str, Any]:
     """The device.json the firmware reads at boot (see docs/device-config.md)."""
+    sim: dict[str, Any] = {"seed": spec.seed, "profile": profile}
+    if tz_h is not None:
+        sim["tz_h"] = tz_h
     return {
         "device": spec.device,
         "site": site,
@@ -136,5 +149,5 @@ def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval
         "interval_s": interval_s,
         "sensors": [{"kind": kind} for kind in spec.sensors],
         "calibration": {},
-        "sim": {"seed": spec.seed, "profile": profile},
+        "sim": sim,
     }
