@@ -152,3 +152,31 @@ def test_short_broker_outage_replayed_in_order(device: Any, broker: Mosquitto) -
 @pytest.mark.timeout(180)
 def test_broker_outage_30s_replayed_in_order(device: Any, broker: Mosquitto) -> None:
     outage(device, broker, 30.0, speed=1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_outbox_file_survives_a_reboot(device: Any, broker: Mosquitto) -> None:
+    with Observer(broker.port) as obs:
+        dev = device(speed=5.0)
+        dev.start()
+        wait_for(lambda: len(obs.telemetry(DEV)) >= 2, 20, what="telemetry")
+        boot = obs.telemetry(DEV)[0]["boot"]
+        broker.stop()
+        outbox = dev.flash / "outbox.dat"
+        # 8 records fill RAM, the rest go to the file: wait for a few file records
+        wait_for(lambda: outbox.exists() and outbox.stat().st_size > 3000, 20,
+                 what="records spilled to the outbox file")
+        dev.kill()  # power cut while offline: RAM records are lost, the file is not
+        dev.start()
+        broker.start()
+        wait_for(lambda: len(seqs(obs.telemetry(DEV), boot + 1)) >= 3, 30,
+                 what="telemetry of the next boot")
+        old = seqs(obs.telemetry(DEV), boot)
+        # the file's records (after the 8 RAM ones) arrive, in order, before new ones
+        replayed = [s for s in old if s >= 10]
+        assert len(replayed) >= 3, old
+        assert replayed == sorted(replayed) and contiguous(replayed)
+        order = [(t["boot"], t["seq"]) for t in obs.telemetry(DEV)]
+        assert order.index((boot, replayed[-1])) < order.index((boot + 1, 0))
+        assert_valid(obs)

@@ -27,6 +27,7 @@ CHECKS = [
     "outbox_order_spill_and_ack",
     "outbox_quota_drops_oldest_and_persists",
     "world_is_believable",
+    "age_mode_before_clock_set",
 ]
 
 

@@ -361,6 +361,33 @@ def world_is_believable():
         raise AssertionError("office hours not busy/bright")
 
 
+@check
+def age_mode_before_clock_set():
+    import json
+
+    from ll.app import App
+    from ll.boards.unix import Board
+    from ll.config import Config
+    from ll.link import _find_age
+
+    cfg = Config({"device": "air-0002", "site": "s", "serial": True, "interval_s": 1,
+                  "sensors": [{"kind": "bme280"}, {"kind": "bh1750"}]})
+    board = Board(cfg)
+    board.clock.is_set = False  # a real board before its first NTP sync
+    app = App(cfg, board, 7)
+    n, age_off = app.sample(time.ticks_ms())
+    if age_off < 0:
+        raise AssertionError("no age slot")
+    buf = app.w.buf
+    for off in _find_age(app.w.mv, age_off - 6, n):
+        jsonw.patch_age(buf, off, 2500)
+    msg = json.loads(bytes(buf[0:n]))
+    eq((msg["boot"], msg["seq"]), (7, 0), "boot, seq")
+    eq([s["sensor"] for s in msg["samples"]], ["bme280", "bh1750"], "sensors")
+    eq([s.get("age") for s in msg["samples"]], [2.5, 2.5], "ages")
+    eq([("ts" in s) for s in msg["samples"]], [False, False], "no ts")
+
+
 for fn in CHECKS:
     try:
         fn()
