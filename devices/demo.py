@@ -144,10 +144,12 @@ class Demo:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.children.pid_file.write_text("")
         if self.opts.config is None:
-            # The embedded store starts empty on every run, so its counts are this run's.
+            # Every run starts from scratch (store, gateway buffer, device flash), so the
+            # counts are this run's and no outbox from an earlier run is replayed into it.
             for name in ("readings.sqlite", "readings.sqlite-wal", "readings.sqlite-shm"):
                 (self.dir / name).unlink(missing_ok=True)
-            shutil.rmtree(self.dir / "gateway", ignore_errors=True)
+            for sub in ("gateway", "fleet"):
+                shutil.rmtree(self.dir / sub, ignore_errors=True)
 
     def _plan(self, seed: int) -> list[DeviceSpec]:
         if self.opts.devices is not None:
