@@ -33,7 +33,7 @@ class TopicInfo:
 
 def parse_topic(topic: str, prefix: str = DEFAULT_PREFIX) -> TopicInfo:
     """Classify ``topic``; raise :class:`TopicError` for anything the contract does not name."""
-    head = prefix + "/"
+    head = prefix.rstrip("/") + "/"
     if not topic.startswith(head):
         raise TopicError(topic, f"does not start with {head!r}")
     levels = topic[len(head):].split("/")
@@ -60,7 +60,7 @@ def _check(topic: str, what: str, value: str) -> None:
 def _build(prefix: str, *levels: tuple[str, str]) -> str:
     for what, value in levels:
         _check(f"{prefix}/...", what, value)
-    return "/".join((prefix, *(v for _, v in levels)))
+    return "/".join((prefix.rstrip("/"), *(v for _, v in levels)))
 
 
 def telemetry_topic(site: str, device: str, prefix: str = DEFAULT_PREFIX) -> str:

@@ -215,8 +215,10 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
 
     ``device`` is the topic's device (the caller parsed the topic). Never raises on
     any payload. Returns the points to store, one per (sample, domain), and one
-    :class:`Rejection` per rejected message, sample or value.
+    :class:`Rejection` per rejected message, sample or value. A non-finite
+    ``received_at`` is the caller's bug, not the device's: ValueError.
     """
+    _check_clock(received_at)
     try:
         if len(payload) > MAX_PAYLOAD:
             raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
@@ -234,7 +236,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     latest = received_at + MAX_FUTURE_S
     for i, (sensor, t, is_age, values) in enumerate(samples):
         when = received_at - t if is_age else t
-        if when > latest or when < MIN_TIME:
+        if not MIN_TIME <= when <= latest:  # also catches +/-inf from 1e400
             reason = "ts_in_future" if when > latest else "ts_too_old"
             what = f"received_at - age = {when!r}" if is_age else f"ts {when!r}"
             rejections.append(Rejection(
@@ -266,6 +268,11 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
 
 
+def _check_clock(received_at: float) -> None:
+    if not math.isfinite(received_at):
+        raise ValueError(f"received_at {received_at!r} is not a finite Unix time")
+
+
 def _value_detail(i: int, sensor: str, name: str, x: object, reason: str) -> str:
     head = f"samples[{i}] ({sensor}) {_short(name)}={_short(x)}"
     if reason == "out_of_range":
@@ -291,6 +298,7 @@ def validate_status(topic: str, payload: bytes, site: str, received_at: float,
     measurement ``device``, tags ``device``/``site``, float fields ``rssi``,
     ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), at ``received_at``.
     """
+    _check_clock(received_at)
     if not payload:
         return None, None
     try:

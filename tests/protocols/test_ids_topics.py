@@ -79,6 +79,12 @@ def test_custom_prefix() -> None:
         parse_topic(topic)
 
 
+def test_prefix_trailing_slash_is_tolerated() -> None:
+    topic = status_topic("s", "d", prefix="a/b/")
+    assert topic == "a/b/s/d/status"
+    assert parse_topic(topic, prefix="a/b/").kind == "status"
+
+
 def test_site_filter() -> None:
     assert site_filter("bdnc-lab") == "livinglab/v1/bdnc-lab/#"
     assert DEFAULT_PREFIX == "livinglab/v1"

@@ -161,7 +161,8 @@ def test_status_validator_agrees_with_model(doc: Any) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.binary(max_size=300), st.text(max_size=40), st.floats(allow_nan=False))
+@given(st.binary(max_size=300), st.text(max_size=40),
+       st.floats(allow_nan=False, allow_infinity=False))
 def test_validate_never_raises_on_bytes(payload: bytes, topic: str, now: float) -> None:
     out = validate_telemetry(topic, payload, "bdnc-lab", now, DEVICE)
     assert out.accepted is not None or len(out.rejections) == 1

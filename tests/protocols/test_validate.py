@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from protocols import Point, Rejection, RejectionReport, encode_lines, validate_telemetry
+from protocols import (
+    Point,
+    Rejection,
+    RejectionReport,
+    encode_lines,
+    validate_status,
+    validate_telemetry,
+)
 from protocols.validate import MIN_TIME, REASONS, Outcome
 
 TOPIC = "livinglab/v1/bdnc-lab/air-0001/telemetry"
@@ -278,3 +285,11 @@ def test_point_type() -> None:
     out = run(message())
     assert out.accepted is not None
     assert isinstance(out.accepted.points[0], Point)
+
+
+@pytest.mark.parametrize("clock", [float("inf"), float("nan")])
+def test_non_finite_clock_is_a_caller_bug(clock: float) -> None:
+    with pytest.raises(ValueError):
+        validate_telemetry(TOPIC, b"{}", SITE, clock, DEVICE)
+    with pytest.raises(ValueError):
+        validate_status(TOPIC, b"{}", SITE, clock, DEVICE)
