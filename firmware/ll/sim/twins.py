@@ -279,6 +279,7 @@ class YFS201Twin:
         self.ppl = pulses_per_litre
         self.last = time.ticks_ms()
         self.frac = 0.0
+        self.armed = False
 
     def pump(self):
         now = time.ticks_ms()
@@ -286,8 +287,10 @@ class YFS201Twin:
         if dt <= 0:
             return
         self.last = now
-        if self.pin.handler is None:
-            return  # nobody listening yet: those pulses are gone, like on real hardware
+        if self.pin.handler is None or not self.armed:
+            # nobody listening yet: those pulses are gone, like on real hardware
+            self.armed = self.pin.handler is not None
+            return
         self.world.step()
         pulses = self.world.flow * self.ppl / 60.0 * dt / 1000.0 + self.frac
         n = int(pulses)
