@@ -19,6 +19,10 @@ def _open(board, spec, cfg):
         from ll.drivers.bh1750 import BH1750
 
         return BH1750(board.i2c(spec.get("bus", "i2c0")), spec.get("address", 0x23))
+    if kind == "veml7700":
+        from ll.drivers.veml7700 import VEML7700
+
+        return VEML7700(board.i2c(spec.get("bus", "i2c0")), spec.get("address", 0x10))
     if kind == "pms5003":
         from ll.drivers.pms5003 import PMS5003
 

@@ -22,6 +22,7 @@ CHECKS = [
     "missing_device_is_oserror",
     "pms5003_frame_known_checksum",
     "bh1750_raw_to_lux",
+    "veml7700_counts_to_lux",
     "yfs201_pulses_to_flow",
     "json_writer_numbers",
     "outbox_order_spill_and_ack",

@@ -37,6 +37,9 @@ class Board:
         elif kind == "bh1750":
             self.i2c(spec.get("bus", "i2c0")).attach(spec.get("address", 0x23),
                                                      twins.BH1750Twin(w))
+        elif kind == "veml7700":
+            self.i2c(spec.get("bus", "i2c0")).attach(spec.get("address", 0x10),
+                                                     twins.VEML7700Twin(w))
         elif kind == "pms5003":
             self._uart[spec.get("uart", 1)] = buses.FakeUART(twins.PMS5003Twin(w))
         elif kind == "yfs201":

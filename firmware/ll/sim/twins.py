@@ -84,6 +84,29 @@ class BH1750Twin:
         buf[1] = raw & 0xFF
 
 
+class VEML7700Twin:
+    """16-bit little-endian register file; ALS counts at 0.0576 lx (gain x1, 100 ms)."""
+
+    def __init__(self, world):
+        self.world = world
+        self.regs = {0x00: 0x0001, 0x07: 0xC481}  # powered down at reset; device id
+
+    def read_mem(self, reg, buf):
+        if reg == 0x04:
+            if self.regs[0x00] & 1:
+                v = 0  # shut down: no conversions
+            else:
+                self.world.step()
+                v = int(_clamp(self.world.lux() / 0.0576 + 0.5, 0, 65535))
+        else:
+            v = self.regs.get(reg, 0)
+        buf[0] = v & 0xFF
+        buf[1] = v >> 8
+
+    def write_mem(self, reg, buf):
+        self.regs[reg] = buf[0] | buf[1] << 8
+
+
 # Bosch BMP280 datasheet example calibration (T, P) + typical BME280 humidity trim.
 CALIB = {"T1": 27504, "T2": 26435, "T3": -1000, "P1": 36477, "P2": -10685, "P3": 3024,
          "P4": 2855, "P5": 140, "P6": -7, "P7": 15500, "P8": -14600, "P9": 6000,

@@ -247,6 +247,26 @@ def bh1750_raw_to_lux():
 
 
 @check
+def veml7700_counts_to_lux():
+    from ll.drivers.veml7700 import VEML7700
+
+    i2c = buses.FakeI2C()
+    twin = twins.VEML7700Twin(Fixed(lux=500.0))
+    i2c.attach(0x10, twin)
+    d = VEML7700(i2c)
+    eq(twin.regs[0x00], 0, "gain x1, IT 100 ms, powered on")
+    d.measure()
+    eq(d.raw, 8681, "500 lx / 0.0576")
+    eq(d.lux_centi(), 50002, "8681 counts * 0.0576 lx")
+    twin.regs[0x07] = 0xC480
+    try:
+        VEML7700(i2c)
+    except OSError:
+        return
+    raise AssertionError("wrong id accepted")
+
+
+@check
 def yfs201_pulses_to_flow():
     try:
         os.remove("t.vol")
