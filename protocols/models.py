@@ -181,7 +181,7 @@ class GatewayStatus(BaseModel):
     ``state``, ``gateway`` and ``site``.
     """
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
     state: Literal["online", "offline"] = Field(description="offline is also the last will")
     gateway: Id = Field(description="the gateway's id, as in its topic")
@@ -206,7 +206,7 @@ class GatewayStatus(BaseModel):
 class RejectionReport(BaseModel):
     """``.../_gateway/{gateway}/rejected``: one per rejected message, sample or value."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
     topic: StrictStr = Field(description="the topic the rejected message arrived on")
     device: Id | None = Field(description="the topic's device; null if the topic has none")

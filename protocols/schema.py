@@ -37,6 +37,14 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+def load_schema(name: str) -> dict[str, Any]:
+    """The committed schema ``name`` (e.g. ``"telemetry"``), for checks with ``jsonschema``."""
+    if name not in MODELS:
+        raise KeyError(f"no schema {name!r}; known: {', '.join(MODELS)}")
+    doc: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return doc
+
+
 def render(schema: dict[str, Any]) -> str:
     """The exact text of a committed schema file (stable, so diffs stay readable)."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

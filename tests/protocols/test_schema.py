@@ -10,7 +10,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from protocols import DeviceConfig, GatewayStatus, Rejection
-from protocols.schema import SCHEMA_DIR, generate_schemas, main, render
+from protocols.schema import SCHEMA_DIR, generate_schemas, load_schema, main, render
 
 EXAMPLES: dict[str, Any] = {
     "telemetry": {"v": 1, "device": "air-0001", "boot": 7, "seq": 1042, "samples": [
@@ -88,3 +88,14 @@ def test_gateway_status_last_will_and_round_trip() -> None:
     assert json.loads(raw) == {"state": "offline", "gateway": "gw-01", "site": "bdnc-lab"}
     full = GatewayStatus.model_validate(EXAMPLES["gateway-status"])
     assert GatewayStatus.model_validate_json(full.model_dump_json()) == full
+
+
+def test_load_schema() -> None:
+    assert load_schema("telemetry") == generate_schemas()["telemetry"]
+    with pytest.raises(KeyError):
+        load_schema("nope")
+
+
+def test_gateway_payloads_refuse_non_finite() -> None:
+    with pytest.raises(ValueError):
+        GatewayStatus(state="online", gateway="g", site="s", started_at=float("inf"))
