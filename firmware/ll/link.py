@@ -84,6 +84,9 @@ class Link:
         self.connected = False
         self.inflight = None
         self.failures += 1
+        if self.failures % 4 == 0:
+            self.client.addr = None  # the broker may have moved: resolve again
+
         self.next_try = time.ticks_add(now, int(_jitter(self.backoff) / self.speed))
         self.backoff = min(self.backoff * 2, _BACKOFF_MAX_MS)
 
@@ -115,6 +118,7 @@ class Link:
         if not self.connected:
             if time.ticks_diff(now, self.next_try) < 0 or not self.board.net_ready(now):
                 return False
+            self.board.wdt_feed()  # connect may block up to the socket timeout
             try:
                 self._connect(now)
             except OSError:

@@ -32,6 +32,7 @@ class MQTTClient:
         self.keepalive = keepalive
         self.timeout_s = timeout_s
         self.sock = None
+        self.addr = None  # resolved once: DNS can block longer than a watchdog period
         self.pid = 0
         self.on_message = None  # fn(topic: memoryview, msg: memoryview)
         self.on_puback = None  # fn(pid: int)
@@ -107,11 +108,12 @@ class MQTTClient:
                 will_qos=0):
         """Open TCP and send CONNECT; return the CONNACK session-present flag."""
         self.close()
-        addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
+        if self.addr is None:
+            self.addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
         s = socket.socket()
         self.sock = s
         s.settimeout(self.timeout_s)
-        s.connect(addr)
+        s.connect(self.addr)
         flags = 0x02 if clean else 0
         length = 10 + 2 + len(self.client_id)
         if will_topic:

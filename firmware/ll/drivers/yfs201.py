@@ -6,8 +6,7 @@ import time
 class YFS201:
     KIND = "yfs201"
 
-    def __init__(self, pin, pulses_per_litre=450, state_path="yfs201.vol", save_every_ms=60000,
-                 trigger=1):
+    def __init__(self, pin, pulses_per_litre=450, state_path="yfs201.vol", save_every_ms=60000):
         self.pin = pin
         self.ppl = pulses_per_litre
         self.state_path = state_path
@@ -20,7 +19,8 @@ class YFS201:
         self._last = time.ticks_ms()
         self._saved_at = self._last
         self._dirty = False
-        pin.irq(handler=self._irq, trigger=trigger)
+        # IRQ_RISING differs per port (esp32: 1, rp2: 8): take it from the pin's class
+        pin.irq(handler=self._irq, trigger=pin.IRQ_RISING)
 
     def _irq(self, _pin):
         self._count += 1  # no allocation in the ISR
