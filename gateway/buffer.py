@@ -227,7 +227,7 @@ class DurableBuffer:
                 encoded.append((msg, None, str(exc)))
         with self._lock:
             used = self._used_bytes()
-            if used >= self.max_bytes:
+            if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
             accepted = duplicates = 0
@@ -269,9 +269,18 @@ class DurableBuffer:
             self._quarantined = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=len(rows))
 
+    def _full(self, used: int) -> bool:
+        """At the bound *and* holding points the forwarder can drain.
+
+        Dedup keys and the quarantine live in the same file and have their own caps;
+        when they alone reach the bound, refusing would wedge ingest forever (no ack
+        can ever free space), so the buffer keeps accepting.
+        """
+        return used >= self.max_bytes and self._depth > 0
+
     def is_full(self) -> bool:
         with self._lock:
-            return self._used_bytes() >= self.max_bytes
+            return self._full(self._used_bytes())
 
     @property
     def depth(self) -> int:

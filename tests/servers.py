@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -156,14 +155,6 @@ class Mosquitto(Server):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if os.geteuid() == 0:
-            # started as root, mosquitto drops to its own user: let it write here
-            try:
-                pw = pwd.getpwnam("mosquitto")
-                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-            except KeyError:
-                pass
-        self.dir.chmod(0o777)
 
     def command(self) -> list[str]:
         conf = self.dir / "mosquitto.conf"
@@ -172,6 +163,10 @@ class Mosquitto(Server):
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.dir}/",
+            # Started as root, mosquitto drops to the 'mosquitto' user, which cannot
+            # enter pytest's 0700 temp dirs: persistence would fail silently and a
+            # restart would lose sessions. Tests stay root instead.
+            *(["user root"] if os.geteuid() == 0 else []),
             "autosave_interval 1",
             "max_queued_messages 0",
             "max_queued_bytes 0",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import paho.mqtt.client as mqtt
+import pytest
 
 from tests.servers import Influxd, Mosquitto, VictoriaMetrics, wait_for
 
@@ -27,3 +30,38 @@ def test_influxd_and_vm_answer(influxd: Influxd, victoria: VictoriaMetrics) -> N
     influxd.query('CREATE DATABASE "smoke"')
     assert "smoke" in str(influxd.query("SHOW DATABASES"))
     assert victoria.ready()
+
+
+@pytest.mark.slow
+def test_mosquitto_restart_keeps_persistent_session(tmp_path: Path) -> None:
+    """Fault tests rely on Mosquitto.restart() keeping queued messages (persistence works)."""
+    m = Mosquitto(tmp_path / "m")
+    m.start()
+    try:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
+        c.connect("127.0.0.1", m.port)
+        c.subscribe("a/#", 1)
+        c.loop_start()
+        wait_for(c.is_connected, 5, what="subscriber connected")
+        c.loop_stop()
+        c.disconnect()
+        p = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub")
+        p.connect("127.0.0.1", m.port)
+        p.loop_start()
+        p.publish("a/b", b"queued", qos=1).wait_for_publish(5)
+        p.loop_stop()
+        p.disconnect()
+        m.restart()
+        got: list[bytes] = []
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
+        c.on_message = lambda _c, _u, msg: got.append(msg.payload)
+        c.connect("127.0.0.1", m.port)
+        c.loop_start()
+        try:
+            wait_for(lambda: got, 10, what="queued message after restart")
+        finally:
+            c.loop_stop()
+            c.disconnect()
+        assert got == [b"queued"]
+    finally:
+        m.stop()
