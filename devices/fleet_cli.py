@@ -116,14 +116,26 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
     fleet.prepare()
     emit(f"fleet: {len(specs)} devices, site {cfg.site}, broker {target.host}:{target.port}, "
          f"every {interval} s, flash dirs under {run_dir}")
-    tally = Tally(target.prefix, cfg.site)
+    planned = {s.device for s in specs}
+
+    def on_state(device: str, status: dict[str, Any]) -> None:
+        if device not in planned:
+            return
+        extra = ", ".join(f"{k} {status[k]}" for k in ("fw", "boot", "heap_free") if k in status)
+        emit(f"{device} {status.get('state', '?')}{f' ({extra})' if extra else ''}")
+
+    tally = Tally(target.prefix, cfg.site, on_state=on_state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
-    monitor = asyncio.create_task(watch(target, tally, protocol=cfg.mqtt.protocol))
+    subscribed = asyncio.Event()
+    monitor = asyncio.create_task(watch(target, tally, protocol=cfg.mqtt.protocol,
+                                        ready=subscribed))
     try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), 5)
         await fleet.start()
         while not stop.is_set():
             left = None if duration is None else duration - (time.monotonic() - started)

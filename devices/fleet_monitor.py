@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,8 @@ class Tally:
     rejected: int = 0
     malformed: int = 0
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # last status per gateway
+    # Called with (device, status payload) when a device's online/offline state changes.
+    on_state: Callable[[str, dict[str, Any]], None] | None = None
 
     @property
     def subscription(self) -> str:
@@ -80,8 +83,13 @@ class Tally:
             seen = self.devices[device] = DeviceSeen(device)
         return seen
 
-    def observe(self, topic: str, payload: bytes, now: float | None = None) -> None:
-        """Account one message; anything unexpected is counted, never raised."""
+    def observe(self, topic: str, payload: bytes, now: float | None = None,
+                retained: bool = False) -> None:
+        """Account one message; anything unexpected is counted, never raised.
+
+        A retained status is old news (it may be from an earlier run): it sets the
+        state but is not reported as a change.
+        """
         base = f"{self.prefix}/{self.site}/"
         if not topic.startswith(base):
             return
@@ -104,7 +112,12 @@ class Tally:
             self.malformed += 1
             return
         if leaf == "status" and isinstance(body, dict):
-            self.device(device).state = str(body.get("state", ""))
+            seen = self.device(device)
+            state = str(body.get("state", ""))
+            changed = state != seen.state
+            seen.state = state
+            if changed and not retained and self.on_state is not None:
+                self.on_state(device, body)
         elif leaf == "telemetry" and isinstance(body, dict):
             self._telemetry(self.device(device), body, time.time() if now is None else now)
 
@@ -130,8 +143,12 @@ class Tally:
 
 
 async def watch(broker: BrokerTarget, tally: Tally, *, protocol: str = "3.1.1",
-                client_id: str = "") -> None:
-    """Feed ``tally`` from the broker until cancelled; reconnect with a bounded backoff."""
+                client_id: str = "", ready: asyncio.Event | None = None) -> None:
+    """Feed ``tally`` from the broker until cancelled; reconnect with a bounded backoff.
+
+    ``ready`` is set once subscribed, so a caller can start devices after it and see
+    their first (non-retained) status.
+    """
     version = (aiomqtt.ProtocolVersion.V5 if protocol == "5"
                else aiomqtt.ProtocolVersion.V311)
     delay = 0.5
@@ -143,12 +160,14 @@ async def watch(broker: BrokerTarget, tally: Tally, *, protocol: str = "3.1.1",
                                       identifier=client_id or None, protocol=version,
                                       keepalive=30, timeout=10) as client:
                 await client.subscribe(tally.subscription, qos=0)
+                if ready is not None:
+                    ready.set()
                 delay = 0.5
                 async for message in client.messages:
                     payload = message.payload
                     data = (payload if isinstance(payload, bytes)
                             else str(payload).encode() if payload is not None else b"")
-                    tally.observe(message.topic.value, data)
+                    tally.observe(message.topic.value, data, retained=bool(message.retain))
         except aiomqtt.MqttError as exc:
             log.info("monitor lost the broker (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)

@@ -95,6 +95,8 @@ def test_simulate_three_devices_publish_valid_continuous_telemetry(
     assert took < 30, f"simulate --duration 8 took {took:.0f} s"
     started = [line for line in res.stdout.splitlines() if line.startswith("started ")]
     assert [line.split()[1] for line in started] == ["air-0001", "light-0001", "flow-0001"]
+    online = {line.split()[0] for line in res.stdout.splitlines() if " online (fw " in line}
+    assert online == {"air-0001", "light-0001", "flow-0001"}, res.stdout
 
     expected_sensors = {"air-0001": {"scd41", "bme280", "pms5003"},
                         "light-0001": {"bh1750"}, "flow-0001": {"yfs201"}}
@@ -244,7 +246,11 @@ def test_tally_counts_gaps_reboots_and_rejections() -> None:
     for seq in (0, 1, 4):
         t.observe(base + "telemetry", tele(7, seq), now=100.0)
     t.observe(base + "telemetry", tele(8, 0), now=101.0)
+    changes: list[tuple[str, str]] = []
+    t.on_state = lambda dev, status: changes.append((dev, status["state"]))
+    t.observe(base + "status", b'{"state":"offline"}', retained=True)  # old news: not reported
     t.observe(base + "status", b'{"state":"online"}')
+    t.observe(base + "status", b'{"state":"online"}')  # no change: not reported
     t.observe(base + "telemetry", b"not json")
     t.observe(f"{PREFIX}/{SITE}/_gateway/gw-01/rejected", b"{}")
     t.observe(f"{PREFIX}/other-site/air-0002/telemetry", tele(1, 0))
@@ -252,6 +258,7 @@ def test_tally_counts_gaps_reboots_and_rejections() -> None:
     assert (seen.messages, seen.seq_gaps, seen.boots) == (4, 2, 2)
     assert seen.values == {"co2": 600.0} and seen.last_seen == 101.0
     assert seen.state == "online" and seen.kind == "air"
+    assert changes == [("air-0001", "online")]
     assert (t.rejected, t.malformed, t.total()) == (1, 1, 4)
     assert "air-0002" not in t.devices
 
