@@ -77,6 +77,8 @@ class Outbox:
         self._fhead = head
         self._fend = off
         self._boot_end = off
+        if off < end:
+            self._compact()  # drop a torn tail, or later appends would land behind it
 
     def __len__(self):
         return self._count + (1 if self._fend > self._fhead else 0)

@@ -27,6 +27,7 @@ CHECKS = [
     "json_writer_numbers",
     "outbox_order_spill_and_ack",
     "outbox_quota_drops_oldest_and_persists",
+    "outbox_survives_a_torn_append",
     "world_is_believable",
     "age_mode_before_clock_set",
 ]

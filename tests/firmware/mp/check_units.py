@@ -370,6 +370,25 @@ def outbox_quota_drops_oldest_and_persists():
 
 
 @check
+def outbox_survives_a_torn_append():
+    ob = Outbox("ob.dat", 4096, slots=1, slot_size=128)
+    for i in range(3):
+        ob.put(_fill(100, i), 100)  # 1 in RAM, 2 in the file
+    with open("ob.dat", "ab") as f:
+        f.write(b"\x00\x64\x00\x00")  # power cut in the middle of a header
+    ob = Outbox("ob.dat", 4096, slots=1, slot_size=128)
+    ob.put(_fill(100, 3), 100)  # goes to the file, behind the two survivors
+    got = []
+    while True:
+        item = ob.peek()
+        if item is None:
+            break
+        got.append(bytes(item[1][0:item[2]]))
+        ob.pop(item[0])
+    eq(got, [bytes(_fill(100, i)) for i in (1, 2, 3)], "torn tail dropped")
+
+
+@check
 def world_is_believable():
     w = World(seed=3, speed=1.0, tz_h=0.0, start=1795392000.0)  # a Monday 00:00 UTC
     w.tick0 = time.ticks_ms()
