@@ -91,6 +91,24 @@ class Children:
         return out
 
 
+def still_running(pid_file: Path) -> list[int]:
+    """PIDs from an earlier demo's pid file that are still that demo's processes."""
+    try:
+        lines = pid_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        pid = line.split(" ", 1)[0]
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"main.py" in cmd or b"gateway.cli" in cmd or b"embedded_broker" in cmd:
+            out.append(int(pid))
+    return out
+
+
 def demo_config_text(data_dir: Path, broker_port: int, health_port: int) -> str:
     """The gateway config the demo writes: embedded broker (MQTT 3.1.1), SQLite store."""
     return (f'site = "{DEMO_SITE}"\n\n[gateway]\nid = "gw-demo"\n'
@@ -142,6 +160,10 @@ class Demo:
 
     def _prepare_dir(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        running = still_running(self.children.pid_file)
+        if running:
+            raise DemoError(f"another demo is running in {self.dir} (pids "
+                            f"{' '.join(map(str, running))}); stop it or pass --data-dir")
         self.children.pid_file.write_text("")
         if self.opts.config is None:
             # Every run starts from scratch (store, gateway buffer, device flash), so the

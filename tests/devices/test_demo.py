@@ -122,3 +122,19 @@ def test_liveview_plain_mode_prints_lines_not_escapes() -> None:
     tty = io.StringIO()
     LiveView(tty, tty=True).update([], "h", 1.0)
     assert tty.getvalue().startswith("\x1b[H\x1b[2J") and "no device has reported" in tty.getvalue()
+
+
+def test_still_running_sees_only_a_live_demos_children(tmp_path: Path) -> None:
+    from devices.demo import still_running
+
+    pid_file = tmp_path / "demo.pids"
+    assert still_running(pid_file) == []  # no file
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "main.py"])
+    try:
+        # our own pid is alive but is not a demo child (pid reuse must not block a demo)
+        pid_file.write_text(f"{os.getpid()} gateway\n{child.pid} device air-0001\n")
+        assert still_running(pid_file) == [child.pid]
+    finally:
+        child.kill()
+        child.wait(5)
+    assert still_running(pid_file) == []
