@@ -91,6 +91,7 @@ class App:
         w.raw(b'","rssi":')
         w.int(self.board.rssi())
         w.raw(b',"heap_free":')
+        gc.collect()  # report what is really free, not what the last sweep left
         w.int(gc.mem_free())
         w.raw(b',"uptime":')
         w.int(self.uptime.update())
