@@ -10,6 +10,7 @@ import pytest
 import firmware
 
 MP_SCRIPT = Path(__file__).parent / "mp" / "check_units.py"
+MP_BOARD_SCRIPT = Path(__file__).parent / "mp" / "check_realboard.py"
 CHECKS = [
     "crc8_datasheet_example",
     "scd4x_datasheet_measurement",
@@ -31,6 +32,12 @@ CHECKS = [
     "world_is_believable",
     "age_mode_before_clock_set",
 ]
+BOARD_CHECKS = [
+    "wifi_backoff_is_capped_with_jitter_and_never_raises",
+    "pico_w_board_layer",
+    "esp32_board_layer",
+    "age_until_ntp_then_ts",
+]
 
 
 def pms_frame() -> bytes:
@@ -41,12 +48,9 @@ def pms_frame() -> bytes:
     return body + (sum(body) & 0xFFFF).to_bytes(2, "big")
 
 
-@pytest.fixture(scope="module")
-def results(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    scratch = tmp_path_factory.mktemp("mp-units")
-    proc = subprocess.run(
-        [micropython, str(MP_SCRIPT), str(firmware.FIRMWARE_DIR), pms_frame().hex()],
-        cwd=scratch, capture_output=True, text=True, timeout=60, check=False)
+def run_checks(micropython: str, scratch: Path, *args: str) -> dict[str, str]:
+    proc = subprocess.run([micropython, *args], cwd=scratch, capture_output=True, text=True,
+                          timeout=60, check=False)
     out: dict[str, str] = {}
     for line in proc.stdout.splitlines():
         status, _, rest = line.partition(" ")
@@ -56,16 +60,35 @@ def results(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return out
 
 
+@pytest.fixture(scope="module")
+def results(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return run_checks(micropython, tmp_path_factory.mktemp("mp-units"), str(MP_SCRIPT),
+                      str(firmware.FIRMWARE_DIR), pms_frame().hex())
+
+
+@pytest.fixture(scope="module")
+def board_results(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The pico_w/esp32 layers with fake machine/network/ntptime modules."""
+    return run_checks(micropython, tmp_path_factory.mktemp("mp-boards"), str(MP_BOARD_SCRIPT),
+                      str(firmware.FIRMWARE_DIR))
+
+
 def test_pms_frame_checksum_is_known() -> None:
     frame = pms_frame()
     assert frame[30:] == (0x42 + 0x4D + 28 + 5 + 8 + 12 + 5 + 8 + 12 + 300 % 256 + 1 + 100 + 20
                           + 5 + 1).to_bytes(2, "big")
 
 
-def test_every_check_was_run(results: dict[str, str]) -> None:
+def test_every_check_was_run(results: dict[str, str], board_results: dict[str, str]) -> None:
     assert sorted(results) == sorted(CHECKS)
+    assert sorted(board_results) == sorted(BOARD_CHECKS)
 
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_check(results: dict[str, str], name: str) -> None:
     assert results.get(name) == "ok", results.get(name, "not run")
+
+
+@pytest.mark.parametrize("name", BOARD_CHECKS)
+def test_board_check(board_results: dict[str, str], name: str) -> None:
+    assert board_results.get(name) == "ok", board_results.get(name, "not run")
