@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devices.liveview import DeviceRow, LiveView, format_value, render_table
-from tests.servers import Mosquitto, free_port
+from tests.servers import Mosquitto, free_port, wait_for
 
 
 def _demo(cwd: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -133,7 +133,8 @@ def test_still_running_sees_only_a_live_demos_children(tmp_path: Path) -> None:
     try:
         # our own pid is alive but is not a demo child (pid reuse must not block a demo)
         pid_file.write_text(f"{os.getpid()} gateway\n{child.pid} device air-0001\n")
-        assert still_running(pid_file) == [child.pid]
+        # right after fork the child still shows our command line: wait for its exec
+        wait_for(lambda: still_running(pid_file) == [child.pid], 10, what="child exec'd")
     finally:
         child.kill()
         child.wait(5)
