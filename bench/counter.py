@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expect", type=int, required=True)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--session", default="",
+                    help="client id of a persistent session (clean_session false): with "
+                         "--expect 0 it only subscribes, so the broker queues for it")
     a = ap.parse_args(argv)
     state = {"n": 0, "t_first": 0.0, "t_last": 0.0, "subscribed": False}
 
@@ -40,14 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         state["subscribed"] = True
         print("ready", flush=True)
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-counter",
-                         clean_session=True)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=a.session or "bench-counter",
+                         clean_session=not a.session)
     client.on_message = on_message
     client.on_subscribe = on_subscribe
     client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos=1)
     client.connect("127.0.0.1", a.port, keepalive=60)
     end = time.monotonic() + a.timeout
-    while state["n"] < a.expect and time.monotonic() < end:
+    while (state["n"] < a.expect or not state["subscribed"]) and time.monotonic() < end:
         client.loop(timeout=0.1)
         if state["n"] and time.time() - state["t_last"] > a.idle:
             break

@@ -149,6 +149,53 @@ def _ceiling_c(ctx: Ctx, n: int) -> dict[str, object]:
             "msg_per_s": rate(len(ts), span), "readings_per_s": rate(len(ts) * 8, span)}
 
 
+def drain_ceiling(ctx: Ctx, n: int) -> dict[str, object]:
+    """What a do-nothing client drains from a queued backlog: a persistent paho session
+    (and mosquitto_sub -c) subscribes, leaves, ``n`` messages are queued, it comes back."""
+    out: dict[str, object] = {}
+    port = str(ctx.broker.port)
+    py = [sys.executable, "-m", "bench.counter", "--port", port, "--session", "bench-drain-py"]
+    subprocess.run([*py, "--expect", "0"], env=child_env(), capture_output=True, timeout=60,
+                   check=True)
+    publish(ctx.broker.port, "drain-py", n, ctx.publishers)
+    _wait_stored(ctx.broker.port, n)
+    t0 = time.time()
+    r = subprocess.run([*py, "--expect", str(n)], env=child_env(), capture_output=True,
+                       timeout=ctx.max_wait, check=True)
+    res = json.loads(r.stdout.decode().splitlines()[-1])
+    span = float(res["t_last_recv"]) - t0
+    out["paho"] = {"received": res["received"], "sent": n, "seconds": round(span, 3),
+                   "msg_per_s": rate(res["received"], span),
+                   "readings_per_s": rate(res["received"] * READINGS_PER_MSG, span)}
+    if shutil.which("mosquitto_sub"):
+        c = ["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-c", "-i", "bench-drain-c",
+             "-q", "1", "-t", TOPIC]
+        subprocess.run([*c, "-E"], capture_output=True, timeout=60, check=True)
+        publish(ctx.broker.port, "drain-c", n, ctx.publishers)
+        _wait_stored(ctx.broker.port, n)
+        sink = ctx.run_dir / "drain-c.out"
+        t0 = time.time()
+        with open(sink, "wb") as f:
+            subprocess.run(["stdbuf", "-oL", *c, "-C", str(n), "-F", "%U"], stdout=f,
+                           timeout=ctx.max_wait, check=False)
+        ts = [float(x) for x in sink.read_text().split() if x[:1].isdigit()]
+        span = (ts[-1] - t0) if ts else 0.0
+        out["mosquitto_sub"] = {"received": len(ts), "sent": n, "seconds": round(span, 3),
+                                "msg_per_s": rate(len(ts), span),
+                                "readings_per_s": rate(len(ts) * READINGS_PER_MSG, span)}
+    return out
+
+
+def _wait_stored(port: int, n: int, timeout: float = 6.0) -> int | None:
+    """Until mosquitto's $SYS store count shows the queued backlog (published every 1 s)."""
+    end = time.monotonic() + timeout
+    held = _broker_stored(port)
+    while (held is None or held < n) and time.monotonic() < end:
+        time.sleep(0.5)
+        held = _broker_stored(port)
+    return held
+
+
 def start_consumer(ctx: Ctx, timeout: float = 90.0) -> str:
     """Start the consumer fresh and wait until it subscribed; returns its client id."""
     off = log_size(ctx.broker.log)
@@ -188,7 +235,7 @@ def backlog(ctx: Ctx, n: int) -> dict[str, object]:
     """SIGTERM the consumer, queue ``n`` messages at the broker, restart, time the drain."""
     stopped = ctx.consumer.stop()
     lg = publish(ctx.broker.port, "backlog", n, ctx.publishers)
-    held = _broker_stored(ctx.broker.port)
+    held = _wait_stored(ctx.broker.port, n)
     base = ctx.counter.progress()
     t0 = time.time()
     ctx.consumer.start()

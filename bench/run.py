@@ -29,7 +29,15 @@ import time
 from pathlib import Path
 
 from bench.flame import summarise
-from bench.phases import Ctx, backlog, broker_ceiling, latency, live, start_consumer
+from bench.phases import (
+    Ctx,
+    backlog,
+    broker_ceiling,
+    drain_ceiling,
+    latency,
+    live,
+    start_consumer,
+)
 from bench.procs import REPO, Consumer
 from bench.stores import DB, start_store
 from tests.servers import Mosquitto, free_port
@@ -70,6 +78,10 @@ def report(r: dict[str, object]) -> str:
         rows.append(f"  broker ceiling ({name:13s}) {v['msg_per_s']} msg/s = "
                     f"{v['readings_per_s']} readings/s ({v['received']}/{v['sent']} received, "
                     f"publishers {v['pub_msg_per_s']} msg/s)")
+    for name, v in (r.get("drain_ceiling") or {}).items():  # type: ignore[union-attr]
+        rows.append(f"  drain ceiling  ({name:13s}) {v['msg_per_s']} msg/s = "
+                    f"{v['readings_per_s']} readings/s ({v['received']}/{v['sent']} received, "
+                    f"{v['seconds']} s)")
     if lv:
         rows.append(f"  live end-to-end             {lv['msg_per_s']} msg/s = "
                     f"{lv['readings_per_s']} readings/s over {lv['seconds']} s (publishers "
@@ -96,13 +108,13 @@ def report(r: dict[str, object]) -> str:
 
 def ratios(r: dict[str, object]) -> dict[str, float]:
     """Ours against the limit measured in the same run (msg/s over msg/s)."""
-    c: dict[str, dict[str, float]] = r.get("ceiling") or {}  # type: ignore[assignment]
     out: dict[str, float] = {}
-    for phase in ("live", "backlog"):
+    for phase, ceil in (("live", "ceiling"), ("backlog", "drain_ceiling")):
         ph: dict[str, float] = r.get(phase) or {}  # type: ignore[assignment]
+        c: dict[str, dict[str, float]] = r.get(ceil) or {}  # type: ignore[assignment]
         for name, v in c.items():
             if ph.get("msg_per_s") and v.get("msg_per_s"):
-                out[f"{phase} / ceiling {name}"] = round(ph["msg_per_s"] / v["msg_per_s"], 2)
+                out[f"{phase} / {ceil} {name}"] = round(ph["msg_per_s"] / v["msg_per_s"], 2)
     lv: dict[str, float] = r.get("live") or {}  # type: ignore[assignment]
     if lv.get("msg_per_s") and lv.get("pub_msg_per_s"):
         out["live / publishers"] = round(lv["msg_per_s"] / lv["pub_msg_per_s"], 2)
@@ -147,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backlog", type=int, default=None, help="messages queued while down")
     ap.add_argument("--latency-seconds", type=float, default=None)
     ap.add_argument("--latency-rate", type=float, default=1000.0)
-    ap.add_argument("--skip", default="", help="comma list of ceiling,live,backlog,latency")
+    ap.add_argument("--skip", default="",
+                    help="comma list of ceiling,drain_ceiling,live,backlog,latency")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the consumer during live and backlog (pip install py-spy); "
                          "folded stacks in bench/results/profile-<time>/")
@@ -186,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         if "ceiling" not in skip:
             r["ceiling"] = broker_ceiling(ctx, n_live)
             print("\n".join(report(r).splitlines()[1:]), flush=True)
+        if "drain_ceiling" not in skip:
+            r["drain_ceiling"] = drain_ceiling(ctx, n_backlog)
+            print("\n".join(report(r).splitlines()[-2:]), flush=True)
         r["client_id"] = start_consumer(ctx)
         if "live" not in skip:
             r["live"] = live(ctx, n_live)
