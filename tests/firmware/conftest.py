@@ -32,19 +32,6 @@ def micropython() -> str:
 
 
 @pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    """Mosquitto whose persistence really works across stop()/start().
-
-    The shared ``mosquitto`` fixture lives under pytest's 0700 tmp dirs, which the
-    dropped-privilege ``mosquitto`` user cannot traverse when tests run as root, so
-    its database save fails ("Permission denied") and an observer's persistent
-    session is lost on restart. A dir directly under the system temp dir works.
-    """
-    path = Path(tempfile.mkdtemp(prefix="ll-fw-mosquitto-"))
-    server = Mosquitto(path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(path, ignore_errors=True)
+def broker(mosquitto: Mosquitto) -> Mosquitto:
+    """The shared broker: persistence works there, so stop()/start() keeps sessions."""
+    return mosquitto

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -54,22 +52,9 @@ def vm_dups(tmp_path: Path) -> Iterator[VMKeepsDuplicates]:
 
 
 @pytest.fixture
-def persistent_mosquitto() -> Iterator[Mosquitto]:
-    """Mosquitto whose persistence file can really be written.
-
-    As root, mosquitto drops to its own user, which cannot enter pytest's 0700
-    tmp dirs ("Error: Permission denied" on every autosave), so a restart would
-    silently lose every session. A world-accessible dir under /tmp avoids that.
-    """
-    d = Path(tempfile.mkdtemp(prefix="livinglab-mq-"))
-    d.chmod(0o777)
-    server = Mosquitto(d / "mosquitto")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(d, ignore_errors=True)
+def persistent_mosquitto(mosquitto: Mosquitto) -> Mosquitto:
+    """The shared broker: persistence works there, so restart() keeps sessions."""
+    return mosquitto
 
 
 def start_gateway(tmp_path: Path, mqtt_port: int, store: dict[str, object],

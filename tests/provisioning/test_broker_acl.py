@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,11 +68,9 @@ def fenced(tmp_path: Path, request: pytest.FixtureRequest
            ) -> Iterator[tuple[Settings, Inventory, Mosquitto]]:
     settings, inv = _setup(tmp_path, getattr(request, "param", "auto"))
     sync(settings, inv)
-    # "user root": started as root, mosquitto would drop to its own user, which
-    # cannot enter pytest's 0700 temp dirs to read the generated files.
-    extra = ("user root",) if os.geteuid() == 0 else ()
+    # (the fixture keeps a root-started mosquitto root, so it can read these files)
     broker = Mosquitto(tmp_path / "mosq", allow_anonymous=False, extra=(
-        *extra, f"password_file {settings.password_file}", f"acl_file {settings.acl_file}"))
+        f"password_file {settings.password_file}", f"acl_file {settings.acl_file}"))
     broker.start()
     try:
         yield settings, inv, broker

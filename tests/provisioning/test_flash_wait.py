@@ -53,8 +53,7 @@ def test_flash_waits_for_first_online(tmp_path: Path, unix_board: PtyBoard,
     cfg = write_config(tmp_path, mqtt_port=broker.port)
     var = tmp_path / "var/broker"
     assert main(["broker", "sync", "--config", str(cfg)]) == 0
-    broker.extra = (*(("user root",) if os.geteuid() == 0 else ()),
-                    f"password_file {var / 'passwd'}", f"acl_file {var / 'acl'}")
+    broker.extra = (f"password_file {var / 'passwd'}", f"acl_file {var / 'acl'}")
     broker.start()
     fw: subprocess.Popen[bytes] | None = None
     flash = subprocess.Popen(
