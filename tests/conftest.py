@@ -7,34 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Influxd, Mosquitto, VictoriaMetrics
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics, running
 
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path / "mosquitto")
-    server.start()
-    try:
+    with running(Mosquitto(tmp_path / "mosquitto")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def influxd(tmp_path: Path) -> Iterator[Influxd]:
-    server = Influxd(tmp_path / "influxd")
-    server.start()
-    try:
+    with running(Influxd(tmp_path / "influxd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(tmp_path / "vm")
-    server.start()
-    try:
+    with running(VictoriaMetrics(tmp_path / "vm")) as server:
         yield server
-    finally:
-        server.stop()

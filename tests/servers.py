@@ -16,7 +16,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -83,6 +84,19 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+S = TypeVar("S", bound="Server")
+
+
+@contextmanager
+def running(server: S) -> Iterator[S]:
+    """Start ``server``, hand it out, stop it by PID whatever happens."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

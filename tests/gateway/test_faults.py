@@ -28,7 +28,7 @@ from tests.gateway.helpers import (
     wait_subscribed,
     write_config,
 )
-from tests.servers import Influxd, Mosquitto, VictoriaMetrics, free_port, wait_for
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics, free_port, running, wait_for
 
 pytestmark = pytest.mark.slow
 N_FULL = 1500
@@ -43,12 +43,8 @@ class VMKeepsDuplicates(VictoriaMetrics):
 
 @pytest.fixture
 def vm_dups(tmp_path: Path) -> Iterator[VMKeepsDuplicates]:
-    server = VMKeepsDuplicates(tmp_path / "vm-dups")
-    server.start()
-    try:
+    with running(VMKeepsDuplicates(tmp_path / "vm-dups")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
