@@ -209,6 +209,16 @@ def _check_sample(i: int, s: object) -> tuple[str, float, bool, dict[str, Any]]:
     return sensor, _as_float(t), has_age, values  # type: ignore[return-value]
 
 
+def _decode(payload: bytes) -> object:
+    """Size limit, then strict RFC 8259 JSON: the first two whole-message rules."""
+    if len(payload) > MAX_PAYLOAD:
+        raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
+    try:
+        return loads_strict(payload)
+    except ValueError as exc:
+        raise _Reject("not_json", str(exc)) from None
+
+
 def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float,
                        device: str) -> Outcome:
     """Validate one telemetry message received at ``received_at`` (Unix s) on ``topic``.
@@ -220,12 +230,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     """
     _check_clock(received_at)
     try:
-        if len(payload) > MAX_PAYLOAD:
-            raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
-        try:
-            obj = loads_strict(payload)
-        except ValueError as exc:
-            raise _Reject("not_json", str(exc)) from None
+        obj = _decode(payload)
         dev, boot, seq, raw_samples = _header(obj, device)
         samples = [_check_sample(i, s) for i, s in enumerate(raw_samples)]
     except _Reject as r:
@@ -302,12 +307,7 @@ def validate_status(topic: str, payload: bytes, site: str, received_at: float,
     if not payload:
         return None, None
     try:
-        if len(payload) > MAX_PAYLOAD:
-            raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
-        try:
-            obj = loads_strict(payload)
-        except ValueError as exc:
-            raise _Reject("not_json", str(exc)) from None
+        obj = _decode(payload)
         record = _status(obj, site, received_at, device)
     except _Reject as r:
         return None, Rejection(topic, device, r.reason, r.detail)
