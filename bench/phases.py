@@ -183,6 +183,11 @@ def drain_ceiling(ctx: Ctx, n: int) -> dict[str, object]:
         out["mosquitto_sub"] = {"received": len(ts), "sent": n, "seconds": round(span, 3),
                                 "msg_per_s": rate(len(ts), span),
                                 "readings_per_s": rate(len(ts) * READINGS_PER_MSG, span)}
+    # a clean connect with the same client id discards each session; left alone, the
+    # broker would keep queueing every later message for them (and slow the next phases)
+    for cid in ("bench-drain-py", "bench-drain-c"):
+        subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", cid,
+                        "-t", TOPIC, "-E"], capture_output=True, timeout=60)
     return out
 
 
@@ -254,6 +259,7 @@ def backlog(ctx: Ctx, n: int) -> dict[str, object]:
             "msg_per_s": rate(msgs, span),
             "readings_per_s": rate(int(landed["readings_landed"]), span),  # type: ignore[call-overload]
             "wait_ended": w["why"], "peak_rss_mib": st.get("VmHWM"),
+            "rss_end": {k: st.get(k) for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem")},
             "cpu_s": st.get("cpu_s"), "profile": prof_file, **landed}
 
 

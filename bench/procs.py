@@ -32,7 +32,7 @@ def proc_stats(pid: int) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
+            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:", "RssShmem:")):
                 out[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
         f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         out["cpu_s"] = round((int(f[11]) + int(f[12])) / CLK_TCK, 2)
