@@ -19,6 +19,7 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Protocol
 
 from tests.servers import Influxd, VictoriaMetrics
@@ -115,16 +116,13 @@ class InfluxCounter:
         return self._sum(f"WHERE device =~ /^{tag}-/")
 
 
-def start_store(kind: str, root: object) -> tuple[VictoriaMetrics | Influxd, Counter]:
-    """Start a fresh store under ``root`` (a Path); kind is ``vm`` or ``influx``."""
-    from pathlib import Path
-
-    d = Path(str(root))
+def start_store(kind: str, root: Path) -> tuple[VictoriaMetrics | Influxd, Counter]:
+    """Start a fresh store under ``root``; kind is ``vm`` or ``influx``."""
     if kind == "vm":
-        vm = VMNoDedup(d / "vm")
+        vm = VMNoDedup(root / "vm")
         vm.start()
         return vm, VMCounter(vm.url)
-    ix = Influxd(d / "influxd")
+    ix = Influxd(root / "influxd")
     ix.start()
     urllib.request.urlopen(urllib.request.Request(
         f"{ix.url}/query", data=urllib.parse.urlencode(
