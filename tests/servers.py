@@ -61,6 +61,19 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies.
+
+    A test runner killed by a timeout must not leave servers holding ports.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM, wait (reaping if it is our child), SIGKILL after ``timeout``."""
     for sig in (signal.SIGCONT, signal.SIGTERM):
@@ -124,7 +137,8 @@ class Server:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.dir,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=die_with_parent)
         wait_for(self.ready, timeout, what=f"{type(self).__name__} on port {self.port}")
 
     def stop(self) -> None:
