@@ -2,8 +2,19 @@
 
 One SQLite file under ``data_dir`` in WAL mode holds three things that must agree:
 
-- ``lines``: encoded line-protocol points, oldest first, until the forwarder
-  acks them (rows leave only after the store acknowledged them);
+- ``msgs``: one row per accepted message (its encoded line-protocol points as
+  one blob, their count, ``received_at``), oldest first, until the forwarder
+  acks every line of it (rows leave only after the store acknowledged them).
+  A batch is still a sequence of *lines* with one id each (``_line_id``: the
+  row id and the line's index in it); lines of a row acked on their own (a
+  batch cut in the middle of a message, or a slice of the forwarder's
+  split-and-quarantine path) are recorded in ``acked`` in the same
+  transaction and skipped from then on, and the row goes once all its lines
+  are acked. One row per message instead of one per point, and one bulk dedup
+  query per ``put``, is what keeps SQLite cheap per message;
+- ``lines``: the one-row-per-point table of earlier versions. It is still
+  read (first, oldest data) and acked, so a buffer written before the upgrade
+  drains; nothing new is written to it;
 - ``seen``: the (device, boot, seq) of every accepted message, written in the
   *same transaction* as its lines, so a redelivery after a crash (gateway died
   after committing but before its MQTT ack) is still recognised as a duplicate;
@@ -46,7 +57,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
@@ -56,6 +67,12 @@ from .errors import GatewayError
 __all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutResult", "QuarantineItem"]
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS msgs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    points INTEGER NOT NULL,
+    body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS acked (line_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS lines (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at REAL NOT NULL,
@@ -71,6 +88,15 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
     WITHOUT ROWID;
 """
 _PRUNE_EVERY_S = 60.0
+# Line ids: legacy ``lines`` rows keep their own ids (below _BASE); a line of a ``msgs``
+# row is _BASE + (row id << _SHIFT) + its index in the row.
+_SHIFT = 20
+_BASE = 1 << 62
+_KEYS_PER_QUERY = 300  # (device, boot, seq) row values per dedup query (900 variables)
+
+
+def _line_id(row: int, index: int) -> int:
+    return _BASE + (row << _SHIFT) + index
 
 
 class BufferFull(GatewayError):
@@ -98,6 +124,10 @@ class Batch:
     ids: tuple[int, ...]
     lines: tuple[bytes, ...]
     received_at: tuple[float, ...]
+    #: set by ``get_batch`` only (not by ``slice``): the ``msgs`` rows the batch holds
+    #: whole, first and last, and the ids of the cut row after them, for a cheap ``ack``
+    whole: tuple[int, int] | None = field(default=None, compare=False, repr=False)
+    cut: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -163,7 +193,10 @@ class DurableBuffer:
             raise GatewayError(f"buffer {self.path}: cannot use WAL mode (got {mode}); "
                                "put [gateway] data_dir on a local file system")
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-        self._depth = self._scalar("SELECT count(*) FROM lines")
+        self._legacy = self._scalar("SELECT count(*) FROM lines")
+        self._acked = self._scalar("SELECT count(*) FROM acked")
+        self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
+                       - self._acked)
         self._seen = self._scalar("SELECT count(*) FROM seen")
         self._quarantined = self._scalar("SELECT count(*) FROM quarantine")
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
@@ -211,6 +244,19 @@ class DurableBuffer:
         self._bump("seen_pruned", removed)
         return removed
 
+    def _existing_keys(self, keys: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
+        """Which of ``keys`` are already in ``seen`` (a few queries, not one per key)."""
+        found: set[tuple[str, int, int]] = set()
+        for i in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[i:i + _KEYS_PER_QUERY]
+            # a join, not ``(device, boot, seq) IN (VALUES ...)``: SQLite scans the whole
+            # table for that form, and searches the primary key for this one
+            sql = ("SELECT s.device, s.boot, s.seq FROM (VALUES "
+                   + ",".join(["(?,?,?)"] * len(chunk)) + ") AS k CROSS JOIN seen AS s "
+                   "ON s.device = k.column1 AND s.boot = k.column2 AND s.seq = k.column3")
+            found.update(self._db.execute(sql, [v for k in chunk for v in k]).fetchall())
+        return found
+
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
             rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
@@ -218,36 +264,42 @@ class DurableBuffer:
 
         Raises :class:`BufferFull` (nothing written) when the buffer is at its bound.
         """
-        encoded: list[tuple[Accepted, list[bytes] | None, str]] = []
+        encoded: list[tuple[Accepted, bytes | None, str]] = []
         for msg in messages:  # encoding is pure: do it before taking the lock
             try:
-                body = encode_lines(msg.points)
-                encoded.append((msg, body.split(b"\n") if body else [], ""))
+                encoded.append((msg, encode_lines(msg.points), ""))
             except ProtocolError as exc:  # validated upstream; never wedge the ingress
                 encoded.append((msg, None, str(exc)))
+        keys = [(msg.device, msg.boot, msg.seq) for msg, _, _ in encoded]
         with self._lock:
             used = self._used_bytes()
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
-            accepted = duplicates = 0
-            rows: list[tuple[float, bytes]] = []
+            accepted = duplicates = points = 0
+            rows: list[tuple[float, int, bytes]] = []
+            new_keys: list[tuple[str, int, int, float]] = []
             bad: list[tuple[Rejection, bytes]] = list(rejected)
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for msg, lines, error in encoded:
-                    if not self._db.execute(
-                            "INSERT OR IGNORE INTO seen VALUES (?, ?, ?, ?)",
-                            (msg.device, msg.boot, msg.seq, received_at)).rowcount:
+                taken = self._existing_keys(keys) if keys else set()
+                for key, (msg, body, error) in zip(keys, encoded, strict=True):
+                    if key in taken:  # seen before, or earlier in this same call
                         duplicates += 1
                         continue
+                    taken.add(key)
+                    new_keys.append((*key, received_at))
                     accepted += 1
-                    if lines is None:
+                    if body is None:
                         bad.append((Rejection("", msg.device, "unencodable", error),
                                     repr(msg).encode()))
-                    else:
-                        rows.extend((received_at, line) for line in lines)
-                self._db.executemany("INSERT INTO lines (received_at, line) VALUES (?, ?)", rows)
+                    elif body:
+                        n = body.count(b"\n") + 1
+                        points += n
+                        rows.append((received_at, n, body))
+                self._db.executemany("INSERT INTO seen VALUES (?, ?, ?, ?)", new_keys)
+                self._db.executemany(
+                    "INSERT INTO msgs (received_at, points, body) VALUES (?, ?, ?)", rows)
                 quarantined = self._insert_quarantine(bad, received_at) if bad \
                     else self._quarantined
                 seen = self._seen + accepted
@@ -265,9 +317,9 @@ class DurableBuffer:
             if due:
                 self._last_prune = received_at
             self._seen = seen - pruned
-            self._depth += len(rows)
+            self._depth += points
             self._quarantined = quarantined
-        return PutResult(accepted=accepted, duplicates=duplicates, points=len(rows))
+        return PutResult(accepted=accepted, duplicates=duplicates, points=points)
 
     def _full(self, used: int) -> bool:
         """At the bound *and* holding points the forwarder can drain.
@@ -288,37 +340,160 @@ class DurableBuffer:
         return self._depth
 
     def get_batch(self, max_points: int) -> Batch | None:
-        """Up to ``max_points`` oldest lines, or None when empty. One consumer only."""
+        """Up to ``max_points`` oldest lines, or None when empty. One consumer only.
+
+        Lines of the old one-row-per-point table come first (a buffer from before the
+        upgrade); a batch never mixes the two tables.
+        """
         with self._lock:
-            rows = self._db.execute("SELECT id, line, received_at FROM lines ORDER BY id LIMIT ?",
-                                    (max_points,)).fetchall()
-        if not rows:
+            if self._legacy > 0:
+                old = self._db.execute("SELECT id, line, received_at FROM lines ORDER BY id "
+                                       "LIMIT ?", (max_points,)).fetchall()
+                if old:
+                    legacy_ids = tuple(int(r[0]) for r in old)
+                    return Batch(legacy_ids[0], legacy_ids[-1], legacy_ids,
+                                 tuple(bytes(r[1]) for r in old),
+                                 tuple(float(r[2]) for r in old))
+                self._legacy = 0
+            skip: set[int] = set()
+            if self._acked:
+                skip = {int(r[0]) for r in self._db.execute("SELECT line_id FROM acked")}
+            cur = self._db.execute("SELECT id, received_at, body FROM msgs ORDER BY id")
+            ids: list[int] = []
+            lines: list[bytes] = []
+            stamps: list[float] = []
+            rows: list[int] = []
+            cut: list[int] = []
+            try:
+                for row, at, body in cur:
+                    base = _line_id(row, 0)
+                    parts = bytes(body).split(b"\n")
+                    if skip:
+                        kept = [(base + i, p) for i, p in enumerate(parts) if base + i not in skip]
+                        row_ids = [k[0] for k in kept]
+                        parts = [k[1] for k in kept]
+                    else:
+                        row_ids = list(range(base, base + len(parts)))
+                    room = max_points - len(lines)
+                    if len(parts) > room:
+                        parts, row_ids = parts[:room], row_ids[:room]
+                        cut = row_ids
+                    else:
+                        rows.append(row)
+                    ids.extend(row_ids)
+                    lines.extend(parts)
+                    stamps.extend([at] * len(parts))
+                    if len(lines) >= max_points:
+                        break
+            finally:
+                cur.close()
+        if not ids:
             return None
-        ids = tuple(int(r[0]) for r in rows)
-        return Batch(ids[0], ids[-1], ids, tuple(bytes(r[1]) for r in rows),
-                     tuple(float(r[2]) for r in rows))
+        whole = (rows[0], rows[-1]) if rows and not skip \
+            and rows[-1] - rows[0] + 1 == len(rows) else None
+        return Batch(ids[0], ids[-1], tuple(ids), tuple(lines), tuple(stamps),
+                     whole, tuple(cut) if whole else ())
 
     def ack(self, batch: Batch) -> None:
-        """Delete exactly the rows of ``batch`` (the store has them)."""
+        """Delete exactly the lines of ``batch`` (the store has them); a message row goes
+        once all its lines are acked, the rest of a row stays for the next batch."""
         if not batch.ids:
             return
+        if batch.whole is not None:
+            self._ack_whole(batch.whole, batch.cut)
+            return
+        legacy = [i for i in batch.ids if i < _BASE] if batch.first_id < _BASE \
+            or batch.last_id < _BASE else []
         with self._lock:
-            if batch.last_id - batch.first_id + 1 == len(batch.ids):  # contiguous: one range
-                n = self._db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?",
-                                     (batch.first_id, batch.last_id)).rowcount
-            else:
-                self._db.execute("BEGIN")
-                try:
-                    n = self._db.executemany("DELETE FROM lines WHERE id = ?",
-                                             [(i,) for i in batch.ids]).rowcount
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._ack_legacy(legacy, batch) if legacy else 0
+                if len(legacy) < len(batch.ids):
+                    n += self._ack_rows([i for i in batch.ids if i >= _BASE]
+                                        if legacy else batch.ids)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._acked = self._scalar("SELECT count(*) FROM acked")
+                raise
             self._depth -= n
 
+    def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
+        """A batch as ``get_batch`` made it: a range of whole rows (nothing of them acked
+        before), then maybe some first lines of the next row."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                n = sum(p for (p,) in self._db.execute(
+                    "DELETE FROM msgs WHERE id BETWEEN ? AND ? RETURNING points", whole))
+                if cut:
+                    row = (cut[0] - _BASE) >> _SHIFT
+                    added = self._db.executemany(
+                        "INSERT OR IGNORE INTO acked SELECT ? WHERE EXISTS "
+                        "(SELECT 1 FROM msgs WHERE id = ?)", [(i, row) for i in cut]).rowcount
+                    n += added
+                    self._acked += added
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._acked = self._scalar("SELECT count(*) FROM acked")
+                raise
+            self._depth -= n
+
+    def _ack_legacy(self, ids: list[int], batch: Batch) -> int:
+        if len(ids) == len(batch.ids) and batch.last_id - batch.first_id + 1 == len(ids):
+            return int(self._db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?",
+                                        (batch.first_id, batch.last_id)).rowcount)
+        return int(self._db.executemany("DELETE FROM lines WHERE id = ?",
+                                        [(i,) for i in ids]).rowcount)
+
+    def _ack_rows(self, ids: Sequence[int]) -> int:
+        """Ack lines of ``msgs`` rows; returns how many were still waiting."""
+        per_row: dict[int, list[int]] = {}
+        for i in ids:
+            per_row.setdefault((i - _BASE) >> _SHIFT, []).append(i)
+        lo, hi = min(per_row), max(per_row)
+        totals = dict(self._db.execute("SELECT id, points FROM msgs WHERE id BETWEEN ? AND ?",
+                                       (lo, hi)).fetchall())
+        done_before: dict[int, set[int]] = {}
+        if self._acked:
+            for (line,) in self._db.execute(
+                    "SELECT line_id FROM acked WHERE line_id BETWEEN ? AND ?",
+                    (_line_id(lo, 0), _line_id(hi + 1, 0) - 1)):
+                done_before.setdefault((line - _BASE) >> _SHIFT, set()).add(line)
+        full: list[int] = []
+        partial: list[tuple[int]] = []
+        count = 0
+        for row, lines in per_row.items():
+            total = totals.get(row)
+            if total is None:
+                continue  # acked already
+            before = done_before.get(row, set())
+            new = {i for i in lines if i not in before and i - _line_id(row, 0) < total}
+            count += len(new)
+            if len(before) + len(new) >= total:
+                full.append(row)
+            else:
+                partial.extend((i,) for i in new)
+        if full:
+            full.sort()
+            if full[-1] - full[0] + 1 == len(full):
+                self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?",
+                                 (full[0], full[-1]))
+            else:
+                self._db.executemany("DELETE FROM msgs WHERE id = ?", [(r,) for r in full])
+            cleared = [r for r in full if r in done_before]
+            for r in cleared:
+                self._db.execute("DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
+                                 (_line_id(r, 0), _line_id(r + 1, 0) - 1))
+                self._acked -= len(done_before[r])
+        if partial:
+            self._db.executemany("INSERT INTO acked VALUES (?)", partial)
+            self._acked += len(partial)
+        return count
+
     def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
-        """Keep rejected items (not subject to the size bound: the bound is for ``lines``)."""
+        """Keep rejected items (not subject to the size bound: the bound is for points)."""
         if not items:
             return
         with self._lock:
@@ -342,7 +517,11 @@ class DurableBuffer:
 
     def stats(self) -> BufferStats:
         with self._lock:
-            row = self._db.execute("SELECT received_at FROM lines ORDER BY id LIMIT 1").fetchone()
+            row = self._db.execute("SELECT received_at FROM lines ORDER BY id LIMIT 1").fetchone() \
+                if self._legacy else None
+            if row is None:
+                row = self._db.execute(
+                    "SELECT received_at FROM msgs ORDER BY id LIMIT 1").fetchone()
             used = self._used_bytes()
             age = max(0.0, time.time() - float(row[0])) if row else 0.0
             return BufferStats(depth=self._depth, oldest_age_s=age, size_bytes=used,

@@ -236,3 +236,86 @@ def test_unusable_buffer_file_is_a_one_line_gateway_error(tmp_path: Path) -> Non
     blocker.write_text("x")
     with pytest.raises(GatewayError, match="data_dir"):
         DurableBuffer(blocker / "sub" / "buffer.sqlite", 64 * MB)
+
+
+def test_bulk_dedup_catches_duplicates_in_the_same_call_and_across_query_chunks(
+        buf: DurableBuffer) -> None:
+    buf.put([msg("a", 1, s, 1) for s in range(0, 1000, 7)], T0)  # 143 keys already there
+    batch = [msg("a", 1, s, 1) for s in range(1000)] + [msg("a", 1, s, 1) for s in range(500)]
+    r = buf.put(batch, T0 + 1)  # 1500 keys: several dedup queries; the tail repeats the head
+    assert (r.accepted, r.duplicates, r.points) == (1000 - 143, 143 + 500, 1000 - 143)
+    assert buf.stats().depth == 1000 and buf.stats().seen_keys == 1000
+
+
+def test_slices_ack_lines_of_a_message_row_exactly_and_durably(tmp_path: Path) -> None:
+    path = tmp_path / "buffer.sqlite"
+    b = DurableBuffer(path, max_bytes=64 * MB)
+    b.put([msg("a", 1, s) for s in range(3)], T0)  # 3 rows of 3 lines
+    batch = b.get_batch(100)
+    assert batch is not None and len(batch) == 9
+    b.ack(batch.slice(0, 4))  # row 1 whole, one line of row 2
+    b.ack(batch.slice(5, 6))  # a line in the middle of row 2
+    assert b.stats().depth == 4
+    rest = b.get_batch(100)
+    assert rest is not None
+    assert rest.ids == batch.ids[4:5] + batch.ids[6:]
+    assert rest.lines == batch.lines[4:5] + batch.lines[6:]
+    b.close()
+    b = DurableBuffer(path, max_bytes=64 * MB)  # the partial acks are durable
+    try:
+        again = b.get_batch(3)
+        assert again is not None and again.ids == rest.ids[:3] and b.stats().depth == 4
+        b.ack(again)
+        b.ack(again)  # acking twice changes nothing
+        assert b.stats().depth == 1
+        last = b.get_batch(100)
+        assert last is not None and last.lines == batch.lines[-1:]
+        b.ack(last)
+        assert b.get_batch(100) is None and b.stats().depth == 0
+    finally:
+        b.close()
+    b = DurableBuffer(path, max_bytes=64 * MB)
+    try:
+        assert b.stats().depth == 0
+    finally:
+        b.close()
+
+
+def test_old_one_row_per_line_buffer_drains_after_upgrade(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "buffer.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        PRAGMA journal_mode=WAL;
+        CREATE TABLE lines (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL,
+                            line BLOB NOT NULL);
+        CREATE TABLE seen (device TEXT NOT NULL, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+                           at REAL NOT NULL, PRIMARY KEY (device, boot, seq)) WITHOUT ROWID;
+        CREATE INDEX seen_at ON seen (at);""")
+    old = [encode_lines((p,)) for p in msg("old", 1, 0, 5).points]
+    db.executemany("INSERT INTO lines (received_at, line) VALUES (?, ?)",
+                   [(T0 - 60, line) for line in old])
+    db.execute("INSERT INTO seen VALUES ('old', 1, 0, ?)", (T0 - 60,))
+    db.commit()
+    db.close()
+    b = DurableBuffer(path, max_bytes=64 * MB)
+    try:
+        assert b.stats().depth == 5
+        assert b.put([msg("old", 1, 0, 5)], T0).duplicates == 1  # its key is still known
+        new = msg("new", 1, 0)
+        assert b.put([new], T0).points == 3
+        assert b.stats().depth == 8
+        first = b.get_batch(3)
+        assert first is not None and first.lines == tuple(old[:3])
+        b.ack(first)
+        second = b.get_batch(100)  # the old table first, until it is empty
+        assert second is not None and second.lines == tuple(old[3:])
+        assert second.received_at == (T0 - 60,) * 2
+        b.ack(second)
+        third = b.get_batch(100)
+        assert third is not None and third.body() == encode_lines(new.points)
+        b.ack(third)
+        assert b.get_batch(100) is None and b.stats().depth == 0
+    finally:
+        b.close()

@@ -92,7 +92,8 @@ def test_influxdb1_real_400_is_split_and_only_the_bad_line_quarantined(
     # A line our encoder never writes: co2 as a string, a field type conflict in InfluxDB.
     bad = b'air,device=air-9,sensor=scd41,site=lab co2="oops" 1795351934500'
     with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO lines (received_at, line) VALUES (?, ?)", (time.time(), bad))
+        db.execute("INSERT INTO msgs (received_at, points, body) VALUES (?, 1, ?)",
+                   (time.time(), bad))  # a one-line message row between the two puts
     buf = DurableBuffer(path, 64 * MB)
     buf.put(second, time.time())
     store = make_store(StoreSection(kind="influxdb1", url=influxd.url, database="lab",
