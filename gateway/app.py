@@ -126,6 +126,7 @@ class Gateway:
             self.metrics.buffer_depth.set(stats.depth)
             self.metrics.buffer_oldest_age.set(stats.oldest_age_s)
             self.metrics.buffer_bytes.set(stats.size_bytes)
+            await asyncio.to_thread(self.lastseen.flush_if_due)  # also when ingest is idle
             if time.monotonic() - last_status >= REFRESH_S:
                 last_status = time.monotonic()
                 self.publish_status()

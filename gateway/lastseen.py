@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,39 +57,86 @@ def lastseen_path(data_dir: Path) -> Path:
     return data_dir / FILE_NAME
 
 
-class LastSeen:
-    """Thread-safe (one lock): updated from ``asyncio.to_thread``, read by the CLI."""
+class _Latest:
+    """The newest sighting per device not yet written; merged like the table merges."""
 
-    def __init__(self, path: Path) -> None:
+    __slots__ = ("last_seen", "last_telemetry", "status")
+
+    def __init__(self, at: float) -> None:
+        self.last_seen = at
+        self.last_telemetry: float | None = None
+        self.status: Sighting | None = None
+
+
+class LastSeen:
+    """Thread-safe (one lock): updated from the pipeline's commit thread, read by the CLI."""
+
+    def __init__(self, path: Path, flush_every_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+        self._pending: dict[str, _Latest] = {}
+        self._flush_every_s = flush_every_s
+        self._clock = clock
+        self._last_flush = clock()
 
     def update(self, sightings: Sequence[Sighting]) -> None:
-        """Apply a batch in one transaction; older sightings never overwrite newer ones."""
-        if not sightings:
-            return
-        with self._lock, self._db:
+        """Note a batch; older sightings never overwrite newer ones. Written when due."""
+        with self._lock:
+            pending = self._pending
             for s in sightings:
-                self._db.execute(
-                    "INSERT INTO devices(device, last_seen) VALUES (?, ?) ON CONFLICT(device) "
-                    "DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)",
-                    (s.device, s.at))
+                cur = pending.get(s.device)
+                if cur is None:
+                    cur = pending[s.device] = _Latest(s.at)
+                elif s.at > cur.last_seen:
+                    cur.last_seen = s.at
                 if s.kind == "telemetry":
-                    self._db.execute(
-                        "UPDATE devices SET last_telemetry=? WHERE device=? AND "
-                        "(last_telemetry IS NULL OR last_telemetry < ?)", (s.at, s.device, s.at))
-                else:
-                    self._db.execute(
-                        "UPDATE devices SET state=?, status_at=?, status_json=? WHERE device=? "
-                        "AND (status_at IS NULL OR status_at <= ?)",
-                        (s.state, s.at, json.dumps(s.fields, sort_keys=True), s.device, s.at))
+                    if cur.last_telemetry is None or cur.last_telemetry < s.at:
+                        cur.last_telemetry = s.at
+                elif cur.status is None or cur.status.at <= s.at:
+                    cur.status = s
+            if pending and self._clock() - self._last_flush >= self._flush_every_s:
+                self._flush()
+
+    def flush_if_due(self) -> None:
+        with self._lock:
+            if self._pending and self._clock() - self._last_flush >= self._flush_every_s:
+                self._flush()
+
+    def flush(self) -> None:
+        """Write every pending sighting now (shutdown, tests)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        """One transaction for everything pending (call with the lock held)."""
+        self._last_flush = self._clock()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO devices(device, last_seen) VALUES (?, ?) ON CONFLICT(device) "
+                "DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)",
+                [(d, p.last_seen) for d, p in pending.items()])
+            self._db.executemany(
+                "UPDATE devices SET last_telemetry=? WHERE device=? AND "
+                "(last_telemetry IS NULL OR last_telemetry < ?)",
+                [(p.last_telemetry, d, p.last_telemetry) for d, p in pending.items()
+                 if p.last_telemetry is not None])
+            self._db.executemany(
+                "UPDATE devices SET state=?, status_at=?, status_json=? WHERE device=? "
+                "AND (status_at IS NULL OR status_at <= ?)",
+                [(s.state, s.at, json.dumps(s.fields, sort_keys=True), d, s.at)
+                 for d, s in ((d, p.status) for d, p in pending.items()) if s is not None])
 
     def all(self) -> list[DeviceSeen]:
         with self._lock:
+            self._flush()
             rows = self._db.execute(
                 "SELECT device, last_seen, last_telemetry, state, status_at, status_json "
                 "FROM devices ORDER BY device").fetchall()
@@ -96,8 +144,12 @@ class LastSeen:
                 for r in rows]
 
     def close(self) -> None:
+        """Write what is pending, then close."""
         with self._lock:
-            self._db.close()
+            try:
+                self._flush()
+            finally:
+                self._db.close()
 
 
 def read_lastseen(data_dir: Path) -> list[DeviceSeen]:

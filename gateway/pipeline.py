@@ -5,7 +5,8 @@ Top to bottom:
 1. ``Pipeline.submit`` (loop thread, from MQTT or serial) appends to ``pending``.
 2. ``decode`` (pure) turns a batch of raw messages into buffer items: accepted
    telemetry, status points, rejections with their raw payloads.
-3. ``buffer.put`` commits them, dedup included, in ONE transaction (in a thread).
+3. ``buffer.put`` commits them, dedup included, in ONE transaction, and the
+   last-seen table notes the sightings, in one worker-thread hop per batch.
 4. Only then every message of the batch is acknowledged to the broker, the
    rejection reports are published, metrics bumped and the forwarder woken.
 
@@ -88,6 +89,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
     """Pure: classify and validate each message. Never raises for bad input."""
     out = Decoded()
     seen_keys: set[tuple[str, int, int]] = set()
+    telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
         try:
             info = parse_topic(msg.topic, prefix)
@@ -114,7 +116,9 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
                     continue
                 seen_keys.add(key)
                 out.accepted.append(acc)
-                out.sightings.append(Sighting(info.device, msg.received_at, "telemetry"))
+                at = telemetry_seen.get(info.device)
+                if at is None or at < msg.received_at:
+                    telemetry_seen[info.device] = msg.received_at
         else:
             record, rejection = validate_status(msg.topic, msg.payload, site, msg.received_at,
                                                 info.device)
@@ -129,6 +133,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
                                                  seq=seq, points=(record.point,)))
                 out.sightings.append(Sighting(record.device, msg.received_at, "status",
                                               state=record.state, fields=dict(record.fields)))
+    out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
     return out
 
 
@@ -184,8 +189,8 @@ class Pipeline:
         decoded = decode(batch, self.site, self.prefix)
         received_at = min(m.received_at for m in batch)
         try:
-            result = await asyncio.to_thread(self._buffer.put, decoded.accepted, received_at,
-                                             decoded.rejected)
+            result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
+                                                             received_at)
         except BufferFull:
             if not self.full:
                 self.full = True
@@ -204,9 +209,22 @@ class Pipeline:
             self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
         self._count(batch, decoded, result)
         self._wake()
-        if self._lastseen is not None and decoded.sightings:
-            await asyncio.to_thread(self._lastseen.update, decoded.sightings)
+        if lastseen_error is not None:
+            raise lastseen_error  # after the acks, as when it had its own step
         return True
+
+    def _commit_sync(self, decoded: Decoded, received_at: float
+                     ) -> tuple[PutResultLike, Exception | None]:
+        """One worker-thread hop per batch: the buffer commit, then the last-seen note
+        (in memory; its table is written every few seconds). A last-seen failure is
+        returned, not raised, so the committed batch is still acked first."""
+        result = self._buffer.put(decoded.accepted, received_at, decoded.rejected)
+        if self._lastseen is not None and decoded.sightings:
+            try:
+                self._lastseen.update(decoded.sightings)
+            except Exception as exc:  # noqa: BLE001 - re-raised by the caller after the acks
+                return result, exc
+        return result, None
 
     def _count(self, batch: Sequence[Message], d: Decoded, result: PutResultLike) -> None:
         m = self._metrics

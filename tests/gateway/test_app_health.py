@@ -119,3 +119,31 @@ def test_shipped_mosquitto_conf_is_accepted_by_mosquitto(tmp_path: Path) -> None
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_lastseen_is_written_when_due_and_at_close(tmp_path: Path) -> None:
+    now = [0.0]
+    table = LastSeen(tmp_path / "lastseen.sqlite", flush_every_s=5.0, clock=lambda: now[0])
+    try:
+        table.update([Sighting("air-0001", 100.0, "telemetry")])
+        assert read_lastseen(tmp_path) == []  # noted in memory only
+        now[0] = 5.0
+        table.update([Sighting("air-0002", 101.0, "status", "online", {"rssi": -50.0})])
+        assert {r.device for r in read_lastseen(tmp_path)} == {"air-0001", "air-0002"}
+        table.update([Sighting("air-0001", 110.0, "telemetry")])
+        now[0] = 9.0
+        table.flush_if_due()  # not due yet
+        assert read_lastseen(tmp_path)[0].last_seen == 100.0
+        now[0] = 10.0
+        table.flush_if_due()
+        assert read_lastseen(tmp_path)[0].last_seen == 110.0
+        table.update([Sighting("air-0003", 120.0, "telemetry")])
+        assert table.all()[-1].device == "air-0003"  # the gateway's own view is current
+    finally:
+        table.close()
+    table = LastSeen(tmp_path / "lastseen.sqlite", clock=lambda: now[0])
+    table.update([Sighting("air-0004", 130.0, "status", "offline", {})])
+    table.close()  # shutdown writes what is pending
+    rows = {r.device: r for r in read_lastseen(tmp_path)}
+    assert set(rows) == {"air-0001", "air-0002", "air-0003", "air-0004"}
+    assert rows["air-0004"].state == "offline" and rows["air-0002"].status == {"rssi": -50.0}
