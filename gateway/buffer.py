@@ -355,9 +355,10 @@ class DurableBuffer:
                                  tuple(bytes(r[1]) for r in old),
                                  tuple(float(r[2]) for r in old))
                 self._legacy = 0
-            skip: set[int] = set()
+            skip: set[int] = set()  # lines acked apart from their row (few, usually none)
             if self._acked:
                 skip = {int(r[0]) for r in self._db.execute("SELECT line_id FROM acked")}
+            skip_rows = {(i - _BASE) >> _SHIFT for i in skip}
             cur = self._db.execute("SELECT id, received_at, body FROM msgs ORDER BY id")
             ids: list[int] = []
             lines: list[bytes] = []
@@ -368,7 +369,7 @@ class DurableBuffer:
                 for row, at, body in cur:
                     base = _line_id(row, 0)
                     parts = bytes(body).split(b"\n")
-                    if skip:
+                    if row in skip_rows:
                         kept = [(base + i, p) for i, p in enumerate(parts) if base + i not in skip]
                         row_ids = [k[0] for k in kept]
                         parts = [k[1] for k in kept]
@@ -389,8 +390,7 @@ class DurableBuffer:
                 cur.close()
         if not ids:
             return None
-        whole = (rows[0], rows[-1]) if rows and not skip \
-            and rows[-1] - rows[0] + 1 == len(rows) else None
+        whole = (rows[0], rows[-1]) if rows and rows[-1] - rows[0] + 1 == len(rows) else None
         return Batch(ids[0], ids[-1], tuple(ids), tuple(lines), tuple(stamps),
                      whole, tuple(cut) if whole else ())
 
@@ -419,20 +419,21 @@ class DurableBuffer:
             self._depth -= n
 
     def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
-        """A batch as ``get_batch`` made it: a range of whole rows (nothing of them acked
-        before), then maybe some first lines of the next row."""
+        """A batch as ``get_batch`` made it: every remaining line of a range of rows, then
+        maybe some lines of the next row (the batch was full)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 n = sum(p for (p,) in self._db.execute(
                     "DELETE FROM msgs WHERE id BETWEEN ? AND ? RETURNING points", whole))
+                if self._acked:  # lines of these rows acked earlier were not waiting
+                    gone = self._db.execute(
+                        "DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
+                        (_line_id(whole[0], 0), _line_id(whole[1] + 1, 0) - 1)).rowcount
+                    n -= gone
+                    self._acked -= gone
                 if cut:
-                    row = (cut[0] - _BASE) >> _SHIFT
-                    added = self._db.executemany(
-                        "INSERT OR IGNORE INTO acked SELECT ? WHERE EXISTS "
-                        "(SELECT 1 FROM msgs WHERE id = ?)", [(i, row) for i in cut]).rowcount
-                    n += added
-                    self._acked += added
+                    n += self._ack_rows(cut)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -319,3 +319,23 @@ def test_old_one_row_per_line_buffer_drains_after_upgrade(tmp_path: Path) -> Non
         assert b.get_batch(100) is None and b.stats().depth == 0
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 5, 7])
+def test_batches_cut_inside_messages_drain_every_line_once(buf: DurableBuffer,
+                                                           size: int) -> None:
+    msgs = [msg("a", 1, s, n) for s, n in enumerate((3, 1, 5, 3, 2, 3))]
+    buf.put(msgs, T0)
+    want = [line for m in msgs for line in encode_lines(m.points).split(b"\n")]
+    got: list[bytes] = []
+    while (batch := buf.get_batch(size)) is not None:
+        assert len(batch) == min(size, len(want) - len(got))
+        got.extend(batch.lines)
+        if len(batch) > 2:  # half of them through the forwarder's split path
+            buf.ack(batch.slice(0, 1))
+            buf.ack(batch.slice(1, len(batch)))
+        else:
+            buf.ack(batch)
+        assert buf.depth == len(want) - len(got) == buf.stats().depth
+    assert got == want
+    assert buf.stats().oldest_age_s == 0.0
