@@ -92,7 +92,8 @@ _PRUNE_EVERY_S = 60.0
 # row is _BASE + (row id << _SHIFT) + its index in the row.
 _SHIFT = 20
 _BASE = 1 << 62
-_KEYS_PER_QUERY = 300  # (device, boot, seq) row values per dedup query (900 variables)
+_VARIABLES = 900  # bound parameters per statement (SQLite's limit is 32766 since 3.32)
+_KEYS_PER_QUERY = _VARIABLES // 3  # (device, boot, seq) row values per dedup query
 
 
 def _line_id(row: int, index: int) -> int:
@@ -257,6 +258,16 @@ class DurableBuffer:
             found.update(self._db.execute(sql, [v for k in chunk for v in k]).fetchall())
         return found
 
+    def _insert_many(self, head: str, width: int, rows: Sequence[tuple[object, ...]]) -> None:
+        """Like ``executemany`` but a few multi-row statements: executemany steps once per
+        row, releasing and re-taking the GIL each time (a convoy with the event loop)."""
+        per = _VARIABLES // width
+        for i in range(0, len(rows), per):
+            chunk = rows[i:i + per]
+            one = "(" + ",".join("?" * width) + ")"
+            self._db.execute(head + ",".join([one] * len(chunk)),
+                             [v for row in chunk for v in row])
+
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
             rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
@@ -297,9 +308,9 @@ class DurableBuffer:
                         n = body.count(b"\n") + 1
                         points += n
                         rows.append((received_at, n, body))
-                self._db.executemany("INSERT INTO seen VALUES (?, ?, ?, ?)", new_keys)
-                self._db.executemany(
-                    "INSERT INTO msgs (received_at, points, body) VALUES (?, ?, ?)", rows)
+                self._insert_many("INSERT INTO seen VALUES ", 4, new_keys)
+                self._insert_many("INSERT INTO msgs (received_at, points, body) VALUES ", 3,
+                                  rows)
                 quarantined = self._insert_quarantine(bad, received_at) if bad \
                     else self._quarantined
                 seen = self._seen + accepted
@@ -424,8 +435,9 @@ class DurableBuffer:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                n = sum(p for (p,) in self._db.execute(
-                    "DELETE FROM msgs WHERE id BETWEEN ? AND ? RETURNING points", whole))
+                n = self._db.execute("SELECT coalesce(sum(points), 0) FROM msgs WHERE id "
+                                     "BETWEEN ? AND ?", whole).fetchone()[0]
+                self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?", whole)
                 if self._acked:  # lines of these rows acked earlier were not waiting
                     gone = self._db.execute(
                         "DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
