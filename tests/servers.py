@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -64,7 +65,10 @@ def http_ok(url: str) -> bool:
 def die_with_parent() -> None:
     """In the child before exec: SIGKILL it when the test process dies.
 
-    A test runner killed by a timeout must not leave servers holding ports.
+    A test runner killed by a timeout must not leave servers holding ports. The
+    kernel ties this to the *thread* that forked, so :meth:`Server.start` uses it
+    only from the main thread (a server started from a worker thread would die
+    with that thread).
     """
     try:
         import ctypes
@@ -138,7 +142,9 @@ class Server:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.dir,
                                          start_new_session=True,
-                                         preexec_fn=die_with_parent)
+                                         preexec_fn=die_with_parent
+                                         if threading.current_thread() is threading.main_thread()
+                                         else None)
         wait_for(self.ready, timeout, what=f"{type(self).__name__} on port {self.port}")
 
     def stop(self) -> None:
