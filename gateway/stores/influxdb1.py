@@ -53,8 +53,8 @@ class InfluxDB1Store:
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
 
-    def _request(self, path: str, params: dict[str, str], body: bytes,
-                 method: str = "POST") -> tuple[int, str, str | None]:
+    def _request(self, path: str, params: dict[str, str],
+                 body: bytes) -> tuple[int, str, str | None]:
         """POST and return (status, body text, Retry-After); network trouble is transient."""
         target = f"{self._base}{path}?{urllib.parse.urlencode(params)}"
         headers = dict(self._headers)
@@ -65,7 +65,7 @@ class InfluxDB1Store:
                 reused = self._conn is not None
                 try:
                     conn = self._connection()
-                    conn.request(method, target, body=body, headers=headers)
+                    conn.request("POST", target, body=body, headers=headers)
                     resp = conn.getresponse()
                     text = resp.read().decode("utf-8", "replace")
                     if resp.getheader("Connection", "").lower() == "close":

@@ -1,56 +1,80 @@
-"""InfluxDB v2 write API (``/api/v2/write?org=&bucket=&precision=ms``) over the stdlib.
+"""InfluxDB v2 write API (``/api/v2/write``) through ``influxdb-client``.
 
 Works with InfluxDB 2.x/3.x, InfluxDB 1.8+ (token ``user:password``, bucket
 ``db/rp``) and VictoriaMetrics (which ignores org and token; it names series
 ``{measurement}_{field}`` and keeps ``bucket``/``db`` as a label only if asked).
 
-Two endpoints (``/api/v2/write``, ``/ping``) need no client library: this shares
-the InfluxDB 1 store's one keep-alive ``http.client`` connection, used from a
-worker thread under a lock and re-opened after any error, with no hidden
-retries (the durable buffer is the retry memory). ``influxdb-client`` was used
-before; it pulled in numpy and reactivex (~25 MiB of RSS, ~1 s of start-up) for
-one POST. Every error is translated into StoreTransient / StoreRejected /
-StoreFatal here.
+We use the client's SYNCHRONOUS write API from a worker thread, never its
+background batching mode: that mode keeps its retries in memory and gives up
+after a few attempts, while our durable buffer already is the retry memory.
+The client's own urllib3 retries are turned off for the same reason; every
+error is translated into StoreTransient / StoreRejected / StoreFatal here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from typing import Any
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..config import StoreSection
 from .base import StoreTransient, classify_status
-from .influxdb1 import InfluxDB1Store
 
 __all__ = ["InfluxDB2Store"]
 
 
-class InfluxDB2Store(InfluxDB1Store):
+class InfluxDB2Store:
     def __init__(self, cfg: StoreSection) -> None:
-        super().__init__(cfg)
-        self._bucket, self._org = cfg.bucket, cfg.org
+        self._cfg = cfg
         self._what = f"InfluxDB v2 bucket '{cfg.bucket}' (org '{cfg.org}') at {cfg.url}"
-        self._headers = {"Content-Type": "text/plain; charset=utf-8",
-                         "Accept": "application/json"}
-        if cfg.token:
-            self._headers["Authorization"] = f"Token {cfg.token}"
+        self._client: Any = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
+                                           timeout=int(cfg.timeout_s * 1000), retries=False)
+        self._write_api: Any = self._client.write_api(write_options=SYNCHRONOUS)
+        self._lock = threading.Lock()
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            try:
+                return fn(*args, **kwargs)
+            except ApiException as exc:
+                status = int(exc.status or 0)
+                headers: Any = exc.headers or {}
+                retry_after = headers.get("Retry-After") if hasattr(headers, "get") else None
+                body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) \
+                    else str(exc.body or exc.reason or "")
+                raise classify_status(status, _message(body), retry_after, self._what) from None
+            except (Urllib3Error, OSError) as exc:
+                raise StoreTransient(f"{self._what}: {type(exc).__name__}: {exc}") from None
 
     def _write(self, body: bytes) -> None:
-        status, text, retry_after = self._request(
-            "/api/v2/write", {"org": self._org, "bucket": self._bucket, "precision": "ms"},
-            body)
-        if status >= 300:
-            raise classify_status(status, _message(text), retry_after, self._what)
+        self._call(self._write_api.write, bucket=self._cfg.bucket, org=self._cfg.org,
+                   record=body, write_precision=WritePrecision.MS)
 
     def _ping(self) -> None:
-        status, _, _ = self._request("/ping", {}, b"", method="GET")
-        if status >= 300:
-            raise StoreTransient(f"{self._what} does not answer /ping (HTTP {status})")
+        ok = self._call(self._client.ping)
+        if not ok:
+            raise StoreTransient(f"{self._what} does not answer /ping")
 
     async def ensure_ready(self) -> None:
         """Reachability only: bucket and token problems show up as StoreFatal on write
         (VictoriaMetrics and InfluxDB 1.8 have no bucket API to check them with)."""
         await asyncio.to_thread(self._ping)
+
+    async def write(self, body: bytes, n_lines: int) -> None:
+        await asyncio.to_thread(self._write, body)
+
+    async def aclose(self) -> None:
+        def close() -> None:  # not under the lock: see InfluxDB1Store.aclose
+            self._write_api.close()
+            self._client.close()
+        await asyncio.to_thread(close)
 
 
 def _message(body: str) -> str:
