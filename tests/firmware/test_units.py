@@ -9,7 +9,8 @@ import pytest
 
 import firmware
 
-MP_SCRIPT = Path(__file__).parent / "mp" / "check_units.py"
+MP_DRIVERS = Path(__file__).parent / "mp" / "check_drivers.py"
+MP_CORE = Path(__file__).parent / "mp" / "check_core.py"
 MP_BOARD_SCRIPT = Path(__file__).parent / "mp" / "check_realboard.py"
 CHECKS = [
     "crc8_datasheet_example",
@@ -62,8 +63,10 @@ def run_checks(micropython: str, scratch: Path, *args: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def results(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return run_checks(micropython, tmp_path_factory.mktemp("mp-units"), str(MP_SCRIPT),
-                      str(firmware.FIRMWARE_DIR), pms_frame().hex())
+    scratch = tmp_path_factory.mktemp("mp-units")
+    fw = str(firmware.FIRMWARE_DIR)
+    return {**run_checks(micropython, scratch, str(MP_DRIVERS), fw, pms_frame().hex()),
+            **run_checks(micropython, scratch, str(MP_CORE), fw)}
 
 
 @pytest.fixture(scope="module")

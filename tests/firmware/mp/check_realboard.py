@@ -94,22 +94,11 @@ sys.modules["machine"] = FakeMachine
 sys.modules["network"] = FakeNetwork
 sys.modules["ntptime"] = FakeNtp
 
+from harness import check, eq, run_all
 from ll import net
 from ll.app import App
 from ll.boards import esp32, pico_w
 from ll.config import Config
-
-CHECKS = []
-
-
-def check(fn):
-    CHECKS.append(fn)
-    return fn
-
-
-def eq(a, b, what=""):
-    if a != b:
-        raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
 def cfg(**over):
@@ -204,9 +193,4 @@ def age_until_ntp_then_ts():
     eq(msg["seq"], 1, "seq")
 
 
-for fn in CHECKS:
-    try:
-        fn()
-        print("ok", fn.__name__)
-    except Exception as e:
-        print("FAIL", fn.__name__, type(e).__name__, e)
+run_all()
