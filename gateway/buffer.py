@@ -38,7 +38,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
@@ -315,25 +316,30 @@ class DurableBuffer:
         legacy = [i for i in batch.ids if i < _BASE] if batch.first_id < _BASE \
             or batch.last_id < _BASE else []
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._ack_transaction():
                 n = self._ack_legacy(legacy, batch) if legacy else 0
                 if len(legacy) < len(batch.ids):
                     n += self._ack_rows([i for i in batch.ids if i >= _BASE]
                                         if legacy else batch.ids)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._acked = self._scalar("SELECT count(*) FROM acked")
-                raise
             self._depth -= n
+
+    @contextmanager
+    def _ack_transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE .. COMMIT; on failure roll back and re-read the acked count."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._acked = self._scalar("SELECT count(*) FROM acked")
+            raise
 
     def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
         """A batch as ``get_batch`` made it: every remaining line of a range of rows, then
         maybe some lines of the next row (the batch was full)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._ack_transaction():
                 n = self._db.execute("SELECT coalesce(sum(points), 0) FROM msgs WHERE id "
                                      "BETWEEN ? AND ?", whole).fetchone()[0]
                 self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?", whole)
@@ -345,11 +351,6 @@ class DurableBuffer:
                     self._acked -= gone
                 if cut:
                     n += self._ack_rows(cut)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._acked = self._scalar("SELECT count(*) FROM acked")
-                raise
             self._depth -= n
 
     def _ack_legacy(self, ids: list[int], batch: Batch) -> int:
