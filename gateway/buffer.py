@@ -19,18 +19,7 @@ them and redelivers later: nothing is dropped silently. Every refusal is
 counted (``full_refusals``). Freed pages are reused, so the file does not grow
 past the bound by more than one batch plus the WAL.
 
-Seen-keys window: a key only matters while its message can come again. The
-broker redelivers only messages the gateway has not acknowledged (at most a
-Receive Maximum's worth, re-sent right after reconnecting) and keeps them at
-most for the MQTT session lifetime (7 days by default); a device re-sends an
-unacknowledged publish on its next connection. So keys older than
-``seen_window_s`` (7 days, measured against the newest ``received_at``) are
-pruned. A hard cap ``seen_max`` (1,000,000 keys, about 65 MB at ~65 bytes a
-key with its index) evicts the oldest first when a large fleet or a flooding
-device accepts more than that within the window: keys are only added while the
-gateway is running and acking, and redeliveries arrive right after a reconnect,
-so the keys that matter are the newest. Pruning runs at most once a minute
-(cheap: an index range delete) and is counted (``seen_pruned``).
+Dedup record (the ``seen`` table, its queries and retention window): :mod:`gateway.seen`.
 """
 
 from __future__ import annotations
@@ -46,10 +35,8 @@ from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
 from .buffer_schema import (
     _BASE,
-    _KEYS_PER_QUERY,
     _SCHEMA,
     _SHIFT,
-    _VARIABLES,
     Batch,
     BufferFull,
     BufferStats,
@@ -58,6 +45,7 @@ from .buffer_schema import (
     _line_id,
 )
 from .errors import GatewayError
+from .seen import existing_keys, insert_many, prune_seen
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutResult", "QuarantineItem"]
 
@@ -132,42 +120,6 @@ class DurableBuffer:
             count -= excess
         return count
 
-    def _prune_seen(self, now: float, count: int) -> int:
-        """Drop keys outside the window or beyond the cap; returns how many went."""
-        removed = self._db.execute("DELETE FROM seen WHERE at < ?",
-                                   (now - self.seen_window_s,)).rowcount
-        excess = count - removed - self.seen_max
-        if excess > 0:
-            excess += self.seen_max // 100  # some slack so this does not run on every put
-            removed += self._db.execute(
-                "DELETE FROM seen WHERE (device, boot, seq) IN "
-                "(SELECT device, boot, seq FROM seen ORDER BY at LIMIT ?)", (excess,)).rowcount
-        self._bump("seen_pruned", removed)
-        return removed
-
-    def _existing_keys(self, keys: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
-        """Which of ``keys`` are already in ``seen`` (a few queries, not one per key)."""
-        found: set[tuple[str, int, int]] = set()
-        for i in range(0, len(keys), _KEYS_PER_QUERY):
-            chunk = keys[i:i + _KEYS_PER_QUERY]
-            # a join, not ``(device, boot, seq) IN (VALUES ...)``: SQLite scans the whole
-            # table for that form, and searches the primary key for this one
-            sql = ("SELECT s.device, s.boot, s.seq FROM (VALUES "
-                   + ",".join(["(?,?,?)"] * len(chunk)) + ") AS k CROSS JOIN seen AS s "
-                   "ON s.device = k.column1 AND s.boot = k.column2 AND s.seq = k.column3")
-            found.update(self._db.execute(sql, [v for k in chunk for v in k]).fetchall())
-        return found
-
-    def _insert_many(self, head: str, width: int, rows: Sequence[tuple[object, ...]]) -> None:
-        """Like ``executemany`` but a few multi-row statements: executemany steps once per
-        row, releasing and re-taking the GIL each time (a convoy with the event loop)."""
-        per = _VARIABLES // width
-        for i in range(0, len(rows), per):
-            chunk = rows[i:i + per]
-            one = "(" + ",".join("?" * width) + ")"
-            self._db.execute(head + ",".join([one] * len(chunk)),
-                             [v for row in chunk for v in row])
-
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
             rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
@@ -193,7 +145,7 @@ class DurableBuffer:
             bad: list[tuple[Rejection, bytes]] = list(rejected)
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                taken = self._existing_keys(keys) if keys else set()
+                taken = existing_keys(self._db, keys) if keys else set()
                 for key, (msg, body, error) in zip(keys, encoded, strict=True):
                     if key in taken:  # seen before, or earlier in this same call
                         duplicates += 1
@@ -208,14 +160,15 @@ class DurableBuffer:
                         n = body.count(b"\n") + 1
                         points += n
                         rows.append((received_at, n, body))
-                self._insert_many("INSERT INTO seen VALUES ", 4, new_keys)
-                self._insert_many("INSERT INTO msgs (received_at, points, body) VALUES ", 3,
-                                  rows)
+                insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
+                insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
                 quarantined = self._insert_quarantine(bad, received_at) if bad \
                     else self._quarantined
                 seen = self._seen + accepted
                 due = received_at - self._last_prune >= _PRUNE_EVERY_S or seen > self.seen_max
-                pruned = self._prune_seen(received_at, seen) if due else 0
+                pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
+                                    self.seen_max) if due else 0
+                self._bump("seen_pruned", pruned)
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._db.execute("ROLLBACK")

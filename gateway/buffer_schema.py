@@ -55,8 +55,6 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 # row is _BASE + (row id << _SHIFT) + its index in the row.
 _SHIFT = 20
 _BASE = 1 << 62
-_VARIABLES = 900  # bound parameters per statement (SQLite's limit is 32766 since 3.32)
-_KEYS_PER_QUERY = _VARIABLES // 3  # (device, boot, seq) row values per dedup query
 
 
 def _line_id(row: int, index: int) -> int:
