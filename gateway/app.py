@@ -30,6 +30,7 @@ from .metrics import Metrics
 from .mqtt_source import MqttSource
 from .pipeline import Pipeline
 from .retry import Backoff
+from .sdnotify import Notifier, describe
 from .serial_source import SerialSource
 from .status import REFRESH_S, GatewayHealth, offline_payload, online_payload
 from .stores import make_store
@@ -78,6 +79,7 @@ class Gateway:
         self.depth = 0
         self.oldest_age_s = 0.0
         self.failed = False
+        self.notify = Notifier()  # systemd's READY/WATCHDOG/STATUS/STOPPING (docs/pi.md)
 
     def _submit(self, msg: Any) -> None:
         self.pipeline.submit(msg)
@@ -127,6 +129,7 @@ class Gateway:
             self.metrics.buffer_oldest_age.set(stats.oldest_age_s)
             self.metrics.buffer_bytes.set(stats.size_bytes)
             await asyncio.to_thread(self.lastseen.flush_if_due)  # also when ingest is idle
+            self.notify.status(describe(self.health()[1]))
             if time.monotonic() - last_status >= REFRESH_S:
                 last_status = time.monotonic()
                 self.publish_status()
@@ -161,6 +164,7 @@ class Gateway:
             tasks.append(task)
 
         try:
+            spawn(self.notify.watchdog(), "watchdog")
             spawn(self.forwarder.run(fwd_stop), "forwarder")
             connect = asyncio.create_task(self.source.connect(connect_timeout_s))
             stopped = asyncio.create_task(stop.wait())
@@ -172,6 +176,7 @@ class Gateway:
                 connect.result()  # BrokerUnreachable propagates
                 log.info("gateway %s serving site %s (client id %s)", g.id, self.cfg.site,
                          self.cfg.client_id)
+                self.notify.ready(describe(self.health()[1]))
                 self.serial.start(asyncio.get_running_loop())
                 spawn(self.source.run(stop), "mqtt")
                 spawn(self.pipeline.run(stop), "pipeline")
@@ -188,6 +193,7 @@ class Gateway:
             await self.store.aclose()
             self.buffer.close()
             self.lastseen.close()
+            self.notify.close()
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]], fwd_stop: asyncio.Event) -> None:
         """Steps 1-4 of the module docstring, all within ``SHUTDOWN_S``."""
@@ -196,6 +202,7 @@ class Gateway:
         def left(cap: float, reserve: float = 0.0) -> float:
             return max(0.0, min(cap, end - reserve - time.monotonic()))
 
+        self.notify.stopping()
         log.info("stopping: committing %d pending messages", len(self.pipeline.pending))
         self.pipeline.stop_intake()
         await asyncio.to_thread(self.serial.stop, 0.5)

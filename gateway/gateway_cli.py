@@ -2,6 +2,7 @@
 
     livinglab gateway --config FILE [--connect-timeout S] [--verbose]
     livinglab gateway rejected --config FILE [--limit N] [--json]
+    livinglab gateway install-service --config FILE [--user U] [--print]
 
 The broker may come up after the gateway (boot order on a Pi), so an
 unreachable broker is retried forever by default, with one clear log line;
@@ -47,6 +48,20 @@ def register(subparsers: Any) -> None:
     r.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
     r.add_argument("--json", action="store_true", help="one JSON object per line")
     r.set_defaults(func=_rejected)
+    s = sub.add_parser("install-service", help="install the gateway as a systemd service",
+                       description="Write a systemd unit for this gateway (Type=notify, "
+                                   "WatchdogSec, Restart=always, its own user, read-only "
+                                   "system with data_dir writable), create the user, and "
+                                   "reload systemd. Needs root unless --print. See docs/pi.md.")
+    s.add_argument("--config", dest="service_config", default=None, metavar="FILE",
+                   help="TOML config file (its absolute path goes into the unit)")
+    s.add_argument("--user", default="livinglab", metavar="U",
+                   help="the user the service runs as, created if missing (default livinglab)")
+    s.add_argument("--print", dest="print_only", action="store_true",
+                   help="print the unit to stdout and change nothing")
+    s.add_argument("--unit-dir", default="/etc/systemd/system", metavar="DIR",
+                   help="where the unit file goes (default /etc/systemd/system)")
+    s.set_defaults(func=_install_service)
 
 
 def _config_path(args: argparse.Namespace, parser_attr: str) -> str:
@@ -93,4 +108,30 @@ def _rejected(args: argparse.Namespace) -> int:
             print(f"{when}  {it.device or '-':<20} {it.reason:<17} {it.detail}")
     if not items and not args.json:
         print("no rejected messages", file=sys.stderr)
+    return 0
+
+
+def _install_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import service
+
+    path = Path(_config_path(args, "service_config"))
+    cfg = load_config(path)
+    if args.print_only:
+        sys.stdout.write(service.unit_text(cfg, path, args.user))
+        for line in service.problems(cfg, path, args.user):
+            print(f"livinglab: warning: {line}", file=sys.stderr)
+        return 0
+    done = service.install(cfg, path, args.user, Path(args.unit_dir))
+    for line in service.problems(cfg, path, args.user):
+        print(f"livinglab: warning: {line}", file=sys.stderr)
+    if done.created_user:
+        print(f"created system user {args.user}")
+    print(f"wrote {done.unit}")
+    name = done.unit.stem
+    if not done.reloaded:
+        print("run: sudo systemctl daemon-reload")
+    print(f"start it now and at every boot: sudo systemctl enable --now {name}\n"
+          f"watch it: systemctl status {name}; journalctl -u {name} -f")
     return 0

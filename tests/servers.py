@@ -186,12 +186,19 @@ class Mosquitto(Server):
     extra: tuple[str, ...] = ()
     persistence: bool = True
     allow_anonymous: bool = True
+    # True: Mosquitto at its shipped defaults (no persistence, autosave 1800 s, a
+    # 1000-message queue), only a loopback listener; what `livinglab doctor` warns about.
+    defaults: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
 
     def command(self) -> list[str]:
         conf = self.dir / "mosquitto.conf"
+        if self.defaults:
+            conf.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\n"
+                            + "".join(f"{line}\n" for line in self.extra))
+            return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)]
         lines = [
             f"listener {self.port} {HOST}",
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",

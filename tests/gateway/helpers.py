@@ -141,8 +141,9 @@ class GatewayProc:
         self.log = config.parent / "gateway.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait_healthy: bool = True, timeout: float = 20.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(self, wait_healthy: bool = True, timeout: float = 20.0,
+              env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "gateway", "--config", str(self.config)],
