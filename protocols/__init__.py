@@ -8,7 +8,16 @@ from .errors import ProtocolError, TopicError
 from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
 from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
 from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
-from .quantities import DOMAINS, QUANTITIES, Quantity
+from .quantities import (
+    BUILTIN,
+    DOMAINS,
+    QUANTITIES,
+    RESERVED_DOMAINS,
+    Quantity,
+    QuantityError,
+    Registry,
+    site_quantity,
+)
 from .topics import (
     DEFAULT_PREFIX,
     TopicInfo,
@@ -31,11 +40,13 @@ from .validate import (
 )
 
 __all__ = [
+    "BUILTIN",
     "DEFAULT_PREFIX",
     "DOMAINS",
     "ID_RE",
     "QUANTITIES",
     "REASONS",
+    "RESERVED_DOMAINS",
     "SENSOR_RE",
     "Accepted",
     "DeviceConfig",
@@ -44,6 +55,8 @@ __all__ = [
     "Point",
     "ProtocolError",
     "Quantity",
+    "QuantityError",
+    "Registry",
     "Rejection",
     "RejectionReport",
     "Sample",
@@ -63,6 +76,7 @@ __all__ = [
     "parse_topic",
     "rejected_topic",
     "site_filter",
+    "site_quantity",
     "status_topic",
     "telemetry_topic",
     "validate_status",
