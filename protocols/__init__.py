@@ -37,6 +37,7 @@ from .validate import (
     StatusRecord,
     validate_status,
     validate_telemetry,
+    value_verdict,
 )
 
 __all__ = [
@@ -81,4 +82,5 @@ __all__ = [
     "telemetry_topic",
     "validate_status",
     "validate_telemetry",
+    "value_verdict",
 ]

@@ -256,14 +256,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
                 by_domain.setdefault(rule[2], []).append((name, float(x)))
                 continue
-            if rule is None:
-                bad = "unknown_quantity"
-            elif vt is not float and vt is not int:
-                bad = "mistyped_value"
-            elif vt is float and not math.isfinite(x):
-                bad = "not_finite"
-            else:
-                bad = "out_of_range"
+            bad = _bad_value(rule, x)
             rejections.append(Rejection(topic, device, bad,
                                         _value_detail(i, sensor, name, x, bad, registry)))
         if by_domain:
@@ -273,6 +266,29 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
                 fields.sort()
                 points.append(Point(domain, tags, tuple(fields), time_ms))
     return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
+
+
+def _bad_value(rule: tuple[float, float, str] | None, x: object) -> Reason:
+    """Why a value that failed the hot path's one-line test is rejected."""
+    vt = type(x)
+    if rule is None:
+        return "unknown_quantity"
+    if vt is not float and vt is not int:
+        return "mistyped_value"
+    if vt is float and not math.isfinite(x):  # type: ignore[arg-type]
+        return "not_finite"
+    return "out_of_range"
+
+
+def value_verdict(name: str, x: object, registry: Registry = BUILTIN) -> Reason | None:
+    """None when ``registry`` accepts value ``x`` of quantity ``name``, else the reason
+    (the same rule :func:`validate_telemetry` applies to each value)."""
+    rule = registry.rules.get(name)
+    vt = type(x)
+    if rule is not None and (vt is float or vt is int) and \
+            rule[0] <= x <= rule[1]:  # type: ignore[operator]
+        return None
+    return _bad_value(rule, x)
 
 
 def _check_clock(received_at: float) -> None:
