@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "provisioning.cli",
     "devices.cli",
     "provisioning.broker_cli",
+    "devices.sensor_cli",
 )
 
 
