@@ -7,11 +7,14 @@ walk-through from wiring to readings in the store.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import firmware
 from gateway.config import load_config
-from protocols.quantities import BUILTIN
+from protocols.quantities import BUILTIN, Registry
+from protocols.reference import render_quantities
+from protocols.schema import site_telemetry_schema
 
 from .errors import DevicesError
 from .scaffold import ScaffoldError, plan, write
@@ -46,12 +49,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="the livinglab checkout to write into (default: this one)")
     n.set_defaults(func=_new)
 
+    q = sub.add_parser("quantities", help="the site's quantity table (built-ins + [quantities])",
+                       description="Print every quantity the site's gateway accepts (unit, "
+                                   "measurement, range, origin) as a Markdown table, or with "
+                                   "--schema the site's telemetry JSON Schema.")
+    q.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help=f"config file (default: ./{DEFAULT_CONFIG} when present)")
+    q.add_argument("--schema", action="store_true",
+                   help="print the telemetry JSON Schema extended with the site's quantities")
+    q.set_defaults(func=_quantities)
 
-def _new(args: argparse.Namespace) -> int:
+
+def _registry(args: argparse.Namespace) -> Registry:
     path: Path | None = args.config
     if path is None and DEFAULT_CONFIG.exists():
         path = DEFAULT_CONFIG
-    registry = load_config(path).registry if path is not None else BUILTIN
+    return load_config(path).registry if path is not None else BUILTIN
+
+
+def _quantities(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.schema:
+        print(json.dumps(site_telemetry_schema(registry), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(render_quantities(registry)))
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    registry = _registry(args)
     root: Path = args.root
     if not (root / "firmware" / "ll" / "drivers").is_dir() or \
             not (root / "tests" / "firmware" / "mp").is_dir():

@@ -141,3 +141,14 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         "(add [quantities.radon] and pass --config FILE)"]
     proc = cli("sensor", "new", "x1", "--bus", "i2c", "--root", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and "is not a livinglab checkout" in proc.stderr
+
+
+def test_sensor_quantities_prints_the_site_table_and_schema(tmp_path: Path) -> None:
+    (tmp_path / "site.toml").write_text(SITE_TOML)
+    proc = cli("sensor", "quantities", "--config", "site.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| `noise_level` | dBA | `sound` | 20 | 140 | site-defined |" in proc.stdout
+    proc = cli("sensor", "quantities", "--config", "site.toml", "--schema", cwd=tmp_path)
+    import json
+    values = json.loads(proc.stdout)["$defs"]["Sample"]["properties"]["values"]["properties"]
+    assert values["noise_level"]["maximum"] == 140.0 and "co2" in values
