@@ -115,7 +115,7 @@ def test_monitor_on_a_pty_pair(tmp_path: Path) -> None:
         out.wait_for("open at 115200 baud")
         board.print(b"MicroPython v1.24 on unix\r\n")
         board.print(line({"noise_level": 54.5, "humidity": 101, "radon": 2}))
-        text = out.wait_for("radon")
+        text = out.wait_for("sen0232 radon = 2  unknown_quantity")
         assert "MicroPython v1.24 on unix" in text
         assert "  accepted  sen0232 noise_level = 54.5  dBA -> sound (site-defined)" in text
         assert "  REJECTED  sen0232 humidity = 101  out_of_range: outside 0..100 %RH" in text
