@@ -137,3 +137,35 @@ def test_monitor_on_a_pty_pair(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(10)
         os.close(board.master)
+
+
+def test_colour_on_a_tty(tmp_path: Path) -> None:
+    """stdout is a terminal: verdicts in colour (green accepted, red rejected)."""
+    board = Board(tmp_path / "ttyBOARD")
+    term, term_slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "device", "monitor", "--port", str(board.link)],
+        stdout=term_slave, stderr=term_slave, stdin=subprocess.DEVNULL, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"})
+    os.close(term_slave)
+    text = b""
+    try:
+        end = time.monotonic() + 15
+        while b"open at" not in text and time.monotonic() < end:
+            if select.select([term], [], [], 0.5)[0]:
+                text += os.read(term, 65536)
+        board.print(line({"co2": 612, "noise_level": 54.5}))
+        while b"noise_level = 54.5" not in text and time.monotonic() < end:
+            if select.select([term], [], [], 0.5)[0]:
+                text += os.read(term, 65536)
+        assert b"\x1b[32maccepted\x1b[0m  sen0232 co2 = 612" in text, text
+        # no [quantities] here: the contract's quantities only
+        assert b"\x1b[31mREJECTED\x1b[0m  sen0232 noise_level = 54.5  unknown_quantity" in text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(term)
+        os.close(board.master)
