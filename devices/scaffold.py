@@ -26,6 +26,7 @@ from protocols.quantities import Quantity, Registry
 
 from . import scaffold_templates as t
 from .errors import DevicesError
+from .scaffold_checks import CHECKS
 
 Bus = Literal["i2c", "uart", "pin"]
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -157,7 +158,7 @@ def plan(kind: str, bus: Bus, quantities: list[str], registry: Registry,
     files = {
         f"firmware/ll/drivers/{kind}.py": fill(t.DRIVERS[bus]),
         f"firmware/ll/sim/twin_{kind}.py": fill(t.TWINS[bus]),
-        f"tests/firmware/mp/sensors/check_{kind}.py": fill(t.CHECKS[bus]),
+        f"tests/firmware/mp/sensors/check_{kind}.py": fill(CHECKS[bus]),
         f"devices/sensors/{kind}.toml": fill(t.CATALOGUE),
     }
     return Scaffold(kind, bus, files)
