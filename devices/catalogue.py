@@ -15,17 +15,17 @@ from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from protocols.quantities import QUANTITIES as _CONTRACT
+from protocols.quantities import QuantityError, site_quantity
 
 from .errors import CatalogueError, UnknownBoardError, UnknownSensorError
 
 BOARDS_DIR = Path(__file__).parent / "boards"
 SENSORS_DIR = Path(__file__).parent / "sensors"
 SENSOR_KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
-QUANTITIES = frozenset({
-    "co2", "temperature", "humidity", "pressure", "pm1_0", "pm2_5", "pm10", "tvoc",
-    "illuminance", "cct", "flow_rate", "volume", "water_temperature",
-})
+QUANTITIES = frozenset(_CONTRACT)
 M = TypeVar("M", bound="_Profile")
 _USB_ID = re.compile(r"^[0-9A-F]{4}:([0-9A-F]{4}|\*)$")
 
@@ -73,23 +73,41 @@ class BoardProfile(_Profile):
         return False
 
 
+class SiteQuantity(_Profile):
+    """A quantity the contract lacks, as the site must declare it: the gateway config's
+    ``[quantities.NAME]`` (same keys) before the sensor's readings are accepted."""
+
+    unit: str
+    domain: str
+    min: float
+    max: float
+
+
 class SensorProfile(_Profile):
     """One sensor kind: what it measures and how it is wired."""
 
     kind: str = Field(pattern=SENSOR_KIND_PATTERN)
     description: str
     quantities: tuple[str, ...] = Field(min_length=1)
-    bus: Literal["i2c", "uart", "pulse", "onewire", "spi"]
+    # "pin": a GPIO or ADC pin read directly (an analog module, a digital output)
+    bus: Literal["i2c", "uart", "pulse", "onewire", "spi", "pin"]
     default_address: int | None = Field(default=None, ge=0, le=0x7F)
     min_interval_s: int = Field(default=1, ge=1)
+    # Quantities beyond the contract this sensor measures (see docs/new-sensor.md).
+    site_quantities: dict[str, SiteQuantity] = Field(default_factory=dict)
 
-    @field_validator("quantities")
-    @classmethod
-    def _known_quantities(cls, qs: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(qs) - QUANTITIES)
+    @model_validator(mode="after")
+    def _known_quantities(self) -> SensorProfile:
+        for name, q in self.site_quantities.items():
+            try:
+                site_quantity(name, q.unit, q.domain, q.min, q.max)
+            except QuantityError as exc:
+                raise ValueError(f"site_quantities.{name}: {exc.why}") from None
+        unknown = sorted(set(self.quantities) - QUANTITIES - set(self.site_quantities))
         if unknown:
-            raise ValueError(f"unknown quantities {unknown} (see the wire contract)")
-        return qs
+            raise ValueError(f"unknown quantities {unknown} (see the wire contract, or "
+                             "declare them under [site_quantities.NAME])")
+        return self
 
 
 def _load(path: Path, model: type[M], key: str) -> M:

@@ -251,7 +251,8 @@ class Demo:
             def configure(spec: DeviceSpec) -> dict[str, Any]:
                 return device_config(spec, site=site, broker=target,
                                      interval_s=self.opts.interval_s, profile=settings.profile,
-                                     tz_h=local_tz_h())
+                                     tz_h=local_tz_h(),
+                                     extra_sensors=settings.extra_sensors.get(spec.kind, ()))
 
             self.fleet = Fleet(specs, self.dir / "fleet", configure, heapsize=settings.heapsize,
                                max_backoff_s=settings.max_backoff_s,

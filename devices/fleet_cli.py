@@ -104,7 +104,8 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
 
     def configure(spec: Any) -> dict[str, Any]:
         return device_config(spec, site=cfg.site, broker=target, interval_s=interval,
-                             profile=settings.profile, wifi=cfg.wifi, tz_h=local_tz_h())
+                             profile=settings.profile, wifi=cfg.wifi, tz_h=local_tz_h(),
+                             extra_sensors=settings.extra_sensors.get(spec.kind, ()))
 
     def on_event(ev: FleetEvent) -> None:
         if ev.kind != "stopped":

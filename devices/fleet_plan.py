@@ -47,6 +47,9 @@ class FleetSettings(BaseModel):
     # Restart a device whose process exits, with exponential backoff up to this bound.
     restart: bool = True
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+    # Catalogue sensors added to every device of a kind, e.g. {air = ["sht4x"]}: how a
+    # new sensor (docs/new-sensor.md) joins the simulated fleet.
+    extra_sensors: dict[Kind, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class DeviceSpec(BaseModel):
@@ -79,11 +82,20 @@ class BrokerTarget(BaseModel):
 def parse_settings(raw: Mapping[str, Any]) -> FleetSettings:
     """Validate the ``[fleet]`` table; a bad key is a one-line :class:`FleetError`."""
     try:
-        return FleetSettings.model_validate(dict(raw))
+        settings = FleetSettings.model_validate(dict(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(table)"
         raise FleetError(f"config key 'fleet.{key}': {err['msg']}") from None
+    from . import catalogue
+
+    known = catalogue.sensors()
+    for kind, extra in settings.extra_sensors.items():
+        for sensor in extra:
+            if sensor not in known:
+                raise FleetError(f"config key 'fleet.extra_sensors.{kind}': unknown sensor "
+                                 f"{sensor!r} (known: {', '.join(sorted(known))})")
+    return settings
 
 
 def broker_target(cfg: Config) -> BrokerTarget:
@@ -133,7 +145,8 @@ def local_tz_h() -> float:
 
 def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval_s: int,
                   profile: str, wifi: Mapping[str, Any] | None = None,
-                  tz_h: float | None = None) -> dict[str, Any]:
+                  tz_h: float | None = None,
+                  extra_sensors: Sequence[str] = ()) -> dict[str, Any]:
     """The device.json the firmware reads at boot (see docs/device-config.md)."""
     sim: dict[str, Any] = {"seed": spec.seed, "profile": profile}
     if tz_h is not None:
@@ -147,7 +160,7 @@ def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval
         "mqtt": {"host": broker.host, "port": broker.port, "username": broker.username,
                  "password": broker.password, "keepalive": broker.keepalive},
         "interval_s": interval_s,
-        "sensors": [{"kind": kind} for kind in spec.sensors],
+        "sensors": [{"kind": kind} for kind in (*spec.sensors, *extra_sensors)],
         "calibration": {},
         "sim": sim,
     }

@@ -64,17 +64,18 @@ class MicroPythonNotFoundError(FirmwareError):
     """No `micropython` executable (the unix port) could be found."""
 
 
-def board_files(board: str) -> list[tuple[Path, str]]:
+def board_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]:
     """Files one board needs: (source path, destination path relative to the flash root).
 
     Real boards get their own board layer and no simulation code; the unix
-    port gets the simulated sensor twins instead of a hardware layer.
+    port gets the simulated sensor twins instead of a hardware layer. ``root`` is
+    the firmware directory (another checkout's, e.g. a scaffold under test).
     """
     if board not in BOARDS:
         raise FirmwareError(f"unknown board {board!r} (choose one of {', '.join(BOARDS)})")
     out: list[tuple[Path, str]] = []
-    for src in sorted(FIRMWARE_DIR.rglob("*.py")):
-        rel = src.relative_to(FIRMWARE_DIR)
+    for src in sorted(root.rglob("*.py")):
+        rel = src.relative_to(root)
         parts = rel.parts
         if rel == Path("__init__.py") or "__pycache__" in parts:
             continue

@@ -73,7 +73,8 @@ class Gateway:
         self.pipeline = Pipeline(site=cfg.site, prefix=prefix,
                                  rejected_topic=rejected_topic(cfg.site, cfg.gateway.id, prefix),
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
-                                 wake=self.forwarder.wake, lastseen=self.lastseen)
+                                 wake=self.forwarder.wake, lastseen=self.lastseen,
+                                 registry=cfg.registry)
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0

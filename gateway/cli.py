@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "devices.cli",
     "provisioning.broker_cli",
     "gateway.doctor_cli",
+    "devices.sensor_cli",
 )
 
 

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+
+from protocols.quantities import QuantityError, Registry, site_quantity
 
 from .errors import ConfigError
 
@@ -79,6 +81,16 @@ class StoreSection(_Section):
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
 
 
+class QuantitySection(_Section):
+    """``[quantities.NAME]``: a site-defined quantity (see docs/new-sensor.md). No defaults:
+    a quantity without a unit, domain or range would be accepted blindly."""
+
+    unit: str
+    domain: str
+    min: StrictFloat | StrictInt
+    max: StrictFloat | StrictInt
+
+
 class Config(_Section):
     site: str = Field(pattern=ID_PATTERN)
     gateway: GatewaySection = GatewaySection()
@@ -89,6 +101,14 @@ class Config(_Section):
     fleet: dict[str, Any] = Field(default_factory=dict)
     provisioning: dict[str, Any] = Field(default_factory=dict)
     wifi: dict[str, Any] = Field(default_factory=dict)
+    quantities: dict[str, QuantitySection] = Field(default_factory=dict)
+
+    @property
+    def registry(self) -> Registry:
+        """The built-in quantities plus this site's ``[quantities]`` (checked by
+        :func:`parse_config`, so this does not raise for a loaded config)."""
+        return Registry(site_quantity(name, q.unit, q.domain, q.min, q.max)
+                        for name, q in self.quantities.items())
 
     @property
     def client_id(self) -> str:
@@ -145,11 +165,17 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
     if "gateway" not in data or "data_dir" not in data["gateway"]:
         data.setdefault("gateway", {})["data_dir"] = str(base_dir / "var")
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise ConfigError(f"config key '{key}': {err['msg']}") from None
+    try:
+        cfg.registry  # noqa: B018 - refuse a bad [quantities.NAME] at start, naming the key
+    except QuantityError as exc:
+        key = ".".join(p for p in ("quantities", exc.name, exc.field) if p)
+        raise ConfigError(f"config key '{key}': {exc.why}") from None
+    return cfg
 
 
 def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from protocols.errors import TopicError
+from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
 
@@ -85,8 +86,10 @@ class Decoded:
     telemetry_messages: int = 0
 
 
-def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
-    """Pure: classify and validate each message. Never raises for bad input."""
+def decode(msgs: Sequence[Message], site: str, prefix: str,
+           registry: Registry = BUILTIN) -> Decoded:
+    """Pure: classify and validate each message against the site's quantity ``registry``.
+    Never raises for bad input."""
     out = Decoded()
     seen_keys: set[tuple[str, int, int]] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
@@ -104,7 +107,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
         if info.kind == "telemetry":
             out.telemetry_messages += 1
             outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
-                                         info.device)
+                                         info.device, registry)
             # the raw payload is quarantined once per message, not once per rejected value
             out.rejected.extend((r, msg.payload if i == 0 else b"")
                                 for i, r in enumerate(outcome.rejections))
@@ -143,8 +146,10 @@ class Pipeline:
     def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
                  sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
                  lastseen: LastSeen | None = None, max_batch: int = MAX_BATCH,
-                 full_poll_s: float = 0.1, full_wait_s: float = 5.0) -> None:
+                 full_poll_s: float = 0.1, full_wait_s: float = 5.0,
+                 registry: Registry = BUILTIN) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
+        self.registry = registry
         self._buffer = buffer
         self._sink = sink
         self._metrics = metrics
@@ -186,7 +191,7 @@ class Pipeline:
         batch = self.pending[: self._max_batch]
         if not batch:
             return True
-        decoded = decode(batch, self.site, self.prefix)
+        decoded = decode(batch, self.site, self.prefix, self.registry)
         received_at = min(m.received_at for m in batch)
         try:
             result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,

@@ -8,7 +8,16 @@ from .errors import ProtocolError, TopicError
 from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
 from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
 from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
-from .quantities import DOMAINS, QUANTITIES, Quantity
+from .quantities import (
+    BUILTIN,
+    DOMAINS,
+    QUANTITIES,
+    RESERVED_DOMAINS,
+    Quantity,
+    QuantityError,
+    Registry,
+    site_quantity,
+)
 from .topics import (
     DEFAULT_PREFIX,
     TopicInfo,
@@ -28,14 +37,17 @@ from .validate import (
     StatusRecord,
     validate_status,
     validate_telemetry,
+    value_verdict,
 )
 
 __all__ = [
+    "BUILTIN",
     "DEFAULT_PREFIX",
     "DOMAINS",
     "ID_RE",
     "QUANTITIES",
     "REASONS",
+    "RESERVED_DOMAINS",
     "SENSOR_RE",
     "Accepted",
     "DeviceConfig",
@@ -44,6 +56,8 @@ __all__ = [
     "Point",
     "ProtocolError",
     "Quantity",
+    "QuantityError",
+    "Registry",
     "Rejection",
     "RejectionReport",
     "Sample",
@@ -63,8 +77,10 @@ __all__ = [
     "parse_topic",
     "rejected_topic",
     "site_filter",
+    "site_quantity",
     "status_topic",
     "telemetry_topic",
     "validate_status",
     "validate_telemetry",
+    "value_verdict",
 ]

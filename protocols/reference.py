@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .quantities import QUANTITIES
+from .quantities import BUILTIN, Registry
 from .schema import generate_schemas
 from .validate import REASONS
 
@@ -70,15 +70,27 @@ def _fields(title: str, schema: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
+def render_quantities(registry: Registry = BUILTIN) -> list[str]:
+    """The quantity table of ``registry``: the built-ins, then the site's additions."""
+    lines = ["| quantity | unit | measurement | min | max |", "|---|---|---|---|---|"]
+    lines += [f"| `{q.name}` | {q.unit} | `{q.domain}` | {q.min:g} | {q.max:g} |"
+              + (" site-defined |" if registry.is_site(q.name) else "")
+              for q in registry]
+    if registry.site:
+        lines[0] += " origin |"
+        lines[1] += "---|"
+        lines[2:] = [ln if ln.endswith("site-defined |") else ln + " contract |"
+                     for ln in lines[2:]]
+    return lines
+
+
 def render_tables() -> str:
     """The generated block (without markers)."""
     lines = ["### Rejection reasons", "",
              "| reason | rejects one | when |", "|---|---|---|"]
     lines += [f"| `{r}` | {_SCOPE[r]} | {why} |" for r, why in REASONS.items()]
-    lines += ["", "### Quantities", "", "| quantity | unit | measurement | min | max |",
-              "|---|---|---|---|---|"]
-    lines += [f"| `{q.name}` | {q.unit} | `{q.domain}` | {q.min:g} | {q.max:g} |"
-              for q in QUANTITIES.values()]
+    lines += ["", "### Quantities", ""]
+    lines += render_quantities(BUILTIN)
     lines += ["", "### Payload fields (from `protocols/schema/*.json`)", ""]
     for name, schema in generate_schemas().items():
         lines += _fields(f"{name} (`protocols/schema/{name}.json`)", schema)

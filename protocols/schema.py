@@ -7,6 +7,7 @@ change, and a test fails while they are stale.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .models import DeviceConfig, GatewayStatus, RejectionReport, Status, Telemetry
+from .quantities import Registry
 
 SCHEMA_DIR = Path(__file__).with_name("schema")
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -35,6 +37,18 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
         schema = model.model_json_schema()
         out[name] = {"$schema": _DIALECT, "$id": f"livinglab/v1/{name}.json", **schema}
     return out
+
+
+def site_telemetry_schema(registry: Registry) -> dict[str, Any]:
+    """The telemetry schema a site's devices conform to: the committed one (built-ins
+    only, unchanged) with the site's ``[quantities.NAME]`` added to ``values``."""
+    schema = copy.deepcopy(load_schema("telemetry"))
+    schema["$id"] = "livinglab/v1/telemetry-site.json"
+    props = schema["$defs"]["Sample"]["properties"]["values"]["properties"]
+    for q in registry.site:
+        props[q.name] = {"description": f"{q.unit}, measurement {q.domain!r} (site-defined)",
+                         "maximum": q.max, "minimum": q.min, "type": "number"}
+    return schema
 
 
 def load_schema(name: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .ids import is_sensor
 from .lineprotocol import Point
-from .quantities import QUANTITIES
+from .quantities import BUILTIN, Registry
 
 MAX_PAYLOAD = 16384
 MAX_SAMPLES = 256
@@ -26,10 +26,6 @@ MAX_COUNTER = 2**31 - 1
 MIN_TIME = 1577836800.0  # 2020-01-01T00:00:00Z
 MAX_FUTURE_S = 300.0
 _DETAIL_MAX = 200
-
-# quantity -> (min, max, domain): a plain dict, read once per value on the hot path.
-_RULES: dict[str, tuple[float, float, str]] = {
-    q.name: (q.min, q.max, q.domain) for q in QUANTITIES.values()}
 
 REASONS: dict[str, str] = {
     # whole message
@@ -48,7 +44,8 @@ REASONS: dict[str, str] = {
     "ts_in_future": "sample time more than 300 s after the gateway's receive time",
     "ts_too_old": "sample time before 2020-01-01T00:00:00Z",
     # one value
-    "unknown_quantity": "a quantity name the contract does not define",
+    "unknown_quantity": "a quantity name neither the contract nor the site's [quantities] "
+                        "defines",
     "mistyped_value": "a value that is not a JSON number",
     "not_finite": "a number too large for a double (e.g. 1e400)",
     "out_of_range": "a value outside the quantity's inclusive range",
@@ -220,8 +217,11 @@ def _decode(payload: bytes) -> object:
 
 
 def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float,
-                       device: str) -> Outcome:
+                       device: str, registry: Registry = BUILTIN) -> Outcome:
     """Validate one telemetry message received at ``received_at`` (Unix s) on ``topic``.
+
+    ``registry`` is the site's quantities (the built-ins plus ``[quantities.NAME]``);
+    a site quantity is checked exactly like a built-in and lands in its own domain.
 
     ``device`` is the topic's device (the caller parsed the topic). Never raises on
     any payload. Returns the points to store, one per (sample, domain), and one
@@ -236,6 +236,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     except _Reject as r:
         return Outcome(None, (Rejection(topic, device, r.reason, r.detail),))
 
+    rules = registry.rules  # quantity -> (min, max, domain): one dict lookup per value
     rejections: list[Rejection] = []
     points: list[Point] = []
     latest = received_at + MAX_FUTURE_S
@@ -250,20 +251,14 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             continue
         by_domain: dict[str, list[tuple[str, float]]] = {}
         for name, x in values.items():
-            rule = _RULES.get(name)
+            rule = rules.get(name)
             vt = type(x)
             if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
                 by_domain.setdefault(rule[2], []).append((name, float(x)))
                 continue
-            if rule is None:
-                bad = "unknown_quantity"
-            elif vt is not float and vt is not int:
-                bad = "mistyped_value"
-            elif vt is float and not math.isfinite(x):
-                bad = "not_finite"
-            else:
-                bad = "out_of_range"
-            rejections.append(Rejection(topic, device, bad, _value_detail(i, sensor, name, x, bad)))
+            bad = _bad_value(rule, x)
+            rejections.append(Rejection(topic, device, bad,
+                                        _value_detail(i, sensor, name, x, bad, registry)))
         if by_domain:
             tags = (("device", dev), ("sensor", sensor), ("site", site))
             time_ms = round(when * 1000.0)
@@ -273,16 +268,40 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
 
 
+def _bad_value(rule: tuple[float, float, str] | None, x: object) -> Reason:
+    """Why a value that failed the hot path's one-line test is rejected."""
+    vt = type(x)
+    if rule is None:
+        return "unknown_quantity"
+    if vt is not float and vt is not int:
+        return "mistyped_value"
+    if vt is float and not math.isfinite(x):  # type: ignore[arg-type]
+        return "not_finite"
+    return "out_of_range"
+
+
+def value_verdict(name: str, x: object, registry: Registry = BUILTIN) -> Reason | None:
+    """None when ``registry`` accepts value ``x`` of quantity ``name``, else the reason
+    (the same rule :func:`validate_telemetry` applies to each value)."""
+    rule = registry.rules.get(name)
+    vt = type(x)
+    if rule is not None and (vt is float or vt is int) and \
+            rule[0] <= x <= rule[1]:  # type: ignore[operator]
+        return None
+    return _bad_value(rule, x)
+
+
 def _check_clock(received_at: float) -> None:
     if not math.isfinite(received_at):
         raise ValueError(f"received_at {received_at!r} is not a finite Unix time")
 
 
-def _value_detail(i: int, sensor: str, name: str, x: object, reason: str) -> str:
+def _value_detail(i: int, sensor: str, name: str, x: object, reason: str,
+                  registry: Registry) -> str:
     head = f"samples[{i}] ({sensor}) {_short(name)}={_short(x)}"
-    if reason == "out_of_range":
-        q = QUANTITIES[name]
-        return f"{head} outside {q.min:g}..{q.max:g} {q.unit}"
+    q = registry.get(name) if reason == "out_of_range" else None
+    if q is not None:
+        return f"{head} outside {q.min:g}..{q.max:g} {q.unit}"[:_DETAIL_MAX]
     return head[:_DETAIL_MAX]
 
 

@@ -5,6 +5,7 @@
     livinglab device install-micropython --board esp32 --port PORT --image FILE
     livinglab device install-micropython --board pico_w --image FILE.uf2 [--drive PATH]
     livinglab device retire --device ID [--config FILE]
+    livinglab device monitor --port PORT [--config FILE]
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from devices import catalogue
 from devices.errors import DevicesError
 
-from . import credentials, install
+from . import credentials, install, monitor
 from .broker_cli import describe
 from .common import add_config_arg, load_settings, open_inventory
 from .errors import FirmwareMissingError, ProvisioningError
@@ -74,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--reload-pid", type=int, default=None, metavar="PID",
                    help="SIGHUP this mosquitto after updating its files")
     r.set_defaults(func=_retire)
+
+    monitor.register(sub)
 
 
 def _firmware(board: str) -> tuple[list[tuple[Path, str]], str]:

@@ -33,6 +33,9 @@ def parse_sensor(text: str, board: BoardProfile) -> SensorSpec:
             default = board.pins.get("flow_pulse", 15)
             pin = int(where[3:]) if where else int(default)
             return SensorSpec(kind=profile.kind, pin=pin)
+        if profile.bus == "pin":  # an ADC or GPIO pin read directly
+            pin = int(where[3:]) if where else int(board.pins.get(profile.kind, 26))
+            return SensorSpec(kind=profile.kind, pin=pin)
     except ValueError:
         raise ProvisioningError(f"--sensor '{text}': bad bus, address or pin number") from None
     return SensorSpec(kind=profile.kind, bus=where)

@@ -124,6 +124,11 @@ class RealBoard:
 
         return Pin(n, Pin.IN, Pin.PULL_UP)
 
+    def adc(self, n):
+        from machine import ADC, Pin
+
+        return ADC(Pin(n))
+
     def tick(self):
         pass
 

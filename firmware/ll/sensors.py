@@ -2,6 +2,8 @@
 # (its module in ll/drivers); a sensor that fails to start is retried later.
 import time
 
+_KIND_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
 
 def _open(board, spec, cfg):
     kind = spec.get("kind")
@@ -32,7 +34,25 @@ def _open(board, spec, cfg):
 
         return YFS201(board.pin(spec.get("pin", 15)), cfg.yfs201_ppl,
                       save_every_ms=int(60000 / board.speed))
-    raise ValueError("unknown sensor kind")
+    return by_convention("ll.drivers.", kind, "open_sensor")(board, spec, cfg)
+
+
+def by_convention(package, kind, name):
+    """``package + kind``'s function ``name``: how kinds added by `livinglab sensor new`
+    are found (ll/drivers/<kind>.py: open_sensor; ll/sim/twin_<kind>.py: attach_twin)."""
+    if not isinstance(kind, str) or not kind or len(kind) > 32:
+        raise ValueError("unknown sensor kind")
+    for c in kind:
+        if c not in _KIND_CHARS:
+            raise ValueError("unknown sensor kind")
+    try:
+        mod = __import__(package + kind, None, None, (name,))
+    except ImportError:
+        raise ValueError("unknown sensor kind")
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise ValueError("unknown sensor kind")
+    return fn
 
 
 class Slot:

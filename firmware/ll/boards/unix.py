@@ -22,6 +22,7 @@ class Board:
         self._i2c = {}
         self._uart = {}
         self._pins = {}
+        self._adc = {}
         self._pumps = []
         for spec in cfg.sensors:
             self._attach(spec, cfg)
@@ -45,6 +46,14 @@ class Board:
         elif kind == "yfs201":
             pin = self.pin(spec.get("pin", 15))
             self._pumps.append(twins.YFS201Twin(w, pin, cfg.yfs201_ppl))
+        else:
+            from ll.sensors import by_convention
+
+            try:
+                attach = by_convention("ll.sim.twin_", kind, "attach_twin")
+            except ValueError:
+                return  # no twin: the driver finds no device, like an unwired sensor
+            attach(self, spec, w)
 
     # -- buses -------------------------------------------------------------
     def i2c(self, bus="i2c0"):
@@ -64,6 +73,23 @@ class Board:
         if p is None:
             p = self._pins[n] = buses.FakePin(n)
         return p
+
+    def adc(self, n):
+        a = self._adc.get(n)
+        if a is None:
+            raise OSError(19)  # nothing wired to that pin
+        return a
+
+    # -- wiring twins (ll/sim/twin_<kind>.py) --------------------------------
+    def attach_uart(self, n, twin):
+        self._uart[n] = buses.FakeUART(twin)
+
+    def attach_adc(self, n, twin):
+        self._adc[n] = buses.FakeADC(twin)
+
+    def add_pump(self, twin):
+        """``twin.pump()`` is called every loop pass (time-driven twins: pulses)."""
+        self._pumps.append(twin)
 
     # -- system --------------------------------------------------------------
     def tick(self):

@@ -71,3 +71,13 @@ class FakePin:
         if h is not None:
             for _ in range(n):
                 h(self)
+
+
+class FakeADC:
+    """machine.ADC: ``read_u16()`` (0..65535) from a twin's ``read_u16()``."""
+
+    def __init__(self, twin):
+        self.twin = twin
+
+    def read_u16(self):
+        return self.twin.read_u16()
