@@ -29,7 +29,7 @@ __all__ = ["LiveStatus", "Status"]
 class Status:
     state: str
     fields: dict[str, Any]
-    at: float  # when the console received it (a retained status carries no time)
+    at: float  # when the console received the last online status (it carries no time)
 
 
 @dataclass
@@ -59,13 +59,18 @@ class LiveStatus:
             return False
         if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
             return False
-        status = Status(str(doc["state"]), doc, time.time())
         if len(levels) == 2:
-            self.devices[levels[0]] = status
+            table, key = self.devices, levels[0]
         elif len(levels) == 4 and levels[0] == "_gateway":
-            self.gateways[levels[1]] = status
+            table, key = self.gateways, levels[1]
         else:
             return False
+        now, before = time.time(), table.get(key)
+        if doc["state"] == "offline" and before is not None:
+            # a last will says only "offline": keep what the device said when online
+            table[key] = Status("offline", {**before.fields, **doc}, before.at)
+        else:
+            table[key] = Status(str(doc["state"]), doc, now)
         return True
 
     async def _bump(self) -> None:

@@ -46,6 +46,14 @@ def unit_of(quantity: str) -> str:
     return q.unit if q is not None else ""
 
 
+def _per_hour(counts: list[tuple[int, int]], now: float) -> list[dict[str, int]]:
+    """The last 24 whole hours plus the current one, zero where nothing landed."""
+    got = dict(counts)
+    first = (int(now) // 3600 - 24) * 3600_000
+    return [{"hour_ms": h, "readings": got.get(h, 0)}
+            for h in range(first, first + 25 * 3600_000, 3600_000)]
+
+
 class Console:
     def __init__(self, cfg: Config, reader: StoreReader, live: LiveStatus) -> None:
         self.cfg = cfg
@@ -102,7 +110,7 @@ class Console:
         if live is not None:
             status.update(live.fields)
         last_seen = seen.last_seen if seen is not None else None
-        if live is not None and live.state == "online":
+        if live is not None and live.fields.get("fw") is not None:  # heard from, not just a will
             last_seen = max(last_seen or 0.0, live.at)
         return {
             "device": device,
@@ -155,7 +163,7 @@ class Console:
                     "fw_version": inv.fw_version, "provisioned_at": inv.provisioned_at,
                     "retired": inv.retired},
                 "rejections": [r.as_json() for r in rejections],
-                "delivery_per_hour": [{"hour_ms": h, "readings": n} for h, n in hourly]}
+                "delivery_per_hour": _per_hour(hourly, time.time())}
 
     async def readings(self, device: str, quantity: str, since_ms: int, until_ms: int,
                        step_ms: int) -> dict[str, Any]:

@@ -166,11 +166,14 @@
       sensors.forEach(function (s, i) {
         data.push(doc.sensors[s]);
         series.push({label: s, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
-                     value: function (u, v) { return v === null ? "–" : v.toFixed(2) + " " + unit; }});
+                     points: {show: doc.times_ms.length < 60, size: 4}});
       });
       var width = Math.max(box.clientWidth, 240);
-      var opts = {width: width, height: 180, series: series, legend: {show: true},
-                  axes: [{}, {label: unit, size: 60}], scales: {x: {time: true}}};
+      // the whole chosen window on the x axis, in local time (uPlot's default)
+      var range = [doc.since_ms / 1000, doc.until_ms / 1000];
+      var opts = {width: width, height: 180, series: series, legend: {show: sensors.length > 1, live: false},
+                  axes: [{}, {label: unit, size: 60}],
+                  scales: {x: {time: true, range: function () { return range; }}}};
       new uPlot(opts, data, box);
       fig.dataset.points = String(doc.times_ms.length);
     }).catch(function (err) {
