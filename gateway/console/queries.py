@@ -352,9 +352,12 @@ class VictoriaReader:
 
     def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
         q = f"sum(count_over_time({self._selector(site, device)}[1h]))"
+        # points at whole hours; each counts the hour before it
+        first = (since_ms // 3_600_000 + 1) * 3600
+        last = (int(time.time()) // 3600 + 1) * 3600
         rows = self._result("/api/v1/query_range", {
-            "query": q, "start": f"{since_ms / 1000 + 3600:.0f}", "end": f"{time.time():.0f}",
-            "step": "3600s"})
+            "query": q, "start": str(first), "end": str(last), "step": "3600s",
+            "nocache": "1"})
         return [(int(float(t) * 1000) - 3_600_000, int(float(v)))
                 for r in rows for t, v in r.get("values", [])]
 

@@ -1,0 +1,126 @@
+"""The console's store readers against real servers: points written through the
+gateway's own stores, read back through each reader (InfluxQL on influxd 1.x,
+MetricsQL on VictoriaMetrics, SQL on the embedded store)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.config import StoreSection, parse_config
+from gateway.console.queries import (
+    FluxReader,
+    InfluxQLReader,
+    SQLiteReader,
+    StoreReader,
+    StoreUnavailable,
+    VictoriaReader,
+    open_reader,
+)
+from gateway.stores import make_store
+from tests.servers import Influxd, VictoriaMetrics
+
+SITE = "bdnc-lab"
+
+
+def _body(now_ms: int) -> bytes:
+    """air-0001: co2 from scd41 every minute for 30 min; temperature from two sensors."""
+    lines = [f"air,device=air-0001,sensor=scd41,site={SITE} co2={600 + i}.0,"
+             f"temperature=21.5 {now_ms - (30 - i) * 60_000}" for i in range(30)]
+    lines.append(f"air,device=air-0001,sensor=bme280,site={SITE} temperature=21.75 "
+                 f"{now_ms - 30_000}")
+    lines.append(f"light,device=light-0001,sensor=bh1750,site={SITE} illuminance=350.5 "
+                 f"{now_ms - 90_000}")
+    lines.append(f"air,device=air-0009,sensor=scd41,site=other-site co2=999.0 {now_ms - 1000}")
+    return "\n".join(lines).encode()
+
+
+def _write(section: StoreSection, body: bytes) -> None:
+    async def go() -> None:
+        store = make_store(section)
+        try:
+            await store.ensure_ready()
+            await store.write(body, body.count(b"\n") + 1)
+        finally:
+            await store.aclose()
+    asyncio.run(go())
+
+
+def _check(reader: StoreReader, now_ms: int) -> None:
+    latest = reader.latest(SITE)
+    assert set(latest) == {"air-0001", "light-0001"}  # the other site stays out
+    assert latest["air-0001"]["co2"][0] == 629.0
+    assert latest["light-0001"]["illuminance"][0] == 350.5
+    assert latest["air-0001"]["temperature"][0] in (21.5, 21.75)
+
+    s = reader.series(SITE, "air-0001", "co2", now_ms - 3600_000, now_ms + 1000, 600_000)
+    assert list(s.lines) == ["scd41"]
+    values = [v for v in s.lines["scd41"] if v is not None]
+    assert 3 <= len(values) <= 5  # 30 readings a minute apart in 10-minute buckets
+    assert min(values) >= 600.0 and max(values) <= 629.0
+    t = reader.series(SITE, "air-0001", "temperature", now_ms - 3600_000, now_ms + 1000,
+                      600_000)
+    assert set(t.lines) == {"scd41", "bme280"}
+    assert reader.series(SITE, "air-0001", "co2", now_ms - 7200_000, now_ms - 3600_000,
+                         600_000).times == []
+
+    delivered = reader.delivered(SITE, now_ms - 86400_000)
+    assert delivered == {"air-0001": 61, "light-0001": 1}
+    hourly = reader.hourly(SITE, "air-0001", now_ms - 86400_000)
+    assert sum(n for _, n in hourly) == 61
+    assert all(h % 3600_000 == 0 for h, _ in hourly)
+
+
+@pytest.mark.timeout(60)
+def test_sqlite_reader(tmp_path: Path) -> None:
+    now_ms = int(time.time() * 1000)
+    section = StoreSection(kind="sqlite", path=tmp_path / "r.sqlite")
+    _write(section, _body(now_ms))
+    _check(SQLiteReader(tmp_path / "r.sqlite"), now_ms)
+    assert SQLiteReader(tmp_path / "missing.sqlite").latest(SITE) == {}
+    (tmp_path / "bad.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreUnavailable):
+        SQLiteReader(tmp_path / "bad.sqlite").latest(SITE)
+
+
+@pytest.mark.timeout(90)
+def test_influxql_reader(influxd: Influxd) -> None:
+    now_ms = int(time.time() * 1000)
+    section = StoreSection(kind="influxdb1", url=influxd.url, database="lab")
+    _write(section, _body(now_ms))
+    _check(InfluxQLReader(section), now_ms)
+    assert InfluxQLReader(StoreSection(kind="influxdb1", url=influxd.url,
+                                       database="nope")).latest(SITE) == {}
+
+
+@pytest.mark.timeout(90)
+def test_victoria_reader_is_detected_for_influxdb2(tmp_path: Path,
+                                                   victoria: VictoriaMetrics) -> None:
+    now_ms = int(time.time() * 1000)
+    section = StoreSection(kind="influxdb2", url=victoria.url, token="", bucket="lab")
+    _write(section, _body(now_ms))
+    victoria.flush()
+    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": victoria.url}},
+                       tmp_path, env={})
+    reader = open_reader(cfg)
+    assert isinstance(reader, VictoriaReader)
+    _check(reader, now_ms)
+
+
+def test_store_down_is_one_line(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    for reader in (InfluxQLReader(StoreSection(kind="influxdb1", url=url)),
+                   VictoriaReader(StoreSection(kind="influxdb2", url=url))):
+        with pytest.raises(StoreUnavailable) as err:
+            reader.latest(SITE)
+        assert "not reachable" in str(err.value) and "\n" not in str(err.value)
+    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": url}},
+                       tmp_path, env={})
+    assert isinstance(open_reader(cfg), FluxReader)  # no build-info endpoint: InfluxDB 2
+    with pytest.raises(StoreUnavailable):
+        open_reader(cfg).ping()
