@@ -148,6 +148,12 @@
   // -- device page ------------------------------------------------------------------
   var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
 
+  // room for the widest tick label (e.g. "1,008.03") next to the unit label
+  function yAxisSize(u, values) {
+    var longest = (values || []).reduce(function (n, v) { return Math.max(n, String(v).length); }, 0);
+    return 24 + longest * 7;
+  }
+
   function drawChart(fig, device, windowName) {
     var q = fig.dataset.chart, unit = fig.dataset.unit;
     var box = fig.querySelector(".plot");
@@ -172,7 +178,7 @@
       // the whole chosen window on the x axis, in local time (uPlot's default)
       var range = [doc.since_ms / 1000, doc.until_ms / 1000];
       var opts = {width: width, height: 180, series: series, legend: {show: sensors.length > 1, live: false},
-                  axes: [{}, {label: unit, size: 60}],
+                  axes: [{}, {label: unit, labelSize: 18, size: yAxisSize}],
                   scales: {x: {time: true, range: function () { return range; }}}};
       new uPlot(opts, data, box);
       fig.dataset.points = String(doc.times_ms.length);
