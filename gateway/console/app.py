@@ -16,6 +16,7 @@ import hmac
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,8 @@ class TokenGate:
         if self._ok(query):
             # once in the URL, then a cookie: drop the token from the address bar
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest)
-                                         if rest else "")
+            path = "/" + request.url.path.lstrip("/")  # never "//host": no open redirect
+            target = path + ("?" + urllib.parse.urlencode(rest) if rest else "")
             resp: Response = RedirectResponse(target, status_code=303)
             resp.set_cookie(COOKIE, self.token, httponly=True, samesite="strict",
                             path="/", secure=request.url.scheme == "https")

@@ -165,6 +165,10 @@ def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
         assert r.status_code == 303 and r.headers["location"] == "/"
         assert "httponly" in r.headers["set-cookie"].lower()
         assert c.get("/api/devices").status_code == 200  # the cookie now
+        c.cookies.clear()
+        r = c.get("http://testserver//evil.example/x?token=s3cret&a=%3Cb%3E",
+                  follow_redirects=False)
+        assert r.headers["location"] == "/evil.example/x?a=%3Cb%3E"
 
 
 def test_no_data_dir_and_store_down(tmp_path: Path) -> None:
