@@ -152,12 +152,12 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
 
     async def device_page(request: Request) -> Response:
         device = request.path_params["device"]
-        doc = await console.device(device) if _ID.match(device) else None
-        if doc is None:
-            return not_found(request, device)
         window = request.query_params.get("window", "24h")
         if window not in WINDOWS:
             window = "24h"
+        doc = await console.device(device, WINDOWS[window][0]) if _ID.match(device) else None
+        if doc is None:
+            return not_found(request, device)
         return page(request, "device.html", d=doc, window=window, windows=list(WINDOWS))
 
     async def rejected_page(request: Request) -> Response:

@@ -138,8 +138,9 @@ class Console:
                           rejected.get(d, 0), delivered.get(d, 0) if delivered else None)
                 for d in ids]
 
-    async def device(self, device: str) -> dict[str, Any] | None:
-        """The fleet row plus status fields, metadata, rejections; None if unknown."""
+    async def device(self, device: str, window_s: int = 3600) -> dict[str, Any] | None:
+        """The fleet row plus status fields, metadata, rejections and the quantities with
+        readings in the window (one chart each); None if unknown."""
         rows = {r["device"]: r for r in await self.fleet()}
         row = rows.get(device)
         if row is None:
@@ -157,7 +158,13 @@ class Console:
         hourly = await self._cached(f"hourly:{device}", LATEST_TTL_S * 5,
                                     lambda: self.reader.hourly(self.cfg.site, device, since),
                                     no_hours)
-        return {**row, "status": status,
+        nothing: dict[str, tuple[float, int]] = {}
+        in_window = await self._cached(
+            f"window:{device}:{window_s}", LATEST_TTL_S,
+            lambda: self.reader.latest(self.cfg.site, window_s, device).get(device, {}),
+            nothing)
+        charts = {q: {"value": v, "unit": unit_of(q)} for q, (v, _) in sorted(in_window.items())}
+        return {**row, "status": status, "charts": charts,
                 "metadata": None if inv is None else {
                     "board": inv.board, "sensors": list(inv.sensors), "location": inv.location,
                     "fw_version": inv.fw_version, "provisioned_at": inv.provisioned_at,

@@ -85,7 +85,8 @@ class StoreReader(Protocol):
 
     def ping(self) -> None: ...
 
-    def latest(self, site: str) -> Latest: ...
+    def latest(self, site: str, window_s: int = LATEST_WINDOW_S,
+               device: str | None = None) -> Latest: ...
 
     def series(self, site: str, device: str, quantity: str, since_ms: int, until_ms: int,
                step_ms: int) -> Series: ...
@@ -133,11 +134,19 @@ class SQLiteReader:
     def ping(self) -> None:
         self._query("SELECT 1", ())
 
-    def latest(self, site: str) -> Latest:
-        rows = self._query(
-            "SELECT device, field, value, max(time_ms) FROM readings "
-            "WHERE time_ms >= ? AND site = ? AND measurement IN ('air', 'light', 'flow') "
-            "GROUP BY device, field", (_now_ms() - LATEST_WINDOW_S * 1000, site))
+    def latest(self, site: str, window_s: int = LATEST_WINDOW_S,
+               device: str | None = None) -> Latest:
+        since = _now_ms() - window_s * 1000
+        if device is None:
+            rows = self._query(
+                "SELECT device, field, value, max(time_ms) FROM readings "
+                "WHERE time_ms >= ? AND site = ? AND measurement IN ('air', 'light', 'flow') "
+                "GROUP BY device, field", (since, site))
+        else:  # one device: walk the unique index from (measurement, site, device)
+            rows = self._query(
+                "SELECT device, field, value, max(time_ms) FROM readings "
+                "WHERE measurement IN ('air', 'light', 'flow') AND site = ? AND device = ? "
+                "AND time_ms >= ? GROUP BY field", (site, device, since))
         out: Latest = {}
         for device, quantity, value, t in rows:
             out.setdefault(str(device), {})[str(quantity)] = (float(value), int(t))
@@ -232,10 +241,12 @@ class InfluxQLReader:
     def ping(self) -> None:
         self.http.get("/ping")
 
-    def latest(self, site: str) -> Latest:
+    def latest(self, site: str, window_s: int = LATEST_WINDOW_S,
+               device: str | None = None) -> Latest:
         out: Latest = {}
-        q = (f"SELECT last(*) FROM {','.join(DOMAINS)} WHERE site = '{check_id(site)}' "
-             f"AND time > now() - {LATEST_WINDOW_S}s GROUP BY device")
+        dev = f" AND device = '{check_id(device)}'" if device else ""
+        q = (f"SELECT last(*) FROM {','.join(DOMAINS)} WHERE site = '{check_id(site)}'{dev} "
+             f"AND time > now() - {int(window_s)}s GROUP BY device")
         for s in self._series(q):
             device = str(s.get("tags", {}).get("device", ""))
             for row in s.get("values", []):
@@ -318,8 +329,9 @@ class VictoriaReader:
     def ping(self) -> None:
         self.http.get("/health")
 
-    def latest(self, site: str) -> Latest:
-        q = f"last_over_time({self._selector(site)}[{LATEST_WINDOW_S}s])"
+    def latest(self, site: str, window_s: int = LATEST_WINDOW_S,
+               device: str | None = None) -> Latest:
+        q = f"last_over_time({self._selector(site, device)}[{int(window_s)}s])"
         out: Latest = {}
         # keep_metric_names: MetricsQL drops __name__ from rollup results otherwise
         for r in self._result("/api/v1/query", {"query": f"{q} keep_metric_names"}):
@@ -399,9 +411,10 @@ class FluxReader:
         if not self.client.ping():
             raise StoreUnavailable(f"{self.what} does not answer /ping (is it running?)")
 
-    def latest(self, site: str) -> Latest:
+    def latest(self, site: str, window_s: int = LATEST_WINDOW_S,
+               device: str | None = None) -> Latest:
         out: Latest = {}
-        flux = (self._from(site, f"-{LATEST_WINDOW_S}s")
+        flux = (self._from(site, f"-{int(window_s)}s", device)
                 + ' |> group(columns: ["device", "_field"]) |> last()')
         for rec in self._records(flux):
             out.setdefault(str(rec.values.get("device")), {})[str(rec.get_field())] = (

@@ -58,7 +58,8 @@ def _fill(cfg: Config, now: float) -> None:
         ("air", SITE, "air-0001", "scd41", "co2", 600.0 + i, t - (30 - i) * 60_000)
         for i in range(30)] + [
         ("air", SITE, "air-0001", "scd41", "temperature", 21.5, t - 1000),
-        ("air", SITE, "air-0001", "bme280", "temperature", 21.75, t - 2000)])
+        ("air", SITE, "air-0001", "bme280", "temperature", 21.75, t - 2000),
+        ("light", SITE, "light-0009", "bh1750", "illuminance", 120.0, t - 5 * 3600_000)])
     con.commit()
     con.close()
 
@@ -124,6 +125,14 @@ def test_device_page_has_one_chart_per_quantity_and_rejection_reasons(
     assert 'data-reason="out_of_range"' in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "<script>alert" not in html
+
+
+def test_device_charts_follow_the_window(client: TestClient) -> None:
+    """A device quiet for 5 h: no chart over 1 h, its quantity over 24 h."""
+    html = client.get("/devices/light-0009?window=1h").text
+    assert "data-chart=" not in html and 'data-empty="window"' in html
+    html = client.get("/devices/light-0009?window=24h").text
+    assert re.findall(r'data-chart="([^"]+)"', html) == ["illuminance"]
 
 
 def test_unknown_device_is_a_404_page(client: TestClient) -> None:

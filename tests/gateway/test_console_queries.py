@@ -55,6 +55,9 @@ def _check(reader: StoreReader, now_ms: int) -> None:
     assert latest["air-0001"]["co2"][0] == 629.0
     assert latest["light-0001"]["illuminance"][0] == 350.5
     assert latest["air-0001"]["temperature"][0] in (21.5, 21.75)
+    one = reader.latest(SITE, 7200, "light-0001")
+    assert one == {"light-0001": {"illuminance": (350.5, one["light-0001"]["illuminance"][1])}}
+    assert reader.latest(SITE, 45, "air-0001").get("air-0001", {}).keys() == {"temperature"}
 
     s = reader.series(SITE, "air-0001", "co2", now_ms - 3600_000, now_ms + 1000, 600_000)
     assert list(s.lines) == ["scd41"]
