@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import aiomqtt
 from ..config import Config
 
 log = logging.getLogger("livinglab.console.live")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 __all__ = ["LiveStatus", "Status"]
 
@@ -64,6 +66,8 @@ class LiveStatus:
         elif len(levels) == 4 and levels[0] == "_gateway":
             table, key = self.gateways, levels[1]
         else:
+            return False
+        if not _ID.match(key):  # not a device of the contract (the gateway rejects it too)
             return False
         now, before = time.time(), table.get(key)
         if doc["state"] == "offline" and before is not None:

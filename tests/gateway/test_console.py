@@ -157,6 +157,8 @@ def test_retained_offline_flips_the_state(client: TestClient) -> None:
     rows = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}
     assert rows["air-0001"]["state"] == "offline"
     assert not live.observe(f"livinglab/v1/{SITE}/air-0001/status", b"not json")
+    assert not live.observe(f"livinglab/v1/{SITE}/{EVIL}/status", b'{"state":"online"}')
+    assert not live.observe("livinglab/v1/other/air-0001/status", b'{"state":"online"}')
 
 
 def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
