@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import StoreSection, parse_config
-from gateway.console.queries import (
-    FluxReader,
-    InfluxQLReader,
-    SQLiteReader,
-    StoreReader,
-    StoreUnavailable,
-    VictoriaReader,
-    open_reader,
-)
+from gateway.console.influx import FluxReader, InfluxQLReader, VictoriaReader
+from gateway.console.queries import SQLiteReader, StoreReader, StoreUnavailable, open_reader
 from gateway.stores import make_store
 from tests.servers import Influxd, VictoriaMetrics
 
