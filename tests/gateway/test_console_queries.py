@@ -120,3 +120,60 @@ def test_store_down_is_one_line(tmp_path: Path) -> None:
     assert isinstance(open_reader(cfg), FluxReader)  # no build-info endpoint: InfluxDB 2
     with pytest.raises(StoreUnavailable):
         open_reader(cfg).ping()
+
+
+class _Rec:
+    def __init__(self, t_ms: int, field: str, value: float, **tags: str) -> None:
+        import datetime as dt
+
+        self.values = tags
+        self._t = dt.datetime.fromtimestamp(t_ms / 1000, dt.UTC)
+        self._f, self._v = field, value
+
+    def get_time(self) -> object:
+        return self._t
+
+    def get_field(self) -> str:
+        return self._f
+
+    def get_value(self) -> float:
+        return self._v
+
+
+class _FakeFlux:
+    """influxdb-client's query API stand-in (no InfluxDB 2.x server on Debian): records
+    the Flux text and answers canned tables."""
+
+    def __init__(self, tables: list[list[_Rec]]) -> None:
+        self.tables, self.flux = tables, ""
+
+    def query_api(self) -> _FakeFlux:
+        return self
+
+    def query(self, flux: str) -> list[object]:
+        self.flux = flux
+
+        class T:
+            def __init__(self, records: list[_Rec]) -> None:
+                self.records = records
+        return [T(r) for r in self.tables]
+
+
+def test_flux_reader_queries_and_parses() -> None:
+    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"))
+    now = int(time.time() * 1000)
+    reader.client = _FakeFlux([[_Rec(now, "co2", 612.0, device="air-0001")]])
+    assert reader.latest(SITE)["air-0001"]["co2"][0] == 612.0
+    assert 'r.site == "bdnc-lab"' in reader.client.flux and "last()" in reader.client.flux
+    reader.client = _FakeFlux([[_Rec(now - 600_000, "co2", 600.0, sensor="scd41"),
+                                _Rec(now, "co2", 610.0, sensor="scd41")],
+                               [_Rec(now, "temperature", 21.0, sensor="bme280")]])
+    s = reader.series(SITE, "air-0001", "co2", now - 3600_000, now, 300_000)
+    flux = reader.client.flux
+    assert "aggregateWindow(every: 300000ms, fn: mean" in flux
+    assert f"range(stop: time(v: {now * 1_000_000}), start: time(v: " in flux
+    assert 'r.device == "air-0001"' in flux and 'r._field == "co2"' in flux
+    assert s.lines == {"bme280": [None, 21.0], "scd41": [600.0, 610.0]}
+    assert s.times == [now - 600_000, now]
+    with pytest.raises(ValueError):
+        reader.series(SITE, 'x" or true', "co2", 0, 1, 1)
