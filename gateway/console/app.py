@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import hmac
 import json
 import re
@@ -90,10 +91,12 @@ class TokenGate:
         self.app = app
         self.token = token
         self.templates = templates
+        # the cookie holds a digest, so the token itself never sits in the browser's store
+        self.cookie = hashlib.sha256(f"livinglab-console:{token}".encode()).hexdigest()
 
-    def _ok(self, candidate: str | None) -> bool:
+    def _ok(self, candidate: str | None, expected: str | None = None) -> bool:
         return bool(candidate) and hmac.compare_digest(
-            str(candidate).encode(), self.token.encode())
+            str(candidate).encode(), (expected or self.token).encode())
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not self.token:
@@ -103,7 +106,7 @@ class TokenGate:
         auth = request.headers.get("authorization", "")
         bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         query = request.query_params.get("token")
-        if self._ok(bearer) or self._ok(request.cookies.get(COOKIE)):
+        if self._ok(bearer) or self._ok(request.cookies.get(COOKIE), self.cookie):
             await self.app(scope, receive, send)
             return
         if self._ok(query):
@@ -112,7 +115,7 @@ class TokenGate:
             path = "/" + request.url.path.lstrip("/")  # never "//host": no open redirect
             target = path + ("?" + urllib.parse.urlencode(rest) if rest else "")
             resp: Response = RedirectResponse(target, status_code=303)
-            resp.set_cookie(COOKIE, self.token, httponly=True, samesite="strict",
+            resp.set_cookie(COOKIE, self.cookie, httponly=True, samesite="strict",
                             path="/", secure=request.url.scheme == "https")
             await resp(scope, receive, send)
             return
