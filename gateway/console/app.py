@@ -131,9 +131,11 @@ class TokenGate:
 
 
 def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
-              run_live: bool = True) -> Any:
-    """The ASGI app; ``run_live`` starts the MQTT status subscription with it."""
+              run_live: bool = True, stopping: asyncio.Event | None = None) -> Any:
+    """The ASGI app; ``run_live`` starts the MQTT status subscription with it; setting
+    ``stopping`` ends the SSE streams (so a SIGTERM does not wait for open pages)."""
     env = _environment()
+    stop = stopping or asyncio.Event()
     live = live or LiveStatus(cfg)
     console = Console(cfg, reader, live)
 
@@ -228,7 +230,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
             sent: dict[str, str] = {}
             last_gw = ""
             yield b"retry: 2000\n\n"
-            while not await request.is_disconnected():
+            while not stop.is_set() and not await request.is_disconnected():
                 rows = await console.fleet()
                 changed = []
                 for row in rows:
@@ -244,7 +246,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
                     yield f"event: fleet\ndata: {json.dumps(doc)}\n\n".encode()
                 else:
                     yield b": keep-alive\n\n"
-                await console.wait_change(SSE_PERIOD_S)
+                await console.wait_change(SSE_PERIOD_S, stop)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",

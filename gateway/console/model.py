@@ -212,16 +212,18 @@ class Console:
         ok = await self._cached("ping", LATEST_TTL_S, ping, False)
         return ok and not self._cache["ping"].error
 
-    async def wait_change(self, timeout: float) -> None:
-        """Return when a live status changes, or after ``timeout`` (for periodic refresh)."""
+    async def wait_change(self, timeout: float, stop: asyncio.Event) -> None:
+        """Return when a live status changes, ``stop`` is set, or after ``timeout``."""
         cond = self.live.changed
         seen = self.live.version
 
         async def changed() -> None:
             async with cond:
                 await cond.wait_for(lambda: self.live.version != seen)
+        waiters = [asyncio.ensure_future(changed()), asyncio.ensure_future(stop.wait())]
         try:
-            await asyncio.wait_for(changed(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
 

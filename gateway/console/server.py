@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -17,6 +18,19 @@ from .errors import ConsoleError
 from .queries import open_reader
 
 __all__ = ["bind", "is_loopback", "serve"]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, telling the app on SIGINT/SIGTERM so open SSE streams end at once."""
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+        self.loop = asyncio.get_running_loop()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        super().handle_exit(sig, frame)
 
 
 def is_loopback(host: str) -> bool:
@@ -65,10 +79,11 @@ async def serve(cfg: Config, host: str, port: int,
     sock = bind(host, port)
     actual = sock.getsockname()[1]
     reader = open_reader(cfg)
-    app = build_app(cfg, reader)
+    stopping = asyncio.Event()
+    app = build_app(cfg, reader, stopping=stopping)
     config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
+                            timeout_graceful_shutdown=3)
+    server = _Server(config, stopping)
     shown = f"[{host}]" if ":" in host else host
     if on_ready is not None:
         on_ready(f"http://{shown}:{actual}/")
