@@ -51,6 +51,7 @@ from .liveview import DeviceRow, LiveView
 DEMO_SITE = "demo-lab"
 DEFAULT_COUNTS: Mapping[Kind, int] = {"air": 2, "light": 1, "flow": 1}
 GATEWAY_STOP_S = 12.0  # the gateway promises to exit within 10 s of SIGTERM
+CONSOLE_PORT = 8080  # the console's default; another free port when it is taken
 
 
 class DemoError(FleetError):
@@ -154,6 +155,8 @@ class Demo:
         self.children = Children(self.dir / "demo.pids")
         self.broker: EmbeddedBroker | None = None
         self.gateway: asyncio.subprocess.Process | None = None
+        self.console: asyncio.subprocess.Process | None = None
+        self.console_url: str | None = None
         self.fleet: Fleet | None = None
         self.events: list[str] = []
         self.started_ms = int(time.time() * 1000)
@@ -225,6 +228,30 @@ class Demo:
                   f"{' ' + str(cfg.store.path) if cfg.store.kind == 'sqlite' else ''}, "
                   f"log {log}")
 
+    async def _start_console(self, cfg: Config, cfg_path: Path, stop: asyncio.Event) -> None:
+        """``livinglab console`` on loopback (port 8080 when free); the demo goes on without
+        it if it cannot start, saying why."""
+        port = CONSOLE_PORT if not port_open("127.0.0.1", CONSOLE_PORT) else free_port()
+        log = self.dir / "console.log"
+        with open(log, "ab") as out:
+            self.console = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway.cli", "console", "--config", str(cfg_path),
+                "--host", "127.0.0.1", "--port", str(port), stdin=asyncio.subprocess.DEVNULL,
+                stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent())
+        self.children.add(self.console.pid, "console")
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not stop.is_set():
+            if self.console.returncode is not None:
+                self.emit(f"warning: the console exited: {log_tail(log)} (full log: {log})")
+                return
+            if port_open("127.0.0.1", port):
+                self.console_url = f"http://127.0.0.1:{port}/"
+                self.emit(f"console: {self.console_url}  (open it in a browser)")
+                return
+            await asyncio.sleep(0.2)
+        self.emit(f"warning: the console did not start within 20 s (see {log})")
+
     def _on_fleet_event(self, ev: FleetEvent) -> None:
         if ev.kind == "started" and ev.pid is not None:
             self.children.add(ev.pid, f"device {ev.device}")
@@ -244,6 +271,7 @@ class Demo:
         try:
             cfg, cfg_path, target = await self._start_broker()
             await self._start_gateway(cfg, cfg_path, stop)
+            await self._start_console(cfg, cfg_path, stop)
             settings = parse_settings(cfg.fleet)
             specs = self._plan(settings.seed)
             site = cfg.site
@@ -299,7 +327,8 @@ class Demo:
                       if store else None)
             header = (f"livinglab demo — site {cfg.site} — {elapsed:.0f} s"
                       f"{f' of {self.opts.duration:.0f} s' if self.opts.duration else ''} — "
-                      f"telemetry {tally.total()}, rejected {self._rejected(tally)} — Ctrl-C stops")
+                      f"telemetry {tally.total()}, rejected {self._rejected(tally)} — Ctrl-C stops"
+                      f"{f' — console {self.console_url}' if self.console_url else ''}")
             view.update(self._rows(tally, landed), header, elapsed)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
@@ -313,6 +342,15 @@ class Demo:
         """Devices, then the gateway (it flushes), then the broker; each bounded, by PID."""
         if self.fleet is not None:
             await self.fleet.stop()
+        if self.console is not None and self.console.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.console.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.console.wait(), 8)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.console.kill()
+                await asyncio.wait_for(self.console.wait(), 5)
         if self.gateway is not None and self.gateway.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.gateway.send_signal(signal.SIGTERM)

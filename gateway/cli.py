@@ -21,6 +21,7 @@ from .errors import GatewayError
 COMMAND_MODULES = (
     "devices.demo_cli",
     "gateway.gateway_cli",
+    "gateway.console.cli",
     "devices.fleet_cli",
     "provisioning.cli",
     "devices.cli",

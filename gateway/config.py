@@ -91,11 +91,29 @@ class QuantitySection(_Section):
     max: StrictFloat | StrictInt
 
 
+class ConsoleSection(_Section):
+    """``livinglab console``: where it listens and who may look (docs/console.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Required when host is not a loopback address (the console refuses to start without).
+    token: str = ""
+    # The console's own broker login for the retained status topics (read-only is
+    # enough); empty means the [mqtt] login.
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    # influxdb2 stores: how to read them back. "auto" asks the server (VictoriaMetrics
+    # answers /api/v1/status/buildinfo), "flux" for InfluxDB 2.x, "victoria" for
+    # VictoriaMetrics' Prometheus query API.
+    query_api: Literal["auto", "flux", "victoria"] = "auto"
+
+
 class Config(_Section):
     site: str = Field(pattern=ID_PATTERN)
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttSection = MqttSection()
     store: StoreSection = StoreSection()
+    console: ConsoleSection = ConsoleSection()
     # Sections owned by other packages (fleet, provisioning) are kept as plain
     # tables here and parsed by their owners, so the gateway never rejects them.
     fleet: dict[str, Any] = Field(default_factory=dict)

@@ -48,6 +48,7 @@ def test_demo_runs_everything_lands_readings_and_leaves_no_process(tmp_path: Pat
     assert "\x1b[" not in out, "non-TTY output must be plain lines"
     assert "broker: embedded amqtt" in out
     assert "all stopped" in out
+    assert "console: http://127.0.0.1:" in out, out
 
     data = tmp_path / "var" / "demo"
     db = data / "readings.sqlite"
@@ -65,7 +66,7 @@ def test_demo_runs_everything_lands_readings_and_leaves_no_process(tmp_path: Pat
         pytest.fail(f"no summary line for light-0001 in:\n{out}")
 
     roles = _assert_children_gone(data / "demo.pids")
-    assert roles[:2] == ["broker", "gateway"]
+    assert roles[:3] == ["broker", "gateway", "console"]
     assert sorted(r for r in roles if r.startswith("device ")) == [
         "device air-0001", "device air-0002", "device flow-0001", "device light-0001"]
 

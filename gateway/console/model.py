@@ -1,0 +1,229 @@
+"""What the pages show, assembled from the gateway's files, the live status and the store.
+
+:class:`Console` is the one object the web layer talks to. Store answers are
+cached briefly (``LATEST_TTL_S`` for latest values, ``DELIVERED_TTL_S`` for the
+24 h counts) so any number of open pages costs the store one query per period,
+and the store is asked from a worker thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from protocols.quantities import QUANTITIES
+
+from ..config import Config
+from .live import LiveStatus
+from .queries import Latest, StoreReader, StoreUnavailable
+from .state import GatewayFiles, InventoryRow, SeenRow, fetch_healthz
+
+__all__ = ["WINDOWS", "Console"]
+
+LATEST_TTL_S = 2.0
+DELIVERED_TTL_S = 60.0
+ONLINE_WITHOUT_STATUS_S = 300.0
+DAY_S = 86400.0
+#: window name -> (seconds, downsampling step in seconds): ~300 points per chart at most
+WINDOWS: dict[str, tuple[int, int]] = {"1h": (3600, 15), "24h": (86400, 300),
+                                       "7d": (7 * 86400, 1800)}
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Cached:
+    at: float = float("-inf")
+    value: Any = None
+    error: str = ""
+
+
+def unit_of(quantity: str) -> str:
+    q = QUANTITIES.get(quantity)
+    return q.unit if q is not None else ""
+
+
+def _per_hour(counts: list[tuple[int, int]], now: float) -> list[dict[str, int]]:
+    """The last 24 whole hours plus the current one, zero where nothing landed."""
+    got = dict(counts)
+    first = (int(now) // 3600 - 24) * 3600_000
+    return [{"hour_ms": h, "readings": got.get(h, 0)}
+            for h in range(first, first + 25 * 3600_000, 3600_000)]
+
+
+class Console:
+    def __init__(self, cfg: Config, reader: StoreReader, live: LiveStatus) -> None:
+        self.cfg = cfg
+        self.files = GatewayFiles(cfg.gateway.data_dir)
+        self.reader = reader
+        self.live = live
+        self._cache: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _cached(self, key: str, ttl: float, fn: Callable[[], T], default: T) -> T:
+        """``fn`` in a thread at most once per ``ttl``; on StoreUnavailable the last value."""
+        c = self._cache.setdefault(key, _Cached())
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if time.monotonic() - c.at >= ttl:
+                try:
+                    c.value, c.error = await asyncio.to_thread(fn), ""
+                except StoreUnavailable as exc:
+                    c.error = str(exc)
+                c.at = time.monotonic()
+        return c.value if c.value is not None else default
+
+    @property
+    def store_error(self) -> str:
+        return next((c.error for c in self._cache.values() if c.error), "")
+
+    async def _latest(self) -> Latest:
+        return await self._cached("latest", LATEST_TTL_S,
+                                  lambda: self.reader.latest(self.cfg.site), {})
+
+    async def _delivered(self) -> dict[str, int]:
+        since = int((time.time() - DAY_S) * 1000)
+        return await self._cached("delivered", DELIVERED_TTL_S,
+                                  lambda: self.reader.delivered(self.cfg.site, since), {})
+
+    def _state(self, device: str, inv: InventoryRow | None, seen: SeenRow | None) -> str:
+        if inv is not None and inv.retired:
+            return "retired"
+        live = self.live.devices.get(device)
+        if live is not None:
+            return live.state
+        if seen is not None:
+            if seen.state in ("online", "offline"):
+                return seen.state
+            fresh = time.time() - seen.last_seen < ONLINE_WITHOUT_STATUS_S
+            return "online" if fresh else "offline"
+        return "never-seen"
+
+    def _row(self, device: str, inv: InventoryRow | None, seen: SeenRow | None,
+             values: dict[str, tuple[float, int]], rejected: int,
+             delivered: int | None) -> dict[str, Any]:
+        live = self.live.devices.get(device)
+        status: dict[str, Any] = dict(seen.status) if seen is not None else {}
+        if live is not None:
+            status.update(live.fields)
+        last_seen = seen.last_seen if seen is not None else None
+        if live is not None and live.fields.get("fw") is not None:  # heard from, not just a will
+            last_seen = max(last_seen or 0.0, live.at)
+        return {
+            "device": device,
+            "state": self._state(device, inv, seen),
+            "board": (inv.board if inv is not None else "") or str(status.get("board", "")),
+            "firmware": str(status.get("fw", "")) or (inv.fw_version if inv is not None else ""),
+            "location": inv.location if inv is not None else "",
+            "last_seen": last_seen,
+            "values": {q: {"value": v, "unit": unit_of(q), "time_ms": t or None}
+                       for q, (v, t) in sorted(values.items())},
+            "rejected_24h": rejected,
+            "delivered_24h": delivered,
+        }
+
+    async def fleet(self) -> list[dict[str, Any]]:
+        """One row per device of the inventory, ever seen, or with a live status."""
+        inventory, seen, rejected = await asyncio.gather(
+            asyncio.to_thread(self.files.inventory), asyncio.to_thread(self.files.lastseen),
+            asyncio.to_thread(self.files.rejection_counts, DAY_S))
+        latest, delivered = await asyncio.gather(self._latest(), self._delivered())
+        inv = {r.device: r for r in inventory}
+        seen_by = {r.device: r for r in seen}
+        ids = sorted(set(inv) | set(seen_by) | set(self.live.devices) | set(latest))
+        return [self._row(d, inv.get(d), seen_by.get(d), latest.get(d, {}),
+                          rejected.get(d, 0), delivered.get(d, 0) if delivered else None)
+                for d in ids]
+
+    async def device(self, device: str, window_s: int = 3600) -> dict[str, Any] | None:
+        """The fleet row plus status fields, metadata, rejections and the quantities with
+        readings in the window (one chart each); None if unknown."""
+        rows = {r["device"]: r for r in await self.fleet()}
+        row = rows.get(device)
+        if row is None:
+            return None
+        inventory = {r.device: r for r in await asyncio.to_thread(self.files.inventory)}
+        seen = {r.device: r for r in await asyncio.to_thread(self.files.lastseen)}
+        status: dict[str, Any] = dict(seen[device].status) if device in seen else {}
+        live = self.live.devices.get(device)
+        if live is not None:
+            status.update(live.fields)
+        inv = inventory.get(device)
+        rejections = await asyncio.to_thread(self.files.rejections, device=device, limit=50)
+        since = int((time.time() - DAY_S) * 1000)
+        no_hours: list[tuple[int, int]] = []
+        hourly = await self._cached(f"hourly:{device}", LATEST_TTL_S * 5,
+                                    lambda: self.reader.hourly(self.cfg.site, device, since),
+                                    no_hours)
+        nothing: dict[str, tuple[float, int]] = {}
+        in_window = await self._cached(
+            f"window:{device}:{window_s}", LATEST_TTL_S,
+            lambda: self.reader.latest(self.cfg.site, window_s, device).get(device, {}),
+            nothing)
+        charts = {q: {"value": v, "unit": unit_of(q)} for q, (v, _) in sorted(in_window.items())}
+        return {**row, "status": status, "charts": charts,
+                "metadata": None if inv is None else {
+                    "board": inv.board, "sensors": list(inv.sensors), "location": inv.location,
+                    "fw_version": inv.fw_version, "provisioned_at": inv.provisioned_at,
+                    "retired": inv.retired},
+                "rejections": [r.as_json() for r in rejections],
+                "delivery_per_hour": _per_hour(hourly, time.time())}
+
+    async def readings(self, device: str, quantity: str, since_ms: int, until_ms: int,
+                       step_ms: int) -> dict[str, Any]:
+        series = await asyncio.to_thread(self.reader.series, self.cfg.site, device, quantity,
+                                         since_ms, until_ms, max(step_ms, 1000))
+        return {"device": device, "quantity": quantity, "unit": unit_of(quantity),
+                "since_ms": since_ms, "until_ms": until_ms, "step_ms": step_ms,
+                **series.as_json()}
+
+    async def gateway(self) -> dict[str, Any]:
+        """Broker connected, buffer depth and oldest age, store reachable."""
+        g = self.cfg.gateway
+        health, store_ok = await asyncio.gather(
+            asyncio.to_thread(fetch_healthz, g.health_host, g.health_port),
+            self._store_ok())
+        status = self.live.gateways.get(g.id)
+        return {
+            "gateway": g.id,
+            "data_dir_exists": self.files.exists,
+            "state": status.state if status is not None else ("online" if health else "unknown"),
+            "healthz": health is not None,
+            "broker_connected": bool(health["mqtt_connected"]) if health else None,
+            "buffer_depth": (health or {}).get("buffer_depth",
+                                               (status.fields if status else {}).get(
+                                                   "buffer_depth")),
+            "oldest_age_s": (health or {}).get("oldest_age_s"),
+            "store_down_s": (health or {}).get("store_down_s"),
+            "store_reachable": store_ok,
+            "store": self.reader.what,
+            "store_error": self.store_error,
+            "console_broker": self.live.connected,
+            "console_broker_error": self.live.error,
+        }
+
+    async def _store_ok(self) -> bool:
+        def ping() -> bool:
+            self.reader.ping()
+            return True
+        ok = await self._cached("ping", LATEST_TTL_S, ping, False)
+        return ok and not self._cache["ping"].error
+
+    async def wait_change(self, timeout: float, stop: asyncio.Event) -> None:
+        """Return when a live status changes, ``stop`` is set, or after ``timeout``."""
+        cond = self.live.changed
+        seen = self.live.version
+
+        async def changed() -> None:
+            async with cond:
+                await cond.wait_for(lambda: self.live.version != seen)
+        waiters = [asyncio.ensure_future(changed()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+

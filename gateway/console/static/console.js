@@ -1,0 +1,204 @@
+// livinglab console: local times, live fleet rows over SSE, uPlot charts on the device page.
+// Every value that came from a device is put into the page with textContent, never innerHTML.
+(function () {
+  "use strict";
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function localTime(iso, mode) {
+    var d = new Date(iso);
+    if (isNaN(d)) return iso;
+    if (mode === "hour") return d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    var age = (Date.now() - d.getTime()) / 1000;
+    var text = d.toLocaleString();
+    if (age >= 0 && age < 86400) {
+      var ago = age < 60 ? Math.round(age) + " s ago" : age < 3600 ? Math.round(age / 60) + " min ago"
+        : Math.round(age / 3600) + " h ago";
+      text = d.toLocaleTimeString() + " (" + ago + ")";
+    }
+    return text;
+  }
+
+  function localizeTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      t.title = t.getAttribute("datetime");
+      t.textContent = localTime(t.getAttribute("datetime"), t.dataset.format);
+    });
+  }
+
+  function isoOf(ts) { return new Date(ts * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"); }
+
+  // -- fleet page -------------------------------------------------------------------
+  function valuesCell(td, row) {
+    td.textContent = "";
+    var qs = Object.keys(row.values || {});
+    if (!qs.length) { td.appendChild(el("span", "none", "–")); return; }
+    qs.forEach(function (q) {
+      var v = row.values[q];
+      var s = el("span", "v");
+      s.dataset.device = row.device;
+      s.dataset.quantity = q;
+      s.dataset.value = String(v.value);
+      s.appendChild(el("span", "q", q));
+      s.appendChild(document.createTextNode(" "));
+      s.appendChild(el("b", null, v.value));
+      s.appendChild(document.createTextNode(" "));
+      s.appendChild(el("span", "u", v.unit));
+      td.appendChild(s);
+    });
+  }
+
+  function cell(label, col, cls) {
+    var td = el("td", cls);
+    td.dataset.label = label;
+    if (col) td.dataset.col = col;
+    return td;
+  }
+
+  function newRow(row) {
+    var tr = el("tr");
+    tr.dataset.device = row.device;
+    var td = cell("Device");
+    var a = el("a", "mono", row.device);
+    a.href = "/devices/" + encodeURIComponent(row.device);
+    td.appendChild(a);
+    tr.appendChild(td);
+    td = cell("State");
+    var b = el("span", "badge");
+    b.dataset.col = "state";
+    td.appendChild(b);
+    tr.appendChild(td);
+    tr.appendChild(cell("Board", "board"));
+    tr.appendChild(cell("Firmware", "firmware"));
+    tr.appendChild(cell("Last seen", "last_seen"));
+    tr.appendChild(cell("Latest", "values", "values"));
+    tr.appendChild(cell("Rejected 24 h", "rejected_24h", "num"));
+    tr.appendChild(cell("Readings 24 h", "delivered_24h", "num"));
+    return tr;
+  }
+
+  function updateRow(tbody, row) {
+    var tr = tbody.querySelector('tr[data-device="' + CSS.escape(row.device) + '"]');
+    if (!tr) {
+      tr = newRow(row);
+      var after = Array.prototype.find.call(tbody.rows, function (r) { return r.dataset.device > row.device; });
+      tbody.insertBefore(tr, after || null);
+      var empty = document.getElementById("empty");
+      if (empty) empty.remove();
+    }
+    tr.dataset.state = row.state;
+    tr.querySelector('[data-col="state"]').textContent = row.state;
+    tr.querySelector('[data-col="board"]').textContent = row.board || "–";
+    tr.querySelector('[data-col="firmware"]').textContent = row.firmware || "–";
+    var seen = tr.querySelector('[data-col="last_seen"]');
+    seen.textContent = "";
+    if (row.last_seen) {
+      var t = el("time");
+      t.setAttribute("datetime", isoOf(row.last_seen));
+      seen.appendChild(t);
+    } else {
+      seen.textContent = "never seen";
+    }
+    valuesCell(tr.querySelector('[data-col="values"]'), row);
+    var rej = tr.querySelector('[data-col="rejected_24h"]');
+    rej.textContent = "";
+    if (row.rejected_24h) {
+      var a = el("a", null, row.rejected_24h);
+      a.href = "/rejected?device=" + encodeURIComponent(row.device);
+      rej.appendChild(a);
+    } else { rej.textContent = "0"; }
+    tr.querySelector('[data-col="delivered_24h"]').textContent =
+      row.delivered_24h === null ? "–" : String(row.delivered_24h);
+    localizeTimes(tr);
+  }
+
+  function updateGateway(gw) {
+    var p = document.getElementById("gateway-panel");
+    if (!p) return;
+    function set(name, text) { var e = p.querySelector('[data-field="' + name + '"]'); if (e) e.textContent = text; }
+    var st = p.querySelector('[data-field="state"]');
+    st.textContent = gw.state; st.dataset.state = gw.state;
+    set("broker_connected", gw.broker_connected === null ? "unknown" : gw.broker_connected ? "connected" : "disconnected");
+    set("buffer_depth", gw.buffer_depth === null || gw.buffer_depth === undefined ? "–" : gw.buffer_depth);
+    set("oldest_age_s", gw.oldest_age_s === null || gw.oldest_age_s === undefined ? "–" : Number(gw.oldest_age_s).toFixed(1));
+    set("store_reachable", gw.store_reachable ? "reachable" : "unreachable");
+  }
+
+  function liveFleet() {
+    var table = document.getElementById("fleet");
+    if (!table || !window.EventSource) return;
+    var dot = document.getElementById("live");
+    var es = new EventSource("/api/events");
+    es.onopen = function () { dot.classList.add("on"); };
+    es.onerror = function () { dot.classList.remove("on"); };
+    es.addEventListener("fleet", function (ev) {
+      var doc = JSON.parse(ev.data);
+      var tbody = table.tBodies[0];
+      doc.rows.forEach(function (row) { updateRow(tbody, row); });
+      document.getElementById("count").textContent = String(tbody.rows.length);
+      updateGateway(doc.gateway);
+    });
+  }
+
+  // -- device page ------------------------------------------------------------------
+  var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+
+  // room for the widest tick label (e.g. "1,008.03") next to the unit label
+  function yAxisSize(u, values) {
+    var longest = (values || []).reduce(function (n, v) { return Math.max(n, String(v).length); }, 0);
+    return 24 + longest * 7;
+  }
+
+  function drawChart(fig, device, windowName) {
+    var q = fig.dataset.chart, unit = fig.dataset.unit;
+    var box = fig.querySelector(".plot");
+    var url = "/api/devices/" + encodeURIComponent(device) + "/readings?quantity=" +
+      encodeURIComponent(q) + "&window=" + encodeURIComponent(windowName);
+    fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (doc) {
+      box.textContent = "";
+      if (!doc.times_ms || !doc.times_ms.length) {
+        box.appendChild(el("p", "empty", doc.error ? doc.error : "No readings in this window."));
+        fig.dataset.points = "0";
+        return;
+      }
+      var sensors = Object.keys(doc.sensors);
+      var data = [doc.times_ms.map(function (t) { return t / 1000; })];
+      var series = [{}];
+      sensors.forEach(function (s, i) {
+        data.push(doc.sensors[s]);
+        series.push({label: s, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
+                     points: {show: doc.times_ms.length < 60, size: 4}});
+      });
+      var width = Math.max(box.clientWidth, 240);
+      // the whole chosen window on the x axis, in local time (uPlot's default)
+      var range = [doc.since_ms / 1000, doc.until_ms / 1000];
+      var opts = {width: width, height: 180, series: series, legend: {show: sensors.length > 1, live: false},
+                  axes: [{}, {label: unit, labelSize: 18, size: yAxisSize}],
+                  scales: {x: {time: true, range: function () { return range; }}}};
+      new uPlot(opts, data, box);
+      fig.dataset.points = String(doc.times_ms.length);
+    }).catch(function (err) {
+      box.textContent = "";
+      box.appendChild(el("p", "empty", "Could not load readings: " + err));
+    });
+  }
+
+  function charts() {
+    var sec = document.getElementById("charts");
+    if (!sec || !window.uPlot) return;
+    sec.querySelectorAll("[data-chart]").forEach(function (fig) {
+      drawChart(fig, sec.dataset.device, sec.dataset.window);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localizeTimes(document);
+    liveFleet();
+    charts();
+  });
+})();
