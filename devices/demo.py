@@ -314,7 +314,7 @@ class Demo:
         return rows
 
     async def _live(self, stop: asyncio.Event, tally: Tally, cfg: Config, t0: float) -> None:
-        view = LiveView(sys.stdout)
+        view = LiveView(sys.stdout, cfg.registry)
         store = cfg.store.path if cfg.store.kind == "sqlite" else None
         while not stop.is_set():
             elapsed = time.monotonic() - t0

@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def describe(res: SyncResult) -> str:
     lines = [f"password file: {res.password_file} ({res.users} users, hashed with "
              f"{res.hasher})", f"acl file: {res.acl_file}"]
+    if res.console_user:
+        lines.append(f"console login: {res.console_user} (reads the status topics only)")
     if res.reloaded_pid is not None:
         lines.append(f"mosquitto pid {res.reloaded_pid} reloaded (SIGHUP)")
     else:

@@ -40,17 +40,23 @@ class DeviceAcl:
 
 
 def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
-             gateway_site: str = "", gateway_id: str = "") -> str:
+             gateway_site: str = "", gateway_id: str = "", console_user: str = "") -> str:
     """The ACL file: each device writes only its telemetry/status and reads its config;
     the gateway account reads its whole site, writes its own ``_gateway`` topics and
-    the devices' retained ``config`` topics (it is also the operators' account)."""
+    the devices' retained ``config`` topics (it is also the operators' account); the
+    console account (``[console] mqtt_username``) reads the site's status topics
+    (devices' and gateways') and writes nothing."""
     out = [HEADER]
+    base = f"{prefix}/{gateway_site}"
     if gateway_user:
-        base = f"{prefix}/{gateway_site}"
         out.append(f"user {gateway_user}\n"
                    f"topic read {base}/#\n"
                    f"topic write {base}/_gateway/{gateway_id}/#\n"
                    f"topic write {base}/+/config\n\n")
+    if console_user:
+        out.append(f"user {console_user}\n"
+                   f"topic read {base}/+/status\n"
+                   f"topic read {base}/_gateway/+/status\n\n")
     for d in sorted(devices, key=lambda d: (d.site, d.device)):
         base = f"{prefix}/{d.site}/{d.device}"
         out.append(f"user {d.device}\n"

@@ -78,6 +78,9 @@ class Settings(_Section):
     gateway_username: str
     gateway_password: str
     wifi: WifiSettings
+    #: ``[console] mqtt_username/mqtt_password``: a read-only login for the console
+    console_username: str = ""
+    console_password: str = ""
     prov: ProvisioningSettings
 
     def path(self, p: Path) -> Path:
@@ -118,7 +121,8 @@ def settings_from_config(cfg: Config) -> Settings:
         site=cfg.site, data_dir=cfg.gateway.data_dir, prefix=cfg.mqtt.topic_prefix,
         gateway_id=cfg.gateway.id, mqtt_host=cfg.mqtt.host, mqtt_port=cfg.mqtt.port,
         gateway_username=cfg.mqtt.username, gateway_password=cfg.mqtt.password,
-        wifi=wifi, prov=prov)
+        console_username=cfg.console.mqtt_username,
+        console_password=cfg.console.mqtt_password, wifi=wifi, prov=prov)
 
 
 def _one_line(section: str, exc: ValidationError) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from devices.inventory import Inventory
 
 from . import credentials, mosquitto
+from .errors import ProvisioningError
 from .settings import Settings
 
 
@@ -19,13 +20,16 @@ class SyncResult:
     hasher: str
     reloaded_pid: int | None
     missing_secrets: tuple[str, ...]
+    console_user: str = ""
 
 
 def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None) -> SyncResult:
     """Rewrite both files from the active devices, then SIGHUP the broker if known.
 
     A device whose secret file is gone is left out (it could not log in anyway)
-    and reported, so the caller can say "re-flash it".
+    and reported, so the caller can say "re-flash it". With ``[console]
+    mqtt_username`` set, the console gets its own login that reads the status
+    topics and writes nothing.
     """
     users: list[credentials.Credential] = []
     if settings.gateway_username:
@@ -40,9 +44,13 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
             continue
         users.append(cred)
         acls.append(mosquitto.DeviceAcl(dev.site, dev.device))
+    console = _console_user(settings, {u.username for u in users})
+    if console is not None:
+        users.append(console)
     hasher = mosquitto.write_password_file(settings.password_file, users, settings.prov.hasher)
     mosquitto.write_acl_file(settings.acl_file, mosquitto.acl_text(
-        settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id))
+        settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id,
+        console.username if console is not None else ""))
     pid = reload_pid
     if pid is None and settings.prov.mosquitto_pid_file is not None:
         pid_file = settings.path(settings.prov.mosquitto_pid_file)
@@ -51,4 +59,20 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     if pid is not None:
         mosquitto.reload_broker(pid)
     return SyncResult(settings.password_file, settings.acl_file, len(users), hasher, pid,
-                      tuple(missing))
+                      tuple(missing), console.username if console is not None else "")
+
+
+def _console_user(settings: Settings, taken: set[str]) -> credentials.Credential | None:
+    """The console's read-only login, or None when it has none of its own (it then uses
+    the ``[mqtt]`` login, which already reads the whole site)."""
+    name, password = settings.console_username, settings.console_password
+    if not name or (name, password) == (settings.gateway_username,
+                                         settings.gateway_password):
+        return None
+    if not password:
+        raise ProvisioningError(f"[console] mqtt_username '{name}' has no mqtt_password "
+                                "(set both, or neither to use the [mqtt] login)")
+    if name in taken:
+        raise ProvisioningError(f"[console] mqtt_username '{name}' is already the gateway's or "
+                                "a device's login (choose another name, e.g. 'console')")
+    return credentials.Credential(name, password)

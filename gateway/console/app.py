@@ -39,7 +39,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config import Config
 from .live import LiveStatus
-from .model import WINDOWS, Console, unit_of
+from .model import WINDOWS, Console
 from .queries import StoreReader, StoreUnavailable
 
 __all__ = ["COOKIE", "build_app"]
@@ -62,7 +62,6 @@ def _environment() -> Environment:
     env.filters["iso"] = _iso
     env.filters["tojson"] = lambda v: json.dumps(v, sort_keys=True).replace(
         "<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
-    env.globals["unit_of"] = unit_of
     return env
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from protocols.quantities import DOMAINS
+from protocols.quantities import Registry
 
 from ..config import StoreSection
 from .queries import LATEST_WINDOW_S, Latest, Series, StoreUnavailable, check_id, domain_of
@@ -61,7 +61,10 @@ class _Http:
 class InfluxQLReader:
     """InfluxDB 1.x: InfluxQL over ``/query``, ``GROUP BY time()`` for downsampling."""
 
-    def __init__(self, cfg: StoreSection) -> None:
+    def __init__(self, cfg: StoreSection, registry: Registry) -> None:
+        self.registry = registry
+        #: every measurement a reading can land in, quoted for a FROM clause
+        self._from = ",".join(f'"{d}"' for d in registry.domains)
         headers = {}
         if cfg.username or cfg.password:
             cred = base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
@@ -88,7 +91,7 @@ class InfluxQLReader:
                device: str | None = None) -> Latest:
         out: Latest = {}
         dev = f" AND device = '{check_id(device)}'" if device else ""
-        q = (f"SELECT last(*) FROM {','.join(DOMAINS)} WHERE site = '{check_id(site)}'{dev} "
+        q = (f"SELECT last(*) FROM {self._from} WHERE site = '{check_id(site)}'{dev} "
              f"AND time > now() - {int(window_s)}s GROUP BY device")
         for s in self._series(q):
             device = str(s.get("tags", {}).get("device", ""))
@@ -102,7 +105,7 @@ class InfluxQLReader:
                step_ms: int) -> Series:
         if not _QUANTITY.match(quantity):
             return Series()
-        q = (f'SELECT mean("{quantity}") FROM "{domain_of(quantity)}" WHERE '
+        q = (f'SELECT mean("{quantity}") FROM "{domain_of(self.registry, quantity)}" WHERE '
              f"site = '{check_id(site)}' AND device = '{check_id(device)}' AND "
              f"time >= {since_ms}ms AND time < {until_ms}ms "
              f"GROUP BY time({step_ms}ms), sensor fill(none)")
@@ -113,7 +116,7 @@ class InfluxQLReader:
         return Series.align(per)
 
     def _counts(self, where: str, group: str) -> list[dict[str, Any]]:
-        return self._series(f"SELECT count(*) FROM {','.join(DOMAINS)} WHERE {where} "
+        return self._series(f"SELECT count(*) FROM {self._from} WHERE {where} "
                             f"GROUP BY {group}")
 
     def delivered(self, site: str, since_ms: int) -> dict[str, int]:
@@ -139,10 +142,19 @@ class InfluxQLReader:
 
 # -- VictoriaMetrics (Prometheus query API) ---------------------------------------------
 
-def _split_name(name: str) -> tuple[str, str]:
-    """``air_co2`` -> (air, co2); ``flow_flow_rate`` -> (flow, flow_rate)."""
-    m, _, q = name.partition("_")
-    return m, q
+def _split_name(registry: Registry, name: str) -> tuple[str, str]:
+    """``air_co2`` -> (air, co2); ``flow_flow_rate`` -> (flow, flow_rate); with a site
+    domain ``water_quality``, ``water_quality_ph`` -> (water_quality, ph). A domain may
+    hold ``_`` itself, so the split is the one the registry knows; failing that (a
+    quantity since dropped from the config) the longest domain that prefixes ``name``."""
+    prefixed = [d for d in registry.domains if name.startswith(d + "_")]
+    for d in prefixed:
+        if registry.domain_of(name[len(d) + 1:]) == d:
+            return d, name[len(d) + 1:]
+    if prefixed:
+        d = max(prefixed, key=len)
+        return d, name[len(d) + 1:]
+    return "", ""
 
 
 class VictoriaReader:
@@ -150,7 +162,9 @@ class VictoriaReader:
     ``{measurement}_{field}`` with the tags as labels; read through
     ``/api/v1/query`` and ``/api/v1/query_range`` (MetricsQL), no Flux."""
 
-    def __init__(self, cfg: StoreSection) -> None:
+    def __init__(self, cfg: StoreSection, registry: Registry) -> None:
+        self.registry = registry
+        self._names = f'__name__=~"({"|".join(registry.domains)})_.+"'
         self.what = f"VictoriaMetrics at {cfg.url}"
         headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
         self.http = _Http(cfg.url, min(cfg.timeout_s, 10.0), self.what, headers)
@@ -161,9 +175,8 @@ class VictoriaReader:
             raise StoreUnavailable(f"{self.what}: {doc.get('error', doc)}")
         return list(doc.get("data", {}).get("result", []))
 
-    @staticmethod
-    def _selector(site: str, device: str | None = None, name: str | None = None) -> str:
-        parts = [f'__name__="{name}"' if name else f'__name__=~"({"|".join(DOMAINS)})_.+"',
+    def _selector(self, site: str, device: str | None = None, name: str | None = None) -> str:
+        parts = [f'__name__="{name}"' if name else self._names,
                  f'site="{check_id(site)}"']
         if device:
             parts.append(f'device="{check_id(device)}"')
@@ -179,7 +192,7 @@ class VictoriaReader:
         # keep_metric_names: MetricsQL drops __name__ from rollup results otherwise
         for r in self._result("/api/v1/query", {"query": f"{q} keep_metric_names"}):
             metric = r.get("metric", {})
-            _, quantity = _split_name(str(metric.get("__name__", "")))
+            _, quantity = _split_name(self.registry, str(metric.get("__name__", "")))
             device = str(metric.get("device", ""))
             if quantity and device:
                 out.setdefault(device, {})[quantity] = (float(r["value"][1]), 0)
@@ -189,7 +202,7 @@ class VictoriaReader:
                step_ms: int) -> Series:
         if not _QUANTITY.match(quantity):
             return Series()
-        sel = self._selector(site, device, f"{domain_of(quantity)}_{quantity}")
+        sel = self._selector(site, device, f"{domain_of(self.registry, quantity)}_{quantity}")
         step_s = max(step_ms // 1000, 1)
         rows = self._result("/api/v1/query_range", {
             "query": f"avg_over_time({sel}[{step_s}s])", "start": f"{since_ms / 1000:.3f}",
@@ -222,9 +235,11 @@ class VictoriaReader:
 class FluxReader:
     """InfluxDB 2.x through influxdb-client's query API (Flux)."""
 
-    def __init__(self, cfg: StoreSection) -> None:
+    def __init__(self, cfg: StoreSection, registry: Registry) -> None:
         from influxdb_client.client.influxdb_client import InfluxDBClient
 
+        self.registry = registry
+        self._doms = " or ".join(f"r._measurement == {json.dumps(d)}" for d in registry.domains)
         self.what = f"InfluxDB 2 bucket '{cfg.bucket}' at {cfg.url}"
         self.bucket = cfg.bucket
         self.client: Any = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
@@ -245,10 +260,9 @@ class FluxReader:
         return [rec for table in tables for rec in table.records]
 
     def _from(self, site: str, start: str, device: str | None = None) -> str:
-        doms = " or ".join(f'r._measurement == "{d}"' for d in DOMAINS)
         dev = f' and r.device == "{check_id(device)}"' if device else ""
         return (f'from(bucket: {json.dumps(self.bucket)}) |> range(start: {start}) '
-                f'|> filter(fn: (r) => r.site == "{check_id(site)}"{dev} and ({doms}))')
+                f'|> filter(fn: (r) => r.site == "{check_id(site)}"{dev} and ({self._doms}))')
 
     def ping(self) -> None:
         if not self.client.ping():

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from protocols.quantities import QUANTITIES
-
 from ..config import Config
 from .live import LiveStatus
 from .queries import Latest, StoreReader, StoreUnavailable
@@ -41,11 +39,6 @@ class _Cached:
     error: str = ""
 
 
-def unit_of(quantity: str) -> str:
-    q = QUANTITIES.get(quantity)
-    return q.unit if q is not None else ""
-
-
 def _per_hour(counts: list[tuple[int, int]], now: float) -> list[dict[str, int]]:
     """The last 24 whole hours plus the current one, zero where nothing landed."""
     got = dict(counts)
@@ -57,11 +50,17 @@ def _per_hour(counts: list[tuple[int, int]], now: float) -> list[dict[str, int]]
 class Console:
     def __init__(self, cfg: Config, reader: StoreReader, live: LiveStatus) -> None:
         self.cfg = cfg
+        #: the site's quantities (built-ins plus ``[quantities.NAME]``): units, domains
+        self.registry = cfg.registry
         self.files = GatewayFiles(cfg.gateway.data_dir)
         self.reader = reader
         self.live = live
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def unit_of(self, quantity: str) -> str:
+        """The quantity's canonical unit; "" for one the site does not (or no longer) know."""
+        return self.registry.unit_of(quantity) or ""
 
     async def _cached(self, key: str, ttl: float, fn: Callable[[], T], default: T) -> T:
         """``fn`` in a thread at most once per ``ttl``; on StoreUnavailable the last value."""
@@ -119,7 +118,7 @@ class Console:
             "firmware": str(status.get("fw", "")) or (inv.fw_version if inv is not None else ""),
             "location": inv.location if inv is not None else "",
             "last_seen": last_seen,
-            "values": {q: {"value": v, "unit": unit_of(q), "time_ms": t or None}
+            "values": {q: {"value": v, "unit": self.unit_of(q), "time_ms": t or None}
                        for q, (v, t) in sorted(values.items())},
             "rejected_24h": rejected,
             "delivered_24h": delivered,
@@ -163,7 +162,8 @@ class Console:
             f"window:{device}:{window_s}", LATEST_TTL_S,
             lambda: self.reader.latest(self.cfg.site, window_s, device).get(device, {}),
             nothing)
-        charts = {q: {"value": v, "unit": unit_of(q)} for q, (v, _) in sorted(in_window.items())}
+        charts = {q: {"value": v, "unit": self.unit_of(q)}
+                  for q, (v, _) in sorted(in_window.items())}
         return {**row, "status": status, "charts": charts,
                 "metadata": None if inv is None else {
                     "board": inv.board, "sensors": list(inv.sensors), "location": inv.location,
@@ -176,7 +176,7 @@ class Console:
                        step_ms: int) -> dict[str, Any]:
         series = await asyncio.to_thread(self.reader.series, self.cfg.site, device, quantity,
                                          since_ms, until_ms, max(step_ms, 1000))
-        return {"device": device, "quantity": quantity, "unit": unit_of(quantity),
+        return {"device": device, "quantity": quantity, "unit": self.unit_of(quantity),
                 "since_ms": since_ms, "until_ms": until_ms, "step_ms": step_ms,
                 **series.as_json()}
 

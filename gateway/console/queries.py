@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from protocols.quantities import DOMAINS, QUANTITIES
+from protocols.quantities import Registry
 
 from ..config import Config
 from .errors import ConsoleError
@@ -51,9 +51,9 @@ def check_id(value: str) -> str:
     return value
 
 
-def domain_of(quantity: str) -> str:
-    q = QUANTITIES.get(quantity)
-    return q.domain if q is not None else "device"
+def domain_of(registry: Registry, quantity: str) -> str:
+    """The measurement ``quantity`` lands in; ``device`` (never a reading) when unknown."""
+    return registry.domain_of(quantity) or "device"
 
 
 #: device -> quantity -> (value, time in ms; 0 when the store does not say)
@@ -80,6 +80,8 @@ class Series:
 
 class StoreReader(Protocol):
     what: str
+    #: the site's quantities: which measurements are asked, which domain a quantity is in
+    registry: Registry
 
     def ping(self) -> None: ...
 
@@ -104,12 +106,16 @@ class SQLiteReader:
     """The embedded store (gateway/stores/sqlite.py), opened read-only per question.
 
     Queries name ``measurement, site, device`` so SQLite walks the table's UNIQUE
-    index for one device instead of every row in the window.
+    index for one device instead of every row in the window. The measurements asked
+    for are the ``registry``'s domains (the site's own ones included).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: Registry) -> None:
         self.path = path
         self.what = f"SQLite store {path}"
+        self.registry = registry
+        self._domains = registry.domains
+        self._in = "measurement IN (" + ", ".join("?" * len(self._domains)) + ")"
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if not self.path.exists():
@@ -138,13 +144,13 @@ class SQLiteReader:
         if device is None:
             rows = self._query(
                 "SELECT device, field, value, max(time_ms) FROM readings "
-                "WHERE time_ms >= ? AND site = ? AND measurement IN ('air', 'light', 'flow') "
-                "GROUP BY device, field", (since, site))
+                f"WHERE time_ms >= ? AND site = ? AND {self._in} "
+                "GROUP BY device, field", (since, site, *self._domains))
         else:  # one device: walk the unique index from (measurement, site, device)
             rows = self._query(
                 "SELECT device, field, value, max(time_ms) FROM readings "
-                "WHERE measurement IN ('air', 'light', 'flow') AND site = ? AND device = ? "
-                "AND time_ms >= ? GROUP BY field", (site, device, since))
+                f"WHERE {self._in} AND site = ? AND device = ? "
+                "AND time_ms >= ? GROUP BY field", (*self._domains, site, device, since))
         out: Latest = {}
         for device, quantity, value, t in rows:
             out.setdefault(str(device), {})[str(quantity)] = (float(value), int(t))
@@ -156,7 +162,8 @@ class SQLiteReader:
             "SELECT sensor, (time_ms / ?) * ? AS t, avg(value) FROM readings "
             "WHERE measurement = ? AND site = ? AND device = ? AND field = ? "
             "AND time_ms >= ? AND time_ms < ? GROUP BY sensor, t ORDER BY t",
-            (step_ms, step_ms, domain_of(quantity), site, device, quantity, since_ms, until_ms))
+            (step_ms, step_ms, domain_of(self.registry, quantity), site, device, quantity,
+             since_ms, until_ms))
         per: dict[str, list[tuple[int, float]]] = {}
         for sensor, t, v in rows:
             per.setdefault(str(sensor), []).append((int(t), float(v)))
@@ -165,12 +172,12 @@ class SQLiteReader:
     def delivered(self, site: str, since_ms: int) -> dict[str, int]:
         rows = self._query(
             "SELECT device, count(*) FROM readings WHERE time_ms >= ? AND site = ? "
-            "AND measurement IN ('air', 'light', 'flow') GROUP BY device", (since_ms, site))
+            f"AND {self._in} GROUP BY device", (since_ms, site, *self._domains))
         return {str(d): int(n) for d, n in rows}
 
     def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
         out: dict[int, int] = {}
-        for domain in DOMAINS:
+        for domain in self._domains:
             for h, n in self._query(
                     "SELECT (time_ms / 3600000) * 3600000 AS h, count(*) FROM readings "
                     "WHERE measurement = ? AND site = ? AND device = ? AND time_ms >= ? "
@@ -180,15 +187,16 @@ class SQLiteReader:
 
 
 def open_reader(cfg: Config) -> StoreReader:
-    """The reader for the configured store kind (influxdb2: Flux or VictoriaMetrics)."""
-    store = cfg.store
+    """The reader for the configured store kind (influxdb2: Flux or VictoriaMetrics),
+    asking for the site's quantities (``cfg.registry``)."""
+    store, registry = cfg.store, cfg.registry
     if store.kind == "sqlite":
-        return SQLiteReader(Path(store.path))
+        return SQLiteReader(Path(store.path), registry)
     from .influx import FluxReader, InfluxQLReader, VictoriaReader, is_victoria
 
     if store.kind == "influxdb1":
-        return InfluxQLReader(store)
+        return InfluxQLReader(store, registry)
     api = cfg.console.query_api
     if api == "victoria" or (api == "auto" and is_victoria(store)):
-        return VictoriaReader(store)
-    return FluxReader(store)
+        return VictoriaReader(store, registry)
+    return FluxReader(store, registry)

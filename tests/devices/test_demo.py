@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devices.liveview import DeviceRow, LiveView, format_value, render_table
+from protocols.quantities import BUILTIN, Registry, site_quantity
 from tests.servers import Mosquitto, free_port, wait_for
 
 
@@ -100,28 +101,41 @@ def test_demo_bad_config_is_one_line_error(tmp_path: Path) -> None:
 
 
 def test_liveview_formats_values_with_units() -> None:
-    assert format_value("co2", 612.0) == "co2 612 ppm"
-    assert format_value("temperature", 22.41) == "T 22.4°C"
-    assert format_value("pm2_5", 5.0) == "pm2_5 5 µg/m³"
-    assert format_value("flow_rate", 2.25) == "flow 2.2 L/min"
+    assert format_value("co2", 612.0, BUILTIN) == "co2 612 ppm"
+    assert format_value("temperature", 22.41, BUILTIN) == "T 22.4°C"
+    assert format_value("pm2_5", 5.0, BUILTIN) == "pm2_5 5 µg/m³"
+    assert format_value("flow_rate", 2.25, BUILTIN) == "flow 2.2 L/min"
     rows = [DeviceRow("air-0001", "air", {"pressure": 1012.3, "co2": 612.0}, 3, 18, 99.0),
             DeviceRow("flow-0001", "flow", {}, 0, None, None, "not running")]
-    table = render_table(rows, "hdr", now=100.0)
+    table = render_table(rows, "hdr", now=100.0, registry=BUILTIN)
     assert table[0] == "hdr"
     assert "co2 612 ppm  p 1012 hPa" in table[3]  # headline order, not dict order
     assert table[3].rstrip().endswith("18  1 s ago")
     assert table[4].rstrip().endswith("-  never (not running)")
 
 
+def test_liveview_shows_site_quantities_with_their_units() -> None:
+    """[quantities.noise_level] (new domain) and no2 (built-in domain air) from the config."""
+    reg = Registry([site_quantity("noise_level", "dBA", "sound", 0, 140),
+                    site_quantity("no2", "ug/m3", "air", 0, 2000)])
+    assert format_value("noise_level", 48.25, reg) == "noise_level 48.2 dBA"
+    assert format_value("noise_level", 48.25, BUILTIN) == "noise_level 48.2"  # unknown: no unit
+    buf = io.StringIO()
+    LiveView(buf, reg, tty=False, line_every=0.0).update(
+        [DeviceRow("air-0002", "air", {"no2": 31.5, "co2": 612.0, "noise_level": 51.0}, 1, 1,
+                   None)], "h", 2.0)
+    assert "co2 612 ppm  no2 31.5 µg/m³  noise_level 51 dBA |" in buf.getvalue()
+
+
 def test_liveview_plain_mode_prints_lines_not_escapes() -> None:
     buf = io.StringIO()
-    view = LiveView(buf, tty=False, line_every=0.0)
+    view = LiveView(buf, BUILTIN, tty=False, line_every=0.0)
     view.update([DeviceRow("light-0001", "light", {"illuminance": 350.0}, 2, 2, None)], "h", 4.0)
     text = buf.getvalue()
     assert "\x1b" not in text
     assert text.startswith("[   4s] light-0001  E 350 lx | msgs 2 landed 2")
     tty = io.StringIO()
-    LiveView(tty, tty=True).update([], "h", 1.0)
+    LiveView(tty, BUILTIN, tty=True).update([], "h", 1.0)
     assert tty.getvalue().startswith("\x1b[H\x1b[2J") and "no device has reported" in tty.getvalue()
 
 

@@ -33,11 +33,14 @@ from protocols import Rejection
 
 SITE = "bdnc-lab"
 EVIL = '<script>alert("x")</script>'
+#: a site quantity in a domain of its own and one in a built-in domain (docs/new-sensor.md)
+QUANTITIES = {"noise_level": {"unit": "dBA", "domain": "sound", "min": 0, "max": 140},
+              "no2": {"unit": "ug/m3", "domain": "air", "min": 0, "max": 2000}}
 
 
 def _config(tmp_path: Path, **console: str) -> Config:
     return parse_config({"site": SITE, "gateway": {"data_dir": "var", "health_port": 0},
-                         "console": console}, tmp_path, env={})
+                         "console": console, "quantities": QUANTITIES}, tmp_path, env={})
 
 
 def _fill(cfg: Config, now: float) -> None:
@@ -46,6 +49,7 @@ def _fill(cfg: Config, now: float) -> None:
         inv.upsert(Device(device="air-0001", site=SITE, board="pico_w", location="room 1.12",
                           fw_version="1.0.0"))
         inv.upsert(Device(device="light-0009", site=SITE, board="esp32"))
+        inv.upsert(Device(device="noise-0001", site=SITE, board="pico_w"))
     seen = LastSeen(lastseen_path(data))
     seen.update([Sighting("air-0001", now - 5, "telemetry"),
                  Sighting("air-0001", now - 4, "status", "online", {"state": "online",
@@ -63,7 +67,12 @@ def _fill(cfg: Config, now: float) -> None:
         for i in range(30)] + [
         ("air", SITE, "air-0001", "scd41", "temperature", 21.5, t - 1000),
         ("air", SITE, "air-0001", "bme280", "temperature", 21.75, t - 2000),
-        ("light", SITE, "light-0009", "bh1750", "illuminance", 120.0, t - 5 * 3600_000)])
+        ("light", SITE, "light-0009", "bh1750", "illuminance", 120.0, t - 5 * 3600_000)] + [
+        ("sound", SITE, "noise-0001", "mic", "noise_level", 40.0 + i, t - (10 - i) * 60_000)
+        for i in range(10)] + [
+        ("air", SITE, "noise-0001", "no2cell", "no2", 31.5, t - 3000),
+        # the gateway's own points: never a reading, never counted as one
+        ("device", SITE, "noise-0001", "", "rssi", -60.0, t - 3000)])
     con.commit()
     con.close()
 
@@ -78,7 +87,7 @@ def cfg(tmp_path: Path) -> Config:
 @pytest.fixture
 def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
-    app = build_app(cfg, SQLiteReader(cfg.store.path), live, run_live=False)
+    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), live, run_live=False)
     with TestClient(app) as c:
         c.live = live  # type: ignore[attr-defined]
         yield c
@@ -109,6 +118,31 @@ def test_api_devices_and_device(client: TestClient) -> None:
     assert dev["metadata"]["location"] == "room 1.12"
     assert dev["rejections"][0]["reason"] == "out_of_range"
     assert sum(h["readings"] for h in dev["delivery_per_hour"]) == 32
+
+
+def test_site_quantities_on_the_fleet_page_api_and_charts(client: TestClient) -> None:
+    """[quantities.noise_level] (new domain 'sound') and no2 (built-in 'air'): value and
+    unit on the fleet page and in the API, a chart each on the device page."""
+    html = client.get("/").text
+    assert 'data-quantity="noise_level" data-value="49.0"' in html
+    assert 'data-quantity="no2" data-value="31.5"' in html
+    assert '<span class="u">dBA</span>' in html
+    assert 'data-quantity="rssi"' not in html
+    row = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}["noise-0001"]
+    assert {q: (v["value"], v["unit"]) for q, v in row["values"].items()} == {
+        "noise_level": (49.0, "dBA"), "no2": (31.5, "ug/m3")}
+    assert row["delivered_24h"] == 11
+    dev = client.get("/api/devices/noise-0001").json()
+    assert dev["charts"]["noise_level"]["unit"] == "dBA"
+    assert sum(h["readings"] for h in dev["delivery_per_hour"]) == 11
+    html = client.get("/devices/noise-0001?window=1h").text
+    assert sorted(re.findall(r'data-chart="([^"]+)" data-unit="([^"]*)"', html)) == [
+        ("no2", "ug/m3"), ("noise_level", "dBA")]
+    doc = client.get("/api/devices/noise-0001/readings?quantity=noise_level&window=1h").json()
+    assert doc["unit"] == "dBA" and list(doc["sensors"]) == ["mic"]
+    assert [v for v in doc["sensors"]["mic"] if v is not None] == [40.0 + i for i in range(10)]
+    doc = client.get("/api/devices/noise-0001/readings?quantity=no2&window=1h").json()
+    assert doc["unit"] == "ug/m3" and doc["sensors"] == {"no2cell": [31.5]}
 
 
 def test_readings_are_downsampled_per_sensor(client: TestClient) -> None:
@@ -167,7 +201,7 @@ def test_retained_offline_flips_the_state(client: TestClient) -> None:
 
 def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
     cfg = _config(tmp_path, token="s3cret")
-    app = build_app(cfg, SQLiteReader(cfg.store.path), run_live=False)
+    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
     with TestClient(app) as c:
         r = c.get("/", headers={"accept": "text/html"})
         assert r.status_code == 401 and 'name="token"' in r.text

@@ -14,9 +14,15 @@ from gateway.config import StoreSection, parse_config
 from gateway.console.influx import FluxReader, InfluxQLReader, VictoriaReader
 from gateway.console.queries import SQLiteReader, StoreReader, StoreUnavailable, open_reader
 from gateway.stores import make_store
+from protocols.quantities import Registry, site_quantity
 from tests.servers import Influxd, VictoriaMetrics
 
 SITE = "bdnc-lab"
+#: site quantities: one in a new domain, one in a built-in one, one in a domain with '_'
+#: (VictoriaMetrics names it water_quality_ph: the reader must split it where the site does)
+REG = Registry([site_quantity("noise_level", "dBA", "sound", 0, 140),
+                site_quantity("no2", "ug/m3", "air", 0, 2000),
+                site_quantity("ph", "pH", "water_quality", 0, 14)])
 
 
 def _body(now_ms: int) -> bytes:
@@ -28,6 +34,13 @@ def _body(now_ms: int) -> bytes:
     lines.append(f"light,device=light-0001,sensor=bh1750,site={SITE} illuminance=350.5 "
                  f"{now_ms - 90_000}")
     lines.append(f"air,device=air-0009,sensor=scd41,site=other-site co2=999.0 {now_ms - 1000}")
+    lines += [f"sound,device=noise-0001,sensor=mic,site={SITE} noise_level={40 + i}.5 "
+              f"{now_ms - (10 - i) * 60_000}" for i in range(10)]
+    lines.append(f"air,device=noise-0001,sensor=no2cell,site={SITE} no2=31.5 {now_ms - 20_000}")
+    lines.append(f"water_quality,device=noise-0001,sensor=probe,site={SITE} ph=7.25 "
+                 f"{now_ms - 20_000}")
+    # the gateway's own points are not readings
+    lines.append(f"device,device=noise-0001,site={SITE} rssi=-60 {now_ms - 20_000}")
     return "\n".join(lines).encode()
 
 
@@ -44,10 +57,12 @@ def _write(section: StoreSection, body: bytes) -> None:
 
 def _check(reader: StoreReader, now_ms: int) -> None:
     latest = reader.latest(SITE)
-    assert set(latest) == {"air-0001", "light-0001"}  # the other site stays out
+    assert set(latest) == {"air-0001", "light-0001", "noise-0001"}  # the other site stays out
     assert latest["air-0001"]["co2"][0] == 629.0
     assert latest["light-0001"]["illuminance"][0] == 350.5
     assert latest["air-0001"]["temperature"][0] in (21.5, 21.75)
+    noise = {q: v for q, (v, _) in latest["noise-0001"].items()}
+    assert noise == {"noise_level": 49.5, "no2": 31.5, "ph": 7.25}
     one = reader.latest(SITE, 7200, "light-0001")
     assert one == {"light-0001": {"illuminance": (350.5, one["light-0001"]["illuminance"][1])}}
     assert reader.latest(SITE, 45, "air-0001").get("air-0001", {}).keys() == {"temperature"}
@@ -63,8 +78,18 @@ def _check(reader: StoreReader, now_ms: int) -> None:
     assert reader.series(SITE, "air-0001", "co2", now_ms - 7200_000, now_ms - 3600_000,
                          600_000).times == []
 
+    n = reader.series(SITE, "noise-0001", "noise_level", now_ms - 3600_000, now_ms + 1000,
+                      60_000)
+    assert list(n.lines) == ["mic"]
+    assert sorted(v for v in n.lines["mic"] if v is not None) == [40.5 + i for i in range(10)]
+    for quantity, sensor, value in (("no2", "no2cell", 31.5), ("ph", "probe", 7.25)):
+        s = reader.series(SITE, "noise-0001", quantity, now_ms - 3600_000, now_ms + 1000,
+                          3600_000)
+        assert {k: [v for v in vs if v is not None] for k, vs in s.lines.items()} == {
+            sensor: [value]}, quantity
+
     delivered = reader.delivered(SITE, now_ms - 86400_000)
-    assert delivered == {"air-0001": 61, "light-0001": 1}
+    assert delivered == {"air-0001": 61, "light-0001": 1, "noise-0001": 12}
     hourly = reader.hourly(SITE, "air-0001", now_ms - 86400_000)
     assert sum(n for _, n in hourly) == 61
     assert all(h % 3600_000 == 0 for h, _ in hourly)
@@ -75,11 +100,11 @@ def test_sqlite_reader(tmp_path: Path) -> None:
     now_ms = int(time.time() * 1000)
     section = StoreSection(kind="sqlite", path=tmp_path / "r.sqlite")
     _write(section, _body(now_ms))
-    _check(SQLiteReader(tmp_path / "r.sqlite"), now_ms)
-    assert SQLiteReader(tmp_path / "missing.sqlite").latest(SITE) == {}
+    _check(SQLiteReader(tmp_path / "r.sqlite", REG), now_ms)
+    assert SQLiteReader(tmp_path / "missing.sqlite", REG).latest(SITE) == {}
     (tmp_path / "bad.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StoreUnavailable):
-        SQLiteReader(tmp_path / "bad.sqlite").latest(SITE)
+        SQLiteReader(tmp_path / "bad.sqlite", REG).latest(SITE)
 
 
 @pytest.mark.timeout(90)
@@ -87,9 +112,9 @@ def test_influxql_reader(influxd: Influxd) -> None:
     now_ms = int(time.time() * 1000)
     section = StoreSection(kind="influxdb1", url=influxd.url, database="lab")
     _write(section, _body(now_ms))
-    _check(InfluxQLReader(section), now_ms)
+    _check(InfluxQLReader(section, REG), now_ms)
     assert InfluxQLReader(StoreSection(kind="influxdb1", url=influxd.url,
-                                       database="nope")).latest(SITE) == {}
+                                       database="nope"), REG).latest(SITE) == {}
 
 
 @pytest.mark.timeout(90)
@@ -99,9 +124,11 @@ def test_victoria_reader_is_detected_for_influxdb2(tmp_path: Path,
     section = StoreSection(kind="influxdb2", url=victoria.url, token="", bucket="lab")
     _write(section, _body(now_ms))
     victoria.flush()
-    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": victoria.url}},
-                       tmp_path, env={})
-    reader = open_reader(cfg)
+    quantities = {q.name: {"unit": q.unit, "domain": q.domain, "min": q.min, "max": q.max}
+                  for q in REG.site}
+    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": victoria.url},
+                        "quantities": quantities}, tmp_path, env={})
+    reader = open_reader(cfg)  # the registry comes from the config
     assert isinstance(reader, VictoriaReader)
     _check(reader, now_ms)
 
@@ -110,8 +137,8 @@ def test_store_down_is_one_line(tmp_path: Path) -> None:
     from tests.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    for reader in (InfluxQLReader(StoreSection(kind="influxdb1", url=url)),
-                   VictoriaReader(StoreSection(kind="influxdb2", url=url))):
+    for reader in (InfluxQLReader(StoreSection(kind="influxdb1", url=url), REG),
+                   VictoriaReader(StoreSection(kind="influxdb2", url=url), REG)):
         with pytest.raises(StoreUnavailable) as err:
             reader.latest(SITE)
         assert "not reachable" in str(err.value) and "\n" not in str(err.value)
@@ -160,11 +187,13 @@ class _FakeFlux:
 
 
 def test_flux_reader_queries_and_parses() -> None:
-    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"))
+    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"),
+                        REG)
     now = int(time.time() * 1000)
     reader.client = _FakeFlux([[_Rec(now, "co2", 612.0, device="air-0001")]])
     assert reader.latest(SITE)["air-0001"]["co2"][0] == 612.0
     assert 'r.site == "bdnc-lab"' in reader.client.flux and "last()" in reader.client.flux
+    assert 'r._measurement == "sound"' in reader.client.flux  # the site's own domain
     reader.client = _FakeFlux([[_Rec(now - 600_000, "co2", 600.0, sensor="scd41"),
                                 _Rec(now, "co2", 610.0, sensor="scd41")],
                                [_Rec(now, "temperature", 21.0, sensor="bme280")]])
@@ -177,3 +206,14 @@ def test_flux_reader_queries_and_parses() -> None:
     assert s.times == [now - 600_000, now]
     with pytest.raises(ValueError):
         reader.series(SITE, 'x" or true', "co2", 0, 1, 1)
+
+
+def test_victoria_names_split_where_the_site_says() -> None:
+    from gateway.console.influx import _split_name
+
+    assert _split_name(REG, "air_co2") == ("air", "co2")
+    assert _split_name(REG, "flow_flow_rate") == ("flow", "flow_rate")
+    assert _split_name(REG, "water_quality_ph") == ("water_quality", "ph")
+    assert _split_name(REG, "sound_noise_level") == ("sound", "noise_level")
+    assert _split_name(REG, "sound_dropped_later") == ("sound", "dropped_later")
+    assert _split_name(REG, "device_rssi") == ("", "")

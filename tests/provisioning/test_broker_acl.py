@@ -227,3 +227,89 @@ def test_sync_signals_pid_file_and_reports_missing_secrets(
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait(5)
+
+
+CONSOLE = '\n[console]\nmqtt_username = "console"\nmqtt_password = "c-secret"\n'
+
+
+def _answered(info: mqtt.MQTTMessageInfo) -> bool:
+    """Acked, or refused (paho raises once the broker closed the connection)."""
+    try:
+        return info.is_published()
+    except RuntimeError:
+        return True
+
+
+def test_console_login_reads_status_only(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """[console] mqtt_username: `broker sync` adds a login that reads the devices' and
+    gateways' retained status and nothing else, and may write nothing."""
+    cfg = write_config(tmp_path, extra=CONSOLE)
+    settings = settings_from_config(load_config(cfg))
+    with Inventory.in_data_dir(settings.data_dir) as inv:
+        credentials.ensure(settings.secrets_dir, "air-0001")
+        inv.upsert(Device(device="air-0001", site="test-lab", board="esp32"))
+    assert main(["broker", "sync", "--config", str(cfg)]) == 0
+    assert "console login: console (reads the status topics only)" in capsys.readouterr().out
+    broker = Mosquitto(tmp_path / "mosq", allow_anonymous=False, extra=(
+        f"password_file {settings.password_file}", f"acl_file {settings.acl_file}"))
+    broker.start()
+    gw = console = None
+    try:
+        gw = Client(broker.port, "gateway", "gw-secret")
+        a1 = _cred(settings, "air-0001")
+        dev = Client(broker.port, a1.username, a1.password)
+        dev.c.publish(f"{PREFIX}/air-0001/status", b'{"state":"online"}', qos=1,
+                      retain=True).wait_for_publish(5)
+        dev.close()
+        gw.c.publish(f"{PREFIX}/_gateway/gw-01/status", b'{"state":"online"}', qos=1,
+                     retain=True).wait_for_publish(5)
+        gw.c.publish(f"{PREFIX}/air-0001/config", b'{"interval_s": 5}', qos=1,
+                     retain=True).wait_for_publish(5)
+        console = Client(broker.port, "console", "c-secret")
+        assert console.accepted
+        console.c.subscribe(f"{PREFIX}/#", qos=1)  # wider than it may read
+        wait_for(lambda: len(console.got) >= 2, 5, what="retained status at the console")
+        # not allowed to write: Mosquitto drops the message and may close the connection;
+        # once acked or closed the broker has decided, so the probe below sees the outcome
+        for topic, body in (("config", b'{"interval_s": 1}'), ("status", b'{"state":"no"}')):
+            w = Client(broker.port, "console", "c-secret")
+            info = w.c.publish(f"{PREFIX}/air-0001/{topic}", body, qos=1, retain=True)
+            wait_for(lambda: _answered(info), 5,  # noqa: B023
+                     what=f"the broker's answer to the console writing {topic}")
+            w.close()
+        probe = Client(broker.port, "gateway", "gw-secret")
+        probe.c.subscribe(f"{PREFIX}/air-0001/+", qos=1)
+        wait_for(lambda: len(probe.got) >= 2, 5, what="retained topics at the gateway")
+        probe.close()
+    finally:
+        for c in (gw, console):
+            if c is not None:
+                c.close()
+        broker.stop()
+    assert sorted(t for t, _ in console.got) == [f"{PREFIX}/_gateway/gw-01/status",
+                                                 f"{PREFIX}/air-0001/status"]
+    assert sorted(probe.got) == [(f"{PREFIX}/air-0001/config", b'{"interval_s": 5}'),
+                                 (f"{PREFIX}/air-0001/status", b'{"state":"online"}')]
+
+
+def test_console_login_refuses_a_taken_name_or_no_password(tmp_path: Path) -> None:
+    from provisioning.errors import ProvisioningError
+
+    for extra, why in (('\n[console]\nmqtt_username = "air-0001"\nmqtt_password = "x"\n',
+                        "already the gateway's or a device's login"),
+                       ('\n[console]\nmqtt_username = "console"\n', "has no mqtt_password")):
+        cfg = write_config(tmp_path, extra=extra)
+        settings = settings_from_config(load_config(cfg))
+        with Inventory.in_data_dir(settings.data_dir) as inv:
+            credentials.ensure(settings.secrets_dir, "air-0001")
+            inv.upsert(Device(device="air-0001", site="test-lab", board="esp32"))
+            with pytest.raises(ProvisioningError, match=why):
+                sync(settings, inv)
+    # the [mqtt] login itself: nothing to add, the console shares it
+    cfg = write_config(tmp_path, extra='\n[console]\nmqtt_username = "gateway"\n'
+                                       'mqtt_password = "gw-secret"\n')
+    settings = settings_from_config(load_config(cfg))
+    with Inventory.in_data_dir(settings.data_dir) as inv:
+        assert sync(settings, inv).console_user == ""
+    assert settings.acl_file.read_text().count("user ") == 2  # gateway + air-0001
