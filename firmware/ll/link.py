@@ -2,19 +2,60 @@
 # and last will, config subscription, one QoS 1 message in flight from the outbox
 # (removed only on its PUBACK), keepalive pings. Buffers are reused across reconnects.
 import os
+import sys
 import time
 
 from ll import jsonw
-from ll.mqtt import MQTTClient
+from ll.mqtt import MQTTClient, MQTTError, TLSError
 
 _BACKOFF_MIN_MS = 1000
 _BACKOFF_MAX_MS = 30000
 _ACK_TIMEOUT_MS = 10000
 _OFFLINE = b'{"state":"offline"}'
+# mbedTLS on a GC-heap build (measured, docs/firmware.md): the handshake needs ~40 KB
+# free including a ~17 KB block; an established session keeps ~24 KB.
+_TLS_HS_BLOCK = 17 * 1024
+_TLS_HS_REST = 23 * 1024
+_TLS_SESSION = 24 * 1024
 
 
 def _jitter(ms):
     return ms * 3 // 4 + ms * os.urandom(1)[0] // 512
+
+
+def _log(msg):
+    sys.stderr.write("ll: ")
+    sys.stderr.write(msg)
+    sys.stderr.write("\n")
+
+
+def _short(text, cap=96):
+    """mbedTLS reasons span lines; keep one line of JSON-safe ASCII for the status."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            ch = "; "
+        elif ch == '"' or ch == "\\" or ord(ch) < 32 or ord(ch) > 126:
+            ch = " "
+        out.append(ch)
+    return "".join(out).strip("; ")[:cap]
+
+
+def read_ca(cfg):
+    """The CA (DER) when TLS is on; b"" if the file is missing, so every connect fails
+    as a TLS error (reported) instead of silently going plain text."""
+    if not cfg.mqtt_tls:
+        return None
+    try:
+        with open(cfg.mqtt_ca, "rb") as f:
+            return f.read()
+    except OSError:
+        _log("tls: CA file %s missing: re-flash the device" % cfg.mqtt_ca)
+        return b""
+
+
+_REFUSED = ("", "protocol version", "client id rejected", "server unavailable",
+            "bad username or password", "not authorized")
 
 
 def _find_age(buf, start, end):
@@ -41,7 +82,7 @@ class Link:
         self.t_config = (base + "config").encode()
         self.client = MQTTClient(cfg.device.encode(), cfg.mqtt_host, cfg.mqtt_port,
                                  cfg.mqtt_username.encode(), cfg.mqtt_password.encode(),
-                                 cfg.keepalive)
+                                 cfg.keepalive, ca=read_ca(cfg))
         self.client.on_message = self._message
         self.client.on_puback = self._puback
         self.keepalive_ms = cfg.keepalive * 1000
@@ -56,6 +97,11 @@ class Link:
         self.last_rx = self.sent_at
         self.connects = 0
         self.failures = 0
+        self.tls_errors = 0
+        self.tls_error = ""  # the last certificate/handshake problem, for the status
+        self.refused = 0  # the last CONNACK refusal code (4/5: wrong password)
+        self.tls_heap = cfg.mqtt_tls and cfg.sim_tls_heap
+        self.ballast = None  # simulated mbedTLS session memory while connected
 
     # -- callbacks ---------------------------------------------------------
     def _message(self, topic, msg):
@@ -70,7 +116,16 @@ class Link:
     # -- connection --------------------------------------------------------
     def _connect(self, now):
         c = self.client
-        c.connect(True, self.t_status, _OFFLINE, True, 1)
+        if self.tls_heap:
+            self.ballast = None
+            hs = [bytearray(_TLS_HS_BLOCK), bytearray(_TLS_HS_REST)]  # MemoryError = a crash
+            try:
+                c.connect(True, self.t_status, _OFFLINE, True, 1)
+            finally:
+                hs = None
+            self.ballast = bytearray(_TLS_SESSION)
+        else:
+            c.connect(True, self.t_status, _OFFLINE, True, 1)
         self.connected = True
         self.connects += 1
         self.inflight = None
@@ -79,7 +134,19 @@ class Link:
         self.publish_status()
         self.backoff = _BACKOFF_MIN_MS
 
+    def _why(self, e):
+        """Remember and log why a connect failed (TLS and refusals are not transient)."""
+        if isinstance(e, TLSError):
+            self.tls_errors += 1
+            self.tls_error = _short(str(e.args[1]) if len(e.args) > 1 else "tls")
+            _log("tls_error: %s (check the broker certificate and the device's CA)"
+                 % self.tls_error)
+        elif isinstance(e, MQTTError) and 0 < e.args[0] < len(_REFUSED):
+            self.refused = e.args[0]
+            _log("mqtt refused: %s" % _REFUSED[e.args[0]])
+
     def _fail(self, now):
+        self.ballast = None
         self.client.close()
         self.connected = False
         self.inflight = None
@@ -118,10 +185,11 @@ class Link:
         if not self.connected:
             if time.ticks_diff(now, self.next_try) < 0 or not self.board.net_ready(now):
                 return False
-            self.board.wdt_feed()  # connect may block up to the socket timeout
+            self.board.wdt_feed()  # connect and the TLS handshake may block for seconds
             try:
                 self._connect(now)
-            except OSError:
+            except OSError as e:
+                self._why(e)
                 self._fail(now)
                 return False
         try:

@@ -21,11 +21,22 @@ class MQTTError(OSError):
     """Protocol failure (refused CONNACK, malformed packet): the link reconnects."""
 
 
+class TLSError(OSError):
+    """The broker's certificate was refused (or the handshake failed): never plain text.
+
+    mbedTLS reports certificate problems as ValueError; connect() turns them into
+    this OSError subclass so the link's one failure path (backoff, count) handles
+    them, with the reason kept in ``args[1]``.
+    """
+
+
 class MQTTClient:
     def __init__(self, client_id, host, port=1883, user="", password="", keepalive=30,
-                 rx_size=768, timeout_s=5):
+                 rx_size=768, timeout_s=5, ca=None):
         self.client_id = client_id
         self.host = host
+        self.ca = ca  # the CA certificate (DER bytes): TLS on, verified, no fallback
+        self.ctx = None  # the SSLContext, built once on first connect and reused
         self.port = port
         self.user = user
         self.password = password
@@ -114,6 +125,8 @@ class MQTTClient:
         self.sock = s
         s.settimeout(self.timeout_s)
         s.connect(self.addr)
+        if self.ca is not None:
+            s = self.sock = self._wrap(s)
         flags = 0x02 if clean else 0
         length = 10 + 2 + len(self.client_id)
         if will_topic:
@@ -148,6 +161,27 @@ class MQTTClient:
             raise MQTTError(b[3])  # 1..5: refused (version, id, unavailable, auth)
         self._poll.register(s, select.POLLIN)
         return b[2] & 1
+
+    def _wrap(self, s):
+        """TLS over the connected socket: the broker must show a certificate signed by
+        our CA naming ``host``. The caller feeds the watchdog first (the handshake
+        takes ~1 s of ECDSA on a Pico W)."""
+        import tls
+
+        try:
+            ctx = self.ctx
+            if ctx is None:
+                ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+                ctx.verify_mode = tls.CERT_REQUIRED
+                ctx.load_verify_locations(self.ca)  # DER bytes; positional (no cadata=)
+                self.ctx = ctx
+            return ctx.wrap_socket(s, server_hostname=self.host)
+        except ValueError as e:  # certificate refused: expired, other CA, wrong name
+            raise TLSError(1, str(e))
+        except OSError as e:  # handshake failed (not a TLS listener, alert, reset)
+            if isinstance(e.args[0], int) and e.args[0] < 0:
+                raise TLSError(2, "handshake failed: mbedtls -0x%x" % -e.args[0])
+            raise
 
     def close(self):
         s = self.sock
