@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devices.inventory import Inventory
 
-from . import credentials, mosquitto
+from . import credentials, mosquitto, tls
 from .settings import Settings
 
 
@@ -19,6 +19,8 @@ class SyncResult:
     hasher: str
     reloaded_pid: int | None
     missing_secrets: tuple[str, ...]
+    snippet: Path | None = None
+    tls: bool = False
 
 
 def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None) -> SyncResult:
@@ -43,6 +45,11 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     hasher = mosquitto.write_password_file(settings.password_file, users, settings.prov.hasher)
     mosquitto.write_acl_file(settings.acl_file, mosquitto.acl_text(
         settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id))
+    files = tls.tls_files(settings.data_dir)
+    with_tls = files.server_cert.exists() and files.server_key.exists()
+    mosquitto.write_snippet(settings.mosquitto_snippet, mosquitto.snippet_text(
+        settings.password_file, settings.acl_file,
+        tls.listener_lines(files, settings.prov.tls_port) if with_tls else []))
     pid = reload_pid
     if pid is None and settings.prov.mosquitto_pid_file is not None:
         pid_file = settings.path(settings.prov.mosquitto_pid_file)
@@ -51,4 +58,4 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     if pid is not None:
         mosquitto.reload_broker(pid)
     return SyncResult(settings.password_file, settings.acl_file, len(users), hasher, pid,
-                      tuple(missing))
+                      tuple(missing), settings.mosquitto_snippet, with_tls)

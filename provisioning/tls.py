@@ -43,6 +43,7 @@ SERVER_DAYS = 825
 # Before any clock a board boots with (ESP32: 2000-01-01, Pico W: 2021-01-01).
 NOT_BEFORE = dt.datetime(1999, 1, 1, tzinfo=dt.UTC)
 WARN_DAYS = 30
+MQTT_TLS_PORT = 8883
 BROKER_USER = "mosquitto"
 
 Level = Literal["ok", "warn", "fail"]
