@@ -112,7 +112,7 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _key_bytes(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -197,7 +197,7 @@ def make_server(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate,
     return key, cert
 
 
-def _load_ca(files: TlsFiles) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def load_ca(files: TlsFiles) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     try:
         cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
         key = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
@@ -219,15 +219,15 @@ def issue(data_dir: Path, site: str, hosts: Sequence[str], days: int = SERVER_DA
     owner = broker_owner(owner_user)
     created = False
     if files.ca_cert.exists() or files.ca_key.exists():
-        ca_key, ca_cert = _load_ca(files)
+        ca_key, ca_cert = load_ca(files)
     else:
         ca_key, ca_cert = make_ca(site)
-        _write(files.ca_key, _key_bytes(ca_key), 0o600)  # root only: it signs everything
+        _write(files.ca_key, key_pem(ca_key), 0o600)  # root only: it signs everything
         _write(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
         created = True
     _write(files.ca_der, ca_cert.public_bytes(serialization.Encoding.DER), 0o644)
     key, cert = make_server(ca_key, ca_cert, hosts, days)
-    _write(files.server_key, _key_bytes(key), 0o600, owner)
+    _write(files.server_key, key_pem(key), 0o600, owner)
     _write(files.server_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644, owner)
     return CertsResult(files, created, tuple(hosts), cert.not_valid_after_utc,
                        owner.pw_name if owner is not None and os.geteuid() == 0 else "")

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -186,14 +187,20 @@ class Mosquitto(Server):
     extra: tuple[str, ...] = ()
     persistence: bool = True
     allow_anonymous: bool = True
+    # (cafile, certfile, keyfile): the only listener is TLS (no plain-text port at all)
+    tls: tuple[Path, Path, Path] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
 
     def command(self) -> list[str]:
         conf = self.dir / "mosquitto.conf"
+        tls = [] if self.tls is None else [
+            f"cafile {self.tls[0]}", f"certfile {self.tls[1]}", f"keyfile {self.tls[2]}",
+            "tls_version tlsv1.2"]
         lines = [
             f"listener {self.port} {HOST}",
+            *tls,
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.dir}/",
@@ -221,6 +228,15 @@ class Influxd(Server):
     """InfluxDB 1.x (Debian's ``influxd``), v1 HTTP API on loopback."""
 
     rpc_port: int = 0
+    # (certfile, keyfile, CA file): serve https only, on the host name "localhost"
+    tls: tuple[Path, Path, Path] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}" if self.tls else f"http://{HOST}:{self.port}"
+
+    def _context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else None
 
     def command(self) -> list[str]:
         if not self.rpc_port:
@@ -241,10 +257,16 @@ bind-address = "{HOST}:{self.rpc_port}"
   enabled = true
   bind-address = "{HOST}:{self.port}"
   log-enabled = false
-""")
+""" + ("" if self.tls is None else f"""\
+  https-enabled = true
+  https-certificate = "{self.tls[0]}"
+  https-private-key = "{self.tls[1]}"
+"""))
         return ["influxd", "run", "-config", str(conf)]
 
     def ready(self) -> bool:
+        if self.tls is not None:
+            return tcp_open(self.port)
         return http_ok(f"{self.url}/ping")
 
     def query(self, q: str, db: str | None = None) -> dict[str, object]:
@@ -253,7 +275,7 @@ bind-address = "{HOST}:{self.rpc_port}"
             params["db"] = db
         data = urllib.parse.urlencode(params).encode()
         req = urllib.request.Request(f"{self.url}/query", data=data, method="POST")
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self._context()) as r:
             result: dict[str, object] = json.loads(r.read())
             return result
 

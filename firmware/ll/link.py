@@ -122,7 +122,7 @@ class Link:
             try:
                 c.connect(True, self.t_status, _OFFLINE, True, 1)
             finally:
-                hs = None
+                hs.clear()  # the handshake buffers go back to the heap
             self.ballast = bytearray(_TLS_SESSION)
         else:
             c.connect(True, self.t_status, _OFFLINE, True, 1)

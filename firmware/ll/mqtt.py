@@ -172,7 +172,7 @@ class MQTTClient:
             ctx = self.ctx
             if ctx is None:
                 ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-                ctx.verify_mode = tls.CERT_REQUIRED
+                ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
                 ctx.load_verify_locations(self.ca)  # DER bytes; positional (no cadata=)
                 self.ctx = ctx
             return ctx.wrap_socket(s, server_hostname=self.host)

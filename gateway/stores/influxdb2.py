@@ -34,8 +34,12 @@ class InfluxDB2Store:
     def __init__(self, cfg: StoreSection) -> None:
         self._cfg = cfg
         self._what = f"InfluxDB v2 bucket '{cfg.bucket}' (org '{cfg.org}') at {cfg.url}"
+        # https: verified against [store] ca_file (or the system CAs), host name checked.
         self._client: Any = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
-                                           timeout=int(cfg.timeout_s * 1000), retries=False)
+                                           timeout=int(cfg.timeout_s * 1000), retries=False,
+                                           verify_ssl=True,
+                                           ssl_ca_cert=str(cfg.ca_file) if cfg.ca_file
+                                           else None)
         self._write_api: Any = self._client.write_api(write_options=SYNCHRONOUS)
         self._lock = threading.Lock()
 
