@@ -230,6 +230,10 @@ class App:
 
 def main(path="device.json"):
     cfg = config.load(path)
+    if cfg.mqtt_tls:
+        from ll import link
+
+        link.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
     from ll import boards
 
     board = boards.load(cfg)

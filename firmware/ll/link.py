@@ -1,22 +1,28 @@
 # The robust layer over ll/mqtt.py: connect with capped backoff and jitter, birth
 # and last will, config subscription, one QoS 1 message in flight from the outbox
 # (removed only on its PUBACK), keepalive pings. Buffers are reused across reconnects.
+import gc
 import os
 import sys
 import time
 
 from ll import jsonw
-from ll.mqtt import MQTTClient, MQTTError, TLSError
+from ll.mqtt import MQTTClient, MQTTError, TLSError, tls_context
 
 _BACKOFF_MIN_MS = 1000
 _BACKOFF_MAX_MS = 30000
 _ACK_TIMEOUT_MS = 10000
 _OFFLINE = b'{"state":"offline"}'
-# mbedTLS on a GC-heap build (measured, docs/firmware.md): the handshake needs ~40 KB
-# free including a ~17 KB block; an established session keeps ~24 KB.
-_TLS_HS_BLOCK = 17 * 1024
-_TLS_HS_REST = 23 * 1024
-_TLS_SESSION = 24 * 1024
+# mbedTLS on a GC-heap build (docs/firmware.md): the handshake needs ~40 KB free
+# including one ~17 KB block (the 16 KB record buffer, kept for the session); an
+# established session keeps ~24 KB. The heap fragments as the firmware runs (at
+# 160 KB the largest free block is soon ~11 KB), so the link takes a reserve of
+# that shape at boot (one 17 KB block + 23 KB in 1 KB pieces), holds it while
+# offline and frees it just before each handshake; after a session ends it takes
+# it back at once, into the holes the session leaves.
+_TLS_BLOCK = 17 * 1024
+_TLS_HS_KB = 23  # transient handshake memory, in 1 KB pieces
+_TLS_SESSION_KB = 7  # kept with the block while the session is up
 
 
 def _jitter(ms):
@@ -56,6 +62,30 @@ def read_ca(cfg):
 
 _REFUSED = ("", "protocol version", "client id rejected", "server unavailable",
             "bad username or password", "not authorized")
+
+
+# [reserve, SSLContext]: taken by reserve_early, adopted by the Link
+_early = [None, None]  # type: list[object]
+
+
+def _reserve():
+    try:
+        return bytearray(_TLS_BLOCK)
+    except MemoryError:
+        return None  # the handshake will try anyway; heap_free in the status tells
+
+
+def reserve_early(cfg):
+    """Build the TLS context and take the TLS reserve now, before the board, sensors
+    and buffers fragment the heap (app.main calls this first); the Link adopts both."""
+    if not cfg.mqtt_tls or _early[0] is not None:
+        return
+    gc.collect()
+    try:
+        _early[1] = tls_context(read_ca(cfg))
+    except ValueError:
+        pass  # a bad CA: every connect reports it as a tls_error
+    _early[0] = _reserve()
 
 
 def _find_age(buf, start, end):
@@ -100,8 +130,13 @@ class Link:
         self.tls_errors = 0
         self.tls_error = ""  # the last certificate/handshake problem, for the status
         self.refused = 0  # the last CONNACK refusal code (4/5: wrong password)
-        self.tls_heap = cfg.mqtt_tls and cfg.sim_tls_heap
+        self.tls = cfg.mqtt_tls
+        self.tls_heap = cfg.mqtt_tls and cfg.sim_tls_heap  # unix port: simulate mbedTLS
         self.ballast = None  # simulated mbedTLS session memory while connected
+        self.reserve = _early[0]
+        self.client.ctx = _early[1]
+        _early[0] = _early[1] = None
+        self._take_reserve()
 
     # -- callbacks ---------------------------------------------------------
     def _message(self, topic, msg):
@@ -114,16 +149,25 @@ class Link:
             self.inflight = None
 
     # -- connection --------------------------------------------------------
+    def _take_reserve(self):
+        if self.tls and self.reserve is None:
+            gc.collect()
+            self.reserve = _reserve()
+
     def _connect(self, now):
         c = self.client
+        if self.reserve is not None:
+            self.reserve = None  # the handshake gets this contiguous block
+            gc.collect()
         if self.tls_heap:
             self.ballast = None
-            hs = [bytearray(_TLS_HS_BLOCK), bytearray(_TLS_HS_REST)]  # MemoryError = a crash
+            block = bytearray(_TLS_BLOCK)  # a MemoryError here is a crash: the test sees it
+            hs = [bytearray(1024) for _ in range(_TLS_HS_KB)]
             try:
                 c.connect(True, self.t_status, _OFFLINE, True, 1)
             finally:
-                hs.clear()  # the handshake buffers go back to the heap
-            self.ballast = bytearray(_TLS_SESSION)
+                hs.clear()  # the handshake's transient memory goes back to the heap
+            self.ballast = (block, [bytearray(1024) for _ in range(_TLS_SESSION_KB)])
         else:
             c.connect(True, self.t_status, _OFFLINE, True, 1)
         self.connected = True
@@ -148,6 +192,7 @@ class Link:
     def _fail(self, now):
         self.ballast = None
         self.client.close()
+        self._take_reserve()  # into the hole the session leaves, before anything else
         self.connected = False
         self.inflight = None
         self.failures += 1

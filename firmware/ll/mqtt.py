@@ -30,6 +30,17 @@ class TLSError(OSError):
     """
 
 
+def tls_context(ca):
+    """A client context that requires a broker certificate chaining to ``ca`` (DER).
+    Raises ValueError for a bad CA. Built once: it holds the parsed CA (~3 KB)."""
+    import tls
+
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
+    ctx.load_verify_locations(ca)  # DER bytes, positional (no cadata= keyword)
+    return ctx
+
+
 class MQTTClient:
     def __init__(self, client_id, host, port=1883, user="", password="", keepalive=30,
                  rx_size=768, timeout_s=5, ca=None):
@@ -166,15 +177,10 @@ class MQTTClient:
         """TLS over the connected socket: the broker must show a certificate signed by
         our CA naming ``host``. The caller feeds the watchdog first (the handshake
         takes ~1 s of ECDSA on a Pico W)."""
-        import tls
-
         try:
             ctx = self.ctx
             if ctx is None:
-                ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-                ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
-                ctx.load_verify_locations(self.ca)  # DER bytes; positional (no cadata=)
-                self.ctx = ctx
+                ctx = self.ctx = tls_context(self.ca)
             return ctx.wrap_socket(s, server_hostname=self.host)
         except ValueError as e:  # certificate refused: expired, other CA, wrong name
             raise TLSError(1, str(e))
