@@ -114,6 +114,7 @@ class Link:
                                  cfg.mqtt_username.encode(), cfg.mqtt_password.encode(),
                                  cfg.keepalive, ca=read_ca(cfg))
         self.client.on_message = self._message
+        self.client.feed = board.wdt_feed
         self.client.on_puback = self._puback
         self.keepalive_ms = cfg.keepalive * 1000
         self.speed = board.speed

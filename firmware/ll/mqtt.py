@@ -48,6 +48,7 @@ class MQTTClient:
         self.host = host
         self.ca = ca  # the CA certificate (DER bytes): TLS on, verified, no fallback
         self.ctx = None  # the SSLContext, built once on first connect and reused
+        self.feed = None  # fn(): the watchdog, fed between the TCP connect and the handshake
         self.port = port
         self.user = user
         self.password = password
@@ -137,6 +138,8 @@ class MQTTClient:
         s.settimeout(self.timeout_s)
         s.connect(self.addr)
         if self.ca is not None:
+            if self.feed is not None:
+                self.feed()  # the TCP connect may have used most of a watchdog period
             s = self.sock = self._wrap(s)
         flags = 0x02 if clean else 0
         length = 10 + 2 + len(self.client_id)
@@ -167,7 +170,7 @@ class MQTTClient:
                 self._str(self.password)
         self._read_into(self._b4mv, 4)
         if b[0] != _CONNACK or b[1] != 2:
-            raise MQTTError(1)
+            raise MQTTError(0)  # not a CONNACK (codes 1..5 are the broker's refusals)
         if b[3]:
             raise MQTTError(b[3])  # 1..5: refused (version, id, unavailable, auth)
         self._poll.register(s, select.POLLIN)
@@ -176,7 +179,7 @@ class MQTTClient:
     def _wrap(self, s):
         """TLS over the connected socket: the broker must show a certificate signed by
         our CA naming ``host``. The caller feeds the watchdog first (the handshake
-        takes ~1 s of ECDSA on a Pico W)."""
+        takes seconds of ECDSA on a Pico W)."""
         try:
             ctx = self.ctx
             if ctx is None:
