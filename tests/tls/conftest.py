@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from provisioning import mosquitto, tls
 from provisioning.credentials import Credential
+from tests.provisioning.conftest import micropython_bin, unix_board  # noqa: F401 (fixtures)
 from tests.servers import Mosquitto, running
 
 GATEWAY = Credential("gw", "gw-secret-1")
