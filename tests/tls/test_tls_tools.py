@@ -59,3 +59,23 @@ def test_device_flash_copies_the_ca(tmp_path: Path, unix_board: object) -> None:
     dev = json.loads((unix_board.flash_dir / "device.json").read_text())
     assert dev["mqtt"]["tls"] is True and dev["mqtt"]["ca"] == "ca.der"
     assert (unix_board.flash_dir / "ca.der").read_bytes() == res.files.ca_der.read_bytes()
+
+
+@pytest.mark.timeout(120)
+def test_demo_with_a_tls_config_lands_readings(tmp_path: Path, broker_tls: Mosquitto,
+                                               site_tls: tls.TlsFiles) -> None:
+    from tests.devices.test_demo import _demo, _readings
+    from tests.servers import free_port
+
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(f'site = "{SITE}"\n[gateway]\ndata_dir = "gw"\nhealth_port = {free_port()}\n'
+                   f'[mqtt]\nhost = "localhost"\nport = {broker_tls.port}\ntls = true\n'
+                   f'ca_file = "{site_tls.ca_cert}"\nusername = "{GATEWAY.username}"\n'
+                   f'password = "{GATEWAY.password}"\n'
+                   f'[store]\nkind = "sqlite"\npath = "lab.sqlite"\n')
+    res = _demo(tmp_path, "--duration", "12", "--config", str(cfg), "--devices", "2",
+                "--interval", "1", "--data-dir", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    landed = _readings(tmp_path / "lab.sqlite")
+    assert {m for m, _ in landed} >= {"air", "light"}, landed
+    assert GATEWAY.password not in res.stdout + res.stderr
