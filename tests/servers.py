@@ -298,22 +298,38 @@ class VictoriaMetrics(Server):
     point written twice (same series, same ms) is kept once, like InfluxDB.
     """
 
+    # (certfile, keyfile, CA file): serve https only, on the host name "localhost"
+    tls: tuple[Path, Path, Path] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}" if self.tls else f"http://{HOST}:{self.port}"
+
+    def _context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else None
+
     def command(self) -> list[str]:
+        tls = [] if self.tls is None else [
+            "-tls", f"-tlsCertFile={self.tls[0]}", f"-tlsKeyFile={self.tls[1]}"]
         return ["victoria-metrics", f"-storageDataPath={self.dir}/data",
                 f"-httpListenAddr={HOST}:{self.port}", "-retentionPeriod=100y",
                 "-search.latencyOffset=0s", "-search.disableCache",
-                "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN"]
+                "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN", *tls]
 
     def ready(self) -> bool:
+        if self.tls is not None:
+            return tcp_open(self.port)
         return http_ok(f"{self.url}/health")
 
     def flush(self) -> None:
-        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30):
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30,
+                                    context=self._context()):
             pass
 
     def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
         """All raw samples (``/api/v1/export``), one dict per series."""
         self.flush()
         q = urllib.parse.urlencode({"match[]": match})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30,
+                                    context=self._context()) as r:
             return [json.loads(line) for line in r.read().splitlines() if line.strip()]

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import ssl
 import threading
+import urllib.parse
 from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -64,7 +67,25 @@ class InfluxDB2Store:
     def _ping(self) -> None:
         ok = self._call(self._client.ping)
         if not ok:
+            self._tls_probe()  # the client hides why; a refused certificate must be told
             raise StoreTransient(f"{self._what} does not answer /ping")
+
+    def _tls_probe(self) -> None:
+        url = urllib.parse.urlsplit(self._cfg.url)
+        if url.scheme != "https" or not url.hostname:
+            return
+        ca = str(self._cfg.ca_file) if self._cfg.ca_file else None
+        try:
+            ctx = ssl.create_default_context(cafile=ca)
+            with socket.create_connection((url.hostname, url.port or 443),
+                                          timeout=self._cfg.timeout_s) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=url.hostname):
+                pass
+        except ssl.SSLError as exc:
+            raise StoreTransient(f"{self._what}: TLS: {exc} (check [store] ca_file and the "
+                                 "host name in [store] url)") from None
+        except OSError:
+            return
 
     async def ensure_ready(self) -> None:
         """Reachability only: bucket and token problems show up as StoreFatal on write
