@@ -147,3 +147,19 @@ def test_help_shows_no_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str
             main(argv)
     out = capsys.readouterr().out
     assert "password =" not in out and "token =" not in out
+
+
+def test_devices_json_shows_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from devices.inventory import Device, Inventory
+    from provisioning import credentials
+
+    cfg = write_cfg(tmp_path, '[mqtt]\nport = 1\nusername = "gw"\npassword = "gw-pass-9"\n')
+    cred = credentials.ensure(tmp_path / "var" / "broker" / "secrets", "air-0001")
+    with Inventory.in_data_dir(tmp_path / "var") as inv:
+        inv.upsert(Device(device="air-0001", site="bdnc-lab", board="pico_w",
+                          credential_ref="broker/secrets/air-0001.json"))
+    assert main(["devices", "--config", str(cfg), "--json", "--listen", "0.1"]) == 0
+    out, err = capsys.readouterr()
+    assert "air-0001" in out
+    for secret in (cred.password, "gw-pass-9"):
+        assert secret not in out and secret not in err
