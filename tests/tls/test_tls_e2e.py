@@ -215,3 +215,29 @@ def test_files_on_disk(site_tls: tls.TlsFiles) -> None:
     """What the site above ran on: EC keys owner-only, the CA in DER for boards."""
     assert site_files(site_tls)[2].stat().st_mode & 0o777 == 0o600
     assert site_tls.ca_der.read_bytes()[:1] == b"\x30"  # DER SEQUENCE
+
+
+def test_tls_error_is_counted_and_reported_in_the_next_status(
+        micropython: str, tmp_path: Path, rogue_tls: tls.TlsFiles,
+        site_tls: tls.TlsFiles) -> None:
+    """An impostor first (refused, backoff, counted), then the real broker on the same
+    address: the board connects and its status carries tls_errors and the reason."""
+    broker = tls_broker(tmp_path / "mosq", site_files(rogue_tls))
+    with running(broker):
+        dev = tls_device(micropython, tmp_path / "flash", broker, site_tls.ca_cert)
+        dev.start()
+        try:
+            wait_for(lambda: refused_once(dev, "ll: tls_error:"), 40, what="refusal")
+            broker.stop()
+            broker.tls = site_files(site_tls)  # same port, the site's certificate now
+            broker.start()
+            with tls_observer(broker, site_tls.ca_cert) as obs:
+                status = wait_for(lambda: [m.json() for m in obs.of("air-0001", "status")
+                                           if "tls_error" in m.json()], 60,
+                                  what="status with tls_error")
+            assert dev.alive()
+        finally:
+            dev.stop()
+    st = status[-1]
+    assert st["state"] == "online" and st["tls_errors"] >= 2 and st["conn_failures"] >= 2
+    assert st["tls_error"] == "The certificate is not correctly signed by the trusted CA"
