@@ -16,10 +16,11 @@ _OFFLINE = b'{"state":"offline"}'
 # mbedTLS on a GC-heap build (docs/firmware.md): the handshake needs ~40 KB free
 # including one ~17 KB block (the 16 KB record buffer, kept for the session); an
 # established session keeps ~24 KB. The heap fragments as the firmware runs (at
-# 160 KB the largest free block is soon ~11 KB), so the link takes a reserve of
-# that shape at boot (one 17 KB block + 23 KB in 1 KB pieces), holds it while
-# offline and frees it just before each handshake; after a session ends it takes
-# it back at once, into the holes the session leaves.
+# 160 KB the largest free block is soon ~11 KB), so the link takes a 17 KB block
+# at boot (reserve_early), holds it while offline and frees it just before each
+# handshake; after a session ends it takes it back at once, into the hole the
+# session leaves. sim.tls_heap (unix tests) also holds the rest of mbedTLS's use
+# (23 x 1 KB during the handshake, 7 x 1 KB with the block for the session).
 _TLS_BLOCK = 17 * 1024
 _TLS_HS_KB = 23  # transient handshake memory, in 1 KB pieces
 _TLS_SESSION_KB = 7  # kept with the block while the session is up
