@@ -288,5 +288,6 @@ def cert_expiry_check(path: Path, now: dt.datetime | None = None,
     return "ok", f"certificate {path} valid until {when} ({left.days} days)", ""
 
 
-__all__ = ["CertsResult", "TlsError", "TlsFiles", "ca_der", "cert_expiry_check", "issue",
-           "listener_lines", "make_ca", "make_server", "parse_hosts", "tls_files"]
+__all__ = ["NOT_BEFORE", "CertsResult", "TlsError", "TlsFiles", "broker_owner", "ca_der",
+           "cert_expiry_check", "issue", "key_pem", "listener_lines", "load_ca", "make_ca",
+           "make_server", "parse_hosts", "tls_files"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import ssl
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def test_certs_cli_keeps_the_ca_and_prints_listener_lines(
     assert files.server_cert.read_bytes() != server_first
     for key in (files.ca_key, files.server_key):
         assert key.stat().st_mode & 0o777 == 0o600
+    owner = tls.broker_owner()
+    if owner is not None and os.geteuid() == 0:  # mosquitto reads it after dropping root
+        assert files.server_key.stat().st_uid == owner.pw_uid
+        assert files.ca_key.stat().st_uid == 0
     cert = x509.load_pem_x509_certificate(server_first)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["broker.lab"]
