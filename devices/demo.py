@@ -198,6 +198,8 @@ class Demo:
         self.emit(f"broker: embedded amqtt on 127.0.0.1:{self.broker.port} "
                   f"(pid {self.broker.pid})")
         cfg_path = self.dir / "gateway.toml"
+        cfg_path.touch(mode=0o600)  # config files may hold passwords: owner only
+        cfg_path.chmod(0o600)
         cfg_path.write_text(demo_config_text(self.dir, self.broker.port, free_port()))
         cfg = load_config(cfg_path)
         return cfg, cfg_path, broker_target(cfg)
@@ -284,7 +286,7 @@ class Demo:
 
             self.fleet = Fleet(specs, self.dir / "fleet", configure, heapsize=settings.heapsize,
                                max_backoff_s=settings.max_backoff_s,
-                               on_event=self._on_fleet_event)
+                               on_event=self._on_fleet_event, files=target.device_files())
             self.fleet.prepare()
             tally = Tally(target.prefix, site)
             monitor = asyncio.create_task(watch(target, tally, protocol=cfg.mqtt.protocol))

@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -109,8 +109,10 @@ class Fleet:
                  configs: Callable[[DeviceSpec], dict[str, Any]], *,
                  heapsize: str = "256k", restart: bool = True, max_backoff_s: float = 30.0,
                  on_event: Callable[[FleetEvent], None] | None = None,
-                 firmware: FirmwareApi | ModuleType | None = None) -> None:
+                 firmware: FirmwareApi | ModuleType | None = None,
+                 files: Mapping[str, bytes] | None = None) -> None:
         self.run_dir = run_dir
+        self.files = dict(files or {})  # extra flash files (ca.der), as `device flash` adds
         self.heapsize = heapsize
         self.restart = restart
         self.max_backoff_s = max_backoff_s
@@ -148,7 +150,9 @@ class Fleet:
                 dest = dev.flash_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
-            fw.write_device_config(dev.flash_dir, self._configs(dev.spec))
+            for rel, data in self.files.items():
+                (dev.flash_dir / rel).write_bytes(data)
+            fw.write_device_config(dev.flash_dir, self._configs(dev.spec))  # 0600
 
     async def start(self) -> None:
         """Start every device (prepare() first) and one supervisor task per device."""

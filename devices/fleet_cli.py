@@ -63,7 +63,7 @@ async def probe_broker(target: BrokerTarget, protocol: str, timeout: float = 5.0
     try:
         async with aiomqtt.Client(target.host, target.port, username=target.username or None,
                                   password=target.password or None, protocol=version,
-                                  timeout=timeout):
+                                  timeout=timeout, tls_context=target.tls_context()):
             pass
     except aiomqtt.MqttError as exc:
         raise BrokerUnreachable(target.host, target.port, str(exc)) from None
@@ -113,7 +113,7 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
 
     fleet = Fleet(specs, run_dir, configure, heapsize=settings.heapsize,
                   restart=settings.restart, max_backoff_s=settings.max_backoff_s,
-                  on_event=on_event)
+                  on_event=on_event, files=target.device_files())
     fleet.prepare()
     emit(f"fleet: {len(specs)} devices, site {cfg.site}, broker {target.host}:{target.port}, "
          f"every {interval} s, flash dirs under {run_dir}")

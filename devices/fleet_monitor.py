@@ -158,7 +158,8 @@ async def watch(broker: BrokerTarget, tally: Tally, *, protocol: str = "3.1.1",
                                       username=broker.username or None,
                                       password=broker.password or None,
                                       identifier=client_id or None, protocol=version,
-                                      keepalive=30, timeout=10) as client:
+                                      keepalive=30, timeout=10,
+                                      tls_context=broker.tls_context()) as client:
                 await client.subscribe(tally.subscription, qos=0)
                 if ready is not None:
                     ready.set()

@@ -7,8 +7,10 @@ keeps it as a plain table and leaves it to us).
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,6 +79,44 @@ class BrokerTarget(BaseModel):
     password: str = ""
     keepalive: int = 60
     prefix: str = "livinglab/v1"
+    # Set: verified TLS with this CA (PEM or DER); devices get it as ca.der, like a
+    # flashed board, and check the broker's certificate names `host`.
+    ca_file: Path | None = None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The host-side (monitor, probe) context: same CA, host name checked."""
+        if self.ca_file is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise FleetError(f"cannot use CA file {self.ca_file}: {exc} (run livinglab broker "
+                             "certs, or fix [mqtt] ca_file)") from None
+
+    def device_files(self) -> dict[str, bytes]:
+        """Extra files for each simulated board's flash dir (the CA, in DER)."""
+        if self.ca_file is None:
+            return {}
+        return {CA_FILE: ca_der(self.ca_file)}
+
+
+CA_FILE = "ca.der"
+
+
+def ca_der(path: Path) -> bytes:
+    """A PEM or DER certificate file as DER (what the firmware loads)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FleetError(f"cannot read CA file {path}: {exc.strerror} (run livinglab broker "
+                         "certs, or fix [mqtt] ca_file)") from None
+    if b"-----BEGIN" not in data:
+        return data
+    try:
+        return ssl.PEM_cert_to_DER_cert(data.decode("ascii", "replace"))
+    except ValueError:
+        raise FleetError(f"{path} is not a PEM certificate (point [mqtt] ca_file at the "
+                         "CA's ca.crt)") from None
 
 
 def parse_settings(raw: Mapping[str, Any]) -> FleetSettings:
@@ -101,11 +141,9 @@ def parse_settings(raw: Mapping[str, Any]) -> FleetSettings:
 def broker_target(cfg: Config) -> BrokerTarget:
     """The broker the devices use, from the ``[mqtt]`` section of a gateway config."""
     m = cfg.mqtt
-    if m.ca_file or m.cert_file:
-        raise FleetError("the simulated fleet speaks plain MQTT (the unix-port firmware has no "
-                         "TLS); point [mqtt] at a plain loopback/LAN listener for simulation")
     return BrokerTarget(host=m.host, port=m.port, username=m.username, password=m.password,
-                        keepalive=max(m.keepalive, 10), prefix=m.topic_prefix)
+                        keepalive=max(m.keepalive, 10), prefix=m.topic_prefix,
+                        ca_file=cfg.mqtt_ca_file)
 
 
 def device_id(kind: Kind, number: int) -> str:
@@ -158,7 +196,8 @@ def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval
         "prefix": broker.prefix,
         "wifi": dict(wifi or {}),
         "mqtt": {"host": broker.host, "port": broker.port, "username": broker.username,
-                 "password": broker.password, "keepalive": broker.keepalive},
+                 "password": broker.password, "keepalive": broker.keepalive,
+                 **({"tls": True, "ca": CA_FILE} if broker.ca_file is not None else {})},
         "interval_s": interval_s,
         "sensors": [{"kind": kind} for kind in (*spec.sensors, *extra_sensors)],
         "calibration": {},

@@ -9,6 +9,7 @@ the `micropython` executable that runs the unix port.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -96,7 +97,11 @@ def write_device_config(dest_dir: Path, cfg: dict[str, Any]) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     path = dest_dir / "device.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(cfg, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    # It holds the device's MQTT and Wi-Fi passwords: owner-only from the first byte.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(cfg, indent=1, sort_keys=True) + "\n")
     tmp.replace(path)
     return path
 

@@ -20,6 +20,9 @@ from .errors import ConfigError
 
 ENV_PREFIX = "LIVINGLAB_"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+# Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
+DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
+MQTT_TLS_PORT = 8883
 
 
 class _Section(BaseModel):
@@ -47,6 +50,10 @@ class MqttSection(_Section):
     port: int = Field(default=1883, ge=1, le=65535)
     username: str = ""
     password: str = ""
+    # Verified TLS (port 8883 unless given): the broker's certificate must chain to
+    # ca_file and name `host`. Empty ca_file: <data_dir>/broker/tls/ca.crt, the CA
+    # `livinglab broker certs` made. A ca_file alone (without tls) also turns TLS on.
+    tls: bool = False
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -75,6 +82,8 @@ class StoreSection(_Section):
     username: str = ""
     password: str = ""
     path: Path = Path("./var/readings.sqlite")
+    # CA for an https:// url (influxdb1/influxdb2); empty: the system's trust store.
+    ca_file: Path | None = None
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -132,6 +141,19 @@ class Config(_Section):
     def client_id(self) -> str:
         return self.mqtt.client_id or f"livinglab-gateway-{self.gateway.id}"
 
+    @property
+    def mqtt_tls(self) -> bool:
+        return self.mqtt.tls or self.mqtt.ca_file is not None
+
+    @property
+    def mqtt_ca_file(self) -> Path | None:
+        """The CA the broker's certificate must chain to (None: no TLS)."""
+        if self.mqtt.ca_file is not None:
+            return self.mqtt.ca_file
+        if self.mqtt.tls:
+            return self.gateway.data_dir / DEFAULT_CA_FILE
+        return None
+
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     """``LIVINGLAB_MQTT__PORT=1884`` -> ``{"mqtt": {"port": "1884"}}``."""
@@ -159,9 +181,13 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Relative paths in a config file are relative to the file, not the cwd."""
-    for section, key in (("gateway", "data_dir"), ("store", "path")):
+    for section, key in (("gateway", "data_dir"), ("store", "path"), ("store", "ca_file"),
+                         ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file")):
         table = raw.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
+            if not table[key]:
+                table[key] = None  # "" means "not set", not the current directory
+                continue
             p = Path(table[key])
             if not p.is_absolute():
                 table[key] = str(base_dir / p)
@@ -182,6 +208,10 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
             data.setdefault("store", {})["path"] = str(data_dir / "readings.sqlite")
     if "gateway" not in data or "data_dir" not in data["gateway"]:
         data.setdefault("gateway", {})["data_dir"] = str(base_dir / "var")
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, dict) and "port" not in mqtt and str(mqtt.get("tls", "")).lower() in (
+            "true", "1", "yes"):
+        mqtt["port"] = MQTT_TLS_PORT
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

@@ -286,6 +286,32 @@ def check_clock(host: Host) -> Finding:
                            "ages are off", "sudo timedatectl set-ntp true; NTP needs the network")
 
 
+def check_certificates(host: Host) -> Finding | None:
+    """Expiry of the certificates this host relies on: the CA the gateway checks the
+    broker against, the CA for an https store, and the broker certificate that
+    ``livinglab broker certs`` made here (a device refuses the broker once it expires)."""
+    if host.cfg is None:
+        return None
+    from .certcheck import cert_expiry_check
+
+    paths: list[Path] = []
+    if host.cfg.mqtt_ca_file is not None:
+        paths.append(host.cfg.mqtt_ca_file)
+    if host.cfg.store.ca_file is not None:
+        paths.append(host.cfg.store.ca_file)
+    server = host.cfg.gateway.data_dir / "broker" / "tls" / "server.crt"
+    if server.exists():
+        paths.append(server)
+    if not paths:
+        return None
+    findings = [Finding(*cert_expiry_check(p)) for p in dict.fromkeys(paths)]
+    order = {"fail": 2, "warn": 1, "ok": 0}
+    worst = max(findings, key=lambda f: order[f.level])
+    if worst.level == "ok":
+        return Finding("ok", "; ".join(f.what for f in findings))
+    return worst
+
+
 CHECKS: list[Check] = [
     check_config,
     check_data_dir,
@@ -296,6 +322,7 @@ CHECKS: list[Check] = [
     check_mosquitto_autosave,
     check_mosquitto_queue,
     check_store,
+    check_certificates,
     check_clock,
 ]
 

@@ -23,6 +23,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -40,9 +41,49 @@ class BrokerUnreachable(GatewayError):
 
     def __init__(self, host: str, port: int, why: str = "") -> None:
         self.host, self.port = host, port
+        if why.startswith("TLS"):  # the reason carries its own fix
+            super().__init__(f"MQTT broker at {host}:{port}: {why}")
+            return
         super().__init__(f"cannot reach MQTT broker at {host}:{port}"
                          f"{' (' + why + ')' if why else ''} "
                          "(is mosquitto running? check [mqtt] host/port)")
+
+
+class TlsSetupError(GatewayError):
+    """The TLS files named in [mqtt] cannot be used."""
+
+
+def tls_context(ca_file: Path | None, cert_file: Path | None = None,
+                key_file: Path | None = None) -> ssl.SSLContext:
+    """Verified TLS: the broker's chain must end at ``ca_file`` and name [mqtt] host.
+
+    No fallback to plain text and no "insecure" switch: a broker that cannot show a
+    certificate from this CA for this host name gets nothing from the gateway.
+    """
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                         cafile=str(ca_file) if ca_file else None)
+        if cert_file:
+            ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    except FileNotFoundError as exc:
+        raise TlsSetupError(f"[mqtt] TLS file {exc.filename} not found (run livinglab broker "
+                            "certs, or fix [mqtt] ca_file)") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsSetupError(f"[mqtt] TLS files unusable: {exc} (point [mqtt] ca_file at the "
+                            "CA certificate, PEM)") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def tls_reason(exc: ssl.SSLError) -> str:
+    """One line for a failed handshake, with the fix."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: broker certificate rejected: {exc.verify_message} (check [mqtt] "
+                "ca_file is the CA that signed the broker's certificate and [mqtt] host is "
+                "one of its names)")
+    return f"TLS handshake failed: {exc.reason or exc} (is this a TLS listener? check [mqtt] port)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +139,9 @@ class MqttSource:
         c = self._client
         if self._m.username:
             c.username_pw_set(self._m.username, self._m.password or None)
-        if self._m.ca_file or self._m.cert_file:
-            c.tls_set(ca_certs=str(self._m.ca_file) if self._m.ca_file else None,
-                      certfile=str(self._m.cert_file) if self._m.cert_file else None,
-                      keyfile=str(self._m.key_file) if self._m.key_file else None,
-                      cert_reqs=ssl.CERT_REQUIRED)
+        ca = cfg.mqtt_ca_file
+        if ca is not None or self._m.cert_file:
+            c.tls_set_context(tls_context(ca, self._m.cert_file, self._m.key_file))
         c.will_set(will_topic, will_payload, qos=1, retain=True)
         c.max_inflight_messages_set(100)
         c.on_connect = self._on_connect
@@ -217,7 +256,9 @@ class MqttSource:
                                      properties=props)
             else:
                 self._client.connect(host, port, self._m.keepalive)
-        except (OSError, ssl.SSLError, ValueError) as exc:
+        except ssl.SSLError as exc:
+            return tls_reason(exc)
+        except (OSError, ValueError) as exc:
             return str(exc)
         try:
             ok = await asyncio.wait_for(self._connack, 10)
@@ -302,4 +343,4 @@ class MqttSource:
             misc.cancel()
 
 
-__all__ = ["BrokerUnreachable", "Message", "MqttSource"]
+__all__ = ["BrokerUnreachable", "Message", "MqttSource", "TlsSetupError", "tls_context"]

@@ -23,7 +23,7 @@ from devices import catalogue
 from devices.catalogue import BoardProfile
 from devices.inventory import Device, Inventory, SensorSpec
 
-from . import credentials
+from . import credentials, tls
 from .boardfs import BoardFS, BoardInfo, same_content
 from .errors import BrokerError, DeviceIdError, NotMicroPythonError, PortError, WrongBoardError
 from .rawrepl import RawRepl
@@ -33,6 +33,7 @@ from .sync import SyncResult, sync
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CONFIG_FILE = "device.json"
+CA_FILE = "ca.der"  # the site CA in DER, when [mqtt] tls is on (docs/tls.md)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def device_config(settings: Settings, board: BoardProfile, device: str,
         "wifi": {"ssid": settings.wifi.ssid, "password": settings.wifi.password},
         "mqtt": {"host": settings.device_mqtt_host, "port": settings.device_mqtt_port,
                  "username": cred.username, "password": cred.password,
-                 "keepalive": settings.prov.keepalive},
+                 "keepalive": settings.prov.keepalive,
+                 **({"tls": True, "ca": CA_FILE} if settings.mqtt_ca_file else {})},
         "interval_s": interval,
         "sensors": [s.device_entry() for s in sensors],
         "calibration": dict(defaults.calibration) if defaults else {},
@@ -156,6 +158,11 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
         result.info = fs.info()
         check_board(req.port, req.board, result.info)
         _copy(fs, req.files, result)
+        if settings.mqtt_ca_file is not None:
+            der = tls.ca_der(settings.mqtt_ca_file)
+            if not same_content(fs.hashes([CA_FILE])[CA_FILE], der):
+                fs.write(CA_FILE, der)
+                result.copied.append(CA_FILE)
         if not same_content(fs.hashes([CONFIG_FILE])[CONFIG_FILE], cfg_bytes):
             fs.write(CONFIG_FILE, cfg_bytes)
             result.config_written = True
@@ -169,7 +176,8 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
         if req.wait:
             # Subscribe before the reset so the first live "online" cannot be missed.
             watcher = StatusWatcher(settings.mqtt_host, settings.mqtt_port,
-                                    settings.gateway_username, settings.gateway_password)
+                                    settings.gateway_username, settings.gateway_password,
+                                    ca_file=settings.mqtt_ca_file)
             try:
                 watcher.start([status_topic(settings.prefix, settings.site, req.device)])
             except BrokerError as exc:

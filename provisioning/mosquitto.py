@@ -141,6 +141,24 @@ def write_acl_file(path: Path, text: str) -> None:
     _atomic_write(path, text, 0o644)
 
 
+def snippet_text(password_file: Path, acl_file: Path, tls_listener: Sequence[str]) -> str:
+    """The Mosquitto lines `broker sync` owns: the account files and, when the broker
+    has a certificate (`broker certs`), its TLS listener. Include it from conf.d
+    (gateway/mosquitto.conf says how)."""
+    out = [HEADER,
+           f"password_file {password_file.resolve()}\n",
+           f"acl_file {acl_file.resolve()}\n"]
+    if tls_listener:
+        out.append("\n# TLS: devices and the gateway verify this certificate against the "
+                   "site CA\n")
+        out.extend(f"{line}\n" for line in tls_listener)
+    return "".join(out)
+
+
+def write_snippet(path: Path, text: str) -> None:
+    _atomic_write(path, text, 0o644)
+
+
 def read_pid_file(path: Path) -> int:
     try:
         return int(path.read_text().split()[0])

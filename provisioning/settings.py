@@ -58,6 +58,10 @@ class ProvisioningSettings(_Section):
     acl_file: Path = Path("broker/acl")
     secrets_dir: Path = Path("broker/secrets")
     mosquitto_pid_file: Path | None = None
+    # The Mosquitto config snippet `broker sync` writes (password/ACL files and, once
+    # `broker certs` has run, the TLS listener on tls_port); include it from conf.d.
+    mosquitto_snippet: Path = Path("broker/mosquitto.conf")
+    tls_port: int = Field(default=8883, ge=1, le=65535)
     # "auto": the mosquitto_passwd binary when on PATH, else built-in PBKDF2;
     # "binary" or "python" to force one.
     hasher: str = Field(default="auto", pattern=r"^(auto|binary|python)$")
@@ -77,6 +81,7 @@ class Settings(_Section):
     mqtt_port: int
     gateway_username: str
     gateway_password: str
+    mqtt_ca_file: Path | None = None  # set: devices and the gateway speak verified TLS
     wifi: WifiSettings
     #: ``[console] mqtt_username/mqtt_password``: a read-only login for the console
     console_username: str = ""
@@ -93,6 +98,10 @@ class Settings(_Section):
     @property
     def acl_file(self) -> Path:
         return self.path(self.prov.acl_file)
+
+    @property
+    def mosquitto_snippet(self) -> Path:
+        return self.path(self.prov.mosquitto_snippet)
 
     @property
     def secrets_dir(self) -> Path:
@@ -122,7 +131,8 @@ def settings_from_config(cfg: Config) -> Settings:
         gateway_id=cfg.gateway.id, mqtt_host=cfg.mqtt.host, mqtt_port=cfg.mqtt.port,
         gateway_username=cfg.mqtt.username, gateway_password=cfg.mqtt.password,
         console_username=cfg.console.mqtt_username,
-        console_password=cfg.console.mqtt_password, wifi=wifi, prov=prov)
+        console_password=cfg.console.mqtt_password, mqtt_ca_file=cfg.mqtt_ca_file,
+        wifi=wifi, prov=prov)
 
 
 def _one_line(section: str, exc: ValidationError) -> str:

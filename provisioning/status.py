@@ -8,9 +8,11 @@ network loop in its own thread and hands messages over through a lock.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -51,11 +53,18 @@ class StatusWatcher:
     """A connected subscriber to some status topics; use as a context manager."""
 
     def __init__(self, host: str, port: int, username: str = "", password: str = "",
-                 client_id: str = "") -> None:
+                 client_id: str = "", ca_file: Path | None = None) -> None:
         self.host, self.port = host, port
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if username:
             self._client.username_pw_set(username, password)
+        if ca_file is not None:
+            try:  # verified TLS: the site CA and the broker's host name
+                ctx = ssl.create_default_context(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise BrokerError(f"cannot use CA file {ca_file}: {exc} (run livinglab broker "
+                                  "certs, or fix [mqtt] ca_file)") from None
+            self._client.tls_set_context(ctx)
         self._lock = threading.Condition()
         self._messages: list[StatusMessage] = []
         self._connected = threading.Event()
@@ -91,6 +100,11 @@ class StatusWatcher:
         """Connect and subscribe, or :class:`BrokerError` naming the broker and the fix."""
         try:
             self._client.connect(self.host, self.port, keepalive=30)
+        except ssl.SSLError as exc:
+            reason = f"TLS: {getattr(exc, 'verify_message', '') or exc.reason or exc}"
+            raise BrokerError(f"broker {self._where()} refused by TLS: {reason} (check [mqtt] "
+                              "ca_file and that [mqtt] host is in the broker certificate)",
+                              reason) from None
         except OSError as exc:
             reason = str(exc.strerror or exc)
             raise BrokerError(f"broker {self._where()} unreachable: {reason} "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devices.inventory import Inventory
 
-from . import credentials, mosquitto
+from . import credentials, mosquitto, tls
 from .errors import ProvisioningError
 from .settings import Settings
 
@@ -21,6 +21,8 @@ class SyncResult:
     reloaded_pid: int | None
     missing_secrets: tuple[str, ...]
     console_user: str = ""
+    snippet: Path | None = None
+    tls: bool = False
 
 
 def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None) -> SyncResult:
@@ -51,6 +53,11 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     mosquitto.write_acl_file(settings.acl_file, mosquitto.acl_text(
         settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id,
         console.username if console is not None else ""))
+    files = tls.tls_files(settings.data_dir)
+    with_tls = files.server_cert.exists() and files.server_key.exists()
+    mosquitto.write_snippet(settings.mosquitto_snippet, mosquitto.snippet_text(
+        settings.password_file, settings.acl_file,
+        tls.listener_lines(files, settings.prov.tls_port) if with_tls else []))
     pid = reload_pid
     if pid is None and settings.prov.mosquitto_pid_file is not None:
         pid_file = settings.path(settings.prov.mosquitto_pid_file)
@@ -59,7 +66,8 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     if pid is not None:
         mosquitto.reload_broker(pid)
     return SyncResult(settings.password_file, settings.acl_file, len(users), hasher, pid,
-                      tuple(missing), console.username if console is not None else "")
+                      tuple(missing), console.username if console is not None else "",
+                      settings.mosquitto_snippet, with_tls)
 
 
 def _console_user(settings: Settings, taken: set[str]) -> credentials.Credential | None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -189,6 +190,8 @@ class Mosquitto(Server):
     # True: Mosquitto at its shipped defaults (no persistence, autosave 1800 s, a
     # 1000-message queue), only a loopback listener; what `livinglab doctor` warns about.
     defaults: bool = False
+    # (cafile, certfile, keyfile): the only listener is TLS (no plain-text port at all)
+    tls: tuple[Path, Path, Path] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -199,8 +202,12 @@ class Mosquitto(Server):
             conf.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\n"
                             + "".join(f"{line}\n" for line in self.extra))
             return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)]
+        tls = [] if self.tls is None else [
+            f"cafile {self.tls[0]}", f"certfile {self.tls[1]}", f"keyfile {self.tls[2]}",
+            "tls_version tlsv1.2"]
         lines = [
             f"listener {self.port} {HOST}",
+            *tls,
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.dir}/",
@@ -228,6 +235,15 @@ class Influxd(Server):
     """InfluxDB 1.x (Debian's ``influxd``), v1 HTTP API on loopback."""
 
     rpc_port: int = 0
+    # (certfile, keyfile, CA file): serve https only, on the host name "localhost"
+    tls: tuple[Path, Path, Path] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}" if self.tls else f"http://{HOST}:{self.port}"
+
+    def _context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else None
 
     def command(self) -> list[str]:
         if not self.rpc_port:
@@ -248,10 +264,16 @@ bind-address = "{HOST}:{self.rpc_port}"
   enabled = true
   bind-address = "{HOST}:{self.port}"
   log-enabled = false
-""")
+""" + ("" if self.tls is None else f"""\
+  https-enabled = true
+  https-certificate = "{self.tls[0]}"
+  https-private-key = "{self.tls[1]}"
+"""))
         return ["influxd", "run", "-config", str(conf)]
 
     def ready(self) -> bool:
+        if self.tls is not None:
+            return tcp_open(self.port)
         return http_ok(f"{self.url}/ping")
 
     def query(self, q: str, db: str | None = None) -> dict[str, object]:
@@ -260,7 +282,7 @@ bind-address = "{HOST}:{self.rpc_port}"
             params["db"] = db
         data = urllib.parse.urlencode(params).encode()
         req = urllib.request.Request(f"{self.url}/query", data=data, method="POST")
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self._context()) as r:
             result: dict[str, object] = json.loads(r.read())
             return result
 
@@ -283,22 +305,38 @@ class VictoriaMetrics(Server):
     point written twice (same series, same ms) is kept once, like InfluxDB.
     """
 
+    # (certfile, keyfile, CA file): serve https only, on the host name "localhost"
+    tls: tuple[Path, Path, Path] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}" if self.tls else f"http://{HOST}:{self.port}"
+
+    def _context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else None
+
     def command(self) -> list[str]:
+        tls = [] if self.tls is None else [
+            "-tls", f"-tlsCertFile={self.tls[0]}", f"-tlsKeyFile={self.tls[1]}"]
         return ["victoria-metrics", f"-storageDataPath={self.dir}/data",
                 f"-httpListenAddr={HOST}:{self.port}", "-retentionPeriod=100y",
                 "-search.latencyOffset=0s", "-search.disableCache",
-                "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN"]
+                "-dedup.minScrapeInterval=1ms", "-loggerLevel=WARN", *tls]
 
     def ready(self) -> bool:
+        if self.tls is not None:
+            return tcp_open(self.port)
         return http_ok(f"{self.url}/health")
 
     def flush(self) -> None:
-        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30):
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30,
+                                    context=self._context()):
             pass
 
     def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
         """All raw samples (``/api/v1/export``), one dict per series."""
         self.flush()
         q = urllib.parse.urlencode({"match[]": match})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30,
+                                    context=self._context()) as r:
             return [json.loads(line) for line in r.read().splitlines() if line.strip()]

@@ -48,7 +48,7 @@ class App:
         self.fw = FW_VERSION.encode()
         self.out = getattr(sys.stdout, "buffer", sys.stdout)
         self.w = jsonw.Writer(1024)
-        self.sw = jsonw.Writer(320)
+        self.sw = jsonw.Writer(448)
         self.slots = sensors.open_slots(board, cfg)
         self.outbox = None
         self.link = None
@@ -101,6 +101,16 @@ class App:
         w.int(self.interval_s)
         w.raw(b',"sensor_errors":')
         w.int(self.sensor_errors)
+        link = self.link
+        if link is not None and link.failures:
+            w.raw(b',"conn_failures":')
+            w.int(link.failures)
+            if link.tls_error:
+                w.raw(b',"tls_errors":')
+                w.int(link.tls_errors)
+                w.raw(b',"tls_error":"')
+                w.raw(link.tls_error.encode())
+                w.raw(b'"')
         w.raw(b"}")
         return w.buf, w.n
 
@@ -220,6 +230,10 @@ class App:
 
 def main(path="device.json"):
     cfg = config.load(path)
+    if cfg.mqtt_tls:
+        from ll import link
+
+        link.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
     from ll import boards
 
     board = boards.load(cfg)

@@ -18,6 +18,9 @@ class Config:
         self.mqtt_username = str(m.get("username", ""))
         self.mqtt_password = str(m.get("password", ""))
         self.keepalive = int(m.get("keepalive", 30))
+        # TLS: verified against the CA in file mqtt.ca (DER), never plain text.
+        self.mqtt_tls = bool(m.get("tls", False))
+        self.mqtt_ca = str(m.get("ca", "ca.der"))
         self.interval_s = valid_interval(d.get("interval_s", 30), 30)
         self.sensors = list(d.get("sensors") or [])
         cal = d.get("calibration") or {}
@@ -31,6 +34,9 @@ class Config:
         self.sim_speed = float(sim.get("speed", 1))
         self.sim_tz_h = float(sim.get("tz_h", 1))
         self.mem_report_every = int(sim.get("mem_report_every", 0))
+        # Unix port only: hold on the GC heap what mbedTLS takes on a Pico W (the pip
+        # unix port mallocs it), so a -X heapsize test sees the TLS cost.
+        self.sim_tls_heap = bool(sim.get("tls_heap", False))
         self.status_every_s = int(d.get("status_every_s", 60))
 
 

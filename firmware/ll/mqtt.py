@@ -21,11 +21,34 @@ class MQTTError(OSError):
     """Protocol failure (refused CONNACK, malformed packet): the link reconnects."""
 
 
+class TLSError(OSError):
+    """The broker's certificate was refused (or the handshake failed): never plain text.
+
+    mbedTLS reports certificate problems as ValueError; connect() turns them into
+    this OSError subclass so the link's one failure path (backoff, count) handles
+    them, with the reason kept in ``args[1]``.
+    """
+
+
+def tls_context(ca):
+    """A client context that requires a broker certificate chaining to ``ca`` (DER).
+    Raises ValueError for a bad CA. Built once: it holds the parsed CA (~3 KB)."""
+    import tls
+
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
+    ctx.load_verify_locations(ca)  # DER bytes, positional (no cadata= keyword)
+    return ctx
+
+
 class MQTTClient:
     def __init__(self, client_id, host, port=1883, user="", password="", keepalive=30,
-                 rx_size=768, timeout_s=5):
+                 rx_size=768, timeout_s=5, ca=None):
         self.client_id = client_id
         self.host = host
+        self.ca = ca  # the CA certificate (DER bytes): TLS on, verified, no fallback
+        self.ctx = None  # the SSLContext, built once on first connect and reused
+        self.feed = None  # fn(): the watchdog, fed between the TCP connect and the handshake
         self.port = port
         self.user = user
         self.password = password
@@ -114,6 +137,10 @@ class MQTTClient:
         self.sock = s
         s.settimeout(self.timeout_s)
         s.connect(self.addr)
+        if self.ca is not None:
+            if self.feed is not None:
+                self.feed()  # the TCP connect may have used most of a watchdog period
+            s = self.sock = self._wrap(s)
         flags = 0x02 if clean else 0
         length = 10 + 2 + len(self.client_id)
         if will_topic:
@@ -143,11 +170,27 @@ class MQTTClient:
                 self._str(self.password)
         self._read_into(self._b4mv, 4)
         if b[0] != _CONNACK or b[1] != 2:
-            raise MQTTError(1)
+            raise MQTTError(0)  # not a CONNACK (codes 1..5 are the broker's refusals)
         if b[3]:
             raise MQTTError(b[3])  # 1..5: refused (version, id, unavailable, auth)
         self._poll.register(s, select.POLLIN)
         return b[2] & 1
+
+    def _wrap(self, s):
+        """TLS over the connected socket: the broker must show a certificate signed by
+        our CA naming ``host``. The caller feeds the watchdog first (the handshake
+        takes seconds of ECDSA on a Pico W)."""
+        try:
+            ctx = self.ctx
+            if ctx is None:
+                ctx = self.ctx = tls_context(self.ca)
+            return ctx.wrap_socket(s, server_hostname=self.host)
+        except ValueError as e:  # certificate refused: expired, other CA, wrong name
+            raise TLSError(1, str(e))
+        except OSError as e:  # handshake failed (not a TLS listener, alert, reset)
+            if isinstance(e.args[0], int) and e.args[0] < 0:
+                raise TLSError(2, "handshake failed: mbedtls -0x%x" % -e.args[0])
+            raise
 
     def close(self):
         s = self.sock

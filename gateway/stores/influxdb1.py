@@ -17,6 +17,7 @@ import asyncio
 import base64
 import http.client
 import json
+import ssl
 import threading
 import urllib.parse
 
@@ -33,6 +34,14 @@ class InfluxDB1Store:
             raise StoreFatal(f"[store] url {cfg.url!r} is not an http(s) URL "
                              "(e.g. http://127.0.0.1:8086)")
         self._https = url.scheme == "https"
+        self._ssl: ssl.SSLContext | None = None
+        if self._https:  # verified: the server's chain and host name, [store] ca_file or system CAs
+            try:
+                self._ssl = ssl.create_default_context(
+                    cafile=str(cfg.ca_file) if cfg.ca_file else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise StoreFatal(f"[store] ca_file {cfg.ca_file}: {exc} (point it at the CA "
+                                 "that signed the store's certificate, PEM)") from None
         self._host = url.hostname
         self._port = url.port or (443 if self._https else 80)
         self._base = url.path.rstrip("/")
@@ -49,8 +58,12 @@ class InfluxDB1Store:
     # -- blocking part, runs in a worker thread ------------------------------------
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self._timeout)
+            if self._https:
+                self._conn = http.client.HTTPSConnection(self._host, self._port,
+                                                         timeout=self._timeout, context=self._ssl)
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port,
+                                                        timeout=self._timeout)
         return self._conn
 
     def _request(self, path: str, params: dict[str, str],

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import ssl
 import threading
+import urllib.parse
 from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -34,8 +37,12 @@ class InfluxDB2Store:
     def __init__(self, cfg: StoreSection) -> None:
         self._cfg = cfg
         self._what = f"InfluxDB v2 bucket '{cfg.bucket}' (org '{cfg.org}') at {cfg.url}"
+        # https: verified against [store] ca_file (or the system CAs), host name checked.
         self._client: Any = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
-                                           timeout=int(cfg.timeout_s * 1000), retries=False)
+                                           timeout=int(cfg.timeout_s * 1000), retries=False,
+                                           verify_ssl=True,
+                                           ssl_ca_cert=str(cfg.ca_file) if cfg.ca_file
+                                           else None)
         self._write_api: Any = self._client.write_api(write_options=SYNCHRONOUS)
         self._lock = threading.Lock()
 
@@ -60,7 +67,25 @@ class InfluxDB2Store:
     def _ping(self) -> None:
         ok = self._call(self._client.ping)
         if not ok:
+            self._tls_probe()  # the client hides why; a refused certificate must be told
             raise StoreTransient(f"{self._what} does not answer /ping")
+
+    def _tls_probe(self) -> None:
+        url = urllib.parse.urlsplit(self._cfg.url)
+        if url.scheme != "https" or not url.hostname:
+            return
+        ca = str(self._cfg.ca_file) if self._cfg.ca_file else None
+        try:
+            ctx = ssl.create_default_context(cafile=ca)
+            with socket.create_connection((url.hostname, url.port or 443),
+                                          timeout=self._cfg.timeout_s) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=url.hostname):
+                pass
+        except ssl.SSLError as exc:
+            raise StoreTransient(f"{self._what}: TLS: {exc} (check [store] ca_file and the "
+                                 "host name in [store] url)") from None
+        except OSError:
+            return
 
     async def ensure_ready(self) -> None:
         """Reachability only: bucket and token problems show up as StoreFatal on write

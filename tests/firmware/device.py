@@ -42,13 +42,15 @@ class Device:
     heap: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
+    wrap: tuple[str, ...] = ()  # a command in front, e.g. ("faketime", "-f", "+900d")
 
     def __post_init__(self) -> None:
         self.log = self.flash / "stderr.log"
 
     def start(self) -> None:
         env = dict(os.environ, LIVINGLAB_SIM_SPEED=str(self.speed))
-        cmd = [self.micropython] + (["-X", f"heapsize={self.heap}"] if self.heap else [])
+        cmd = [*self.wrap, self.micropython] + (["-X", f"heapsize={self.heap}"]
+                                                 if self.heap else [])
         with open(self.log, "ab") as err, open(self.flash / "stdout.log", "ab") as out:
             self.proc = subprocess.Popen(cmd + ["main.py"], cwd=self.flash, env=env,
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,

@@ -173,3 +173,37 @@ def test_stopped_store_fails_with_exit_1(tmp_path: Path, mosquitto: Mosquitto,
         assert len(probe) == 1 and probe[0]["gateway"] == "gw-doc"
     rc, out = _doctor(capsys, "--config", str(cfg), "--mosquitto-conf", str(SHIPPED))
     assert out["store influxdb1"] == "fail" and rc == 1
+
+
+def test_certificate_expiry_is_checked(tmp_path: Path) -> None:
+    """A broker certificate ten days from expiry warns; an expired CA for the store fails;
+    a host without TLS has no certificate line at all."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from gateway.doctor import check_certificates
+    from provisioning import tls
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, ca = tls.make_ca("lab", now=now)
+    _, server = tls.make_server(ca_key, ca, ["broker.lab"], 10, now=now)
+    tls_dir = tmp_path / "var" / "broker" / "tls"
+    tls_dir.mkdir(parents=True)
+    (tls_dir / "server.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (tls_dir / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cfg = _config(tmp_path, 1883, mqtt={"tls": True})
+    finding = check_certificates(Host.load(cfg))
+    assert finding is not None and finding.level == "warn"
+    assert "server.crt expires in" in finding.what and "broker certs" in finding.fix
+
+    _, old = tls.make_server(ca_key, ca, ["influx.lab"], 1, now=now - dt.timedelta(days=5))
+    (tmp_path / "store-ca.crt").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    cfg = _config(tmp_path, 1883, mqtt={"tls": True},
+                  store={"kind": "influxdb1", "url": "https://127.0.0.1:8086",
+                         "ca_file": str(tmp_path / "store-ca.crt")})
+    finding = check_certificates(Host.load(cfg))
+    assert finding is not None and finding.level == "fail" and "expired on" in finding.what
+
+    (tls_dir / "server.crt").unlink()
+    assert check_certificates(Host.load(_config(tmp_path, 1883))) is None
