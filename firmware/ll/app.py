@@ -48,15 +48,20 @@ class App:
         self.fw = FW_VERSION.encode()
         self.out = getattr(sys.stdout, "buffer", sys.stdout)
         self.w = jsonw.Writer(1024)
-        self.sw = jsonw.Writer(320)
+        self.sw = jsonw.Writer(512)
         self.slots = sensors.open_slots(board, cfg)
         self.outbox = None
         self.link = None
+        self.ota = None
+        self.update_msg = None
+        self.started = time.ticks_ms()
         if not cfg.serial:
             from ll.link import Link
 
             self.outbox = Outbox("outbox.dat", cfg.outbox_quota)
-            self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload)
+            self.ota = _ota(cfg, board)
+            self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload,
+                             self.on_update if self.ota is not None else None)
         self.cycles = 0
         self.sensor_errors = 0
         self.rescheduled = False
@@ -75,6 +80,33 @@ class App:
             if new != self.interval_s:
                 self.interval_s = new
                 self.rescheduled = True  # a shorter interval must not wait out the old one
+
+    # -- updates (ll/ota.py) ---------------------------------------------------
+    def on_update(self, msg):
+        if len(msg) <= 600:
+            self.update_msg = bytes(msg)  # taken from the main loop, not the MQTT callback
+
+    def run_update(self):
+        msg = self.update_msg
+        self.update_msg = None
+        link = self.link
+        if self.ota.apply(msg, lambda: link.status(time.ticks_ms()), self.board.wdt_feed):
+            log("ota: staged, heap +%d bytes during download; resetting" % self.ota.heap_peak)
+            link.close()
+            self.ota.loader.reset()
+
+    def check_confirm(self):
+        """Keep a new version once it connected, had telemetry acked and ran a while;
+        give up on it (reset: the loader counts a try) when that takes too long."""
+        up = time.ticks_diff(time.ticks_ms(), self.started) * self.speed / 1000
+        if self.link.acked and up >= self.cfg.ota_confirm_s:
+            self.ota.confirm()
+            log("ota: %s confirmed" % FW_VERSION)
+            self.link.status(time.ticks_ms())
+        elif up >= self.cfg.ota_deadline_s:
+            log("ota: %s not confirmed in %d s: resetting" % (FW_VERSION, self.cfg.ota_deadline_s))
+            self.link.close()
+            self.ota.loader.reset()
 
     # -- payloads ------------------------------------------------------------
     def status_payload(self):
@@ -101,6 +133,8 @@ class App:
         w.int(self.interval_s)
         w.raw(b',"sensor_errors":')
         w.int(self.sensor_errors)
+        if self.ota is not None:
+            self.ota.write_status(w)
         w.raw(b"}")
         return w.buf, w.n
 
@@ -204,6 +238,8 @@ class App:
                         link.connects if link else 0))
                 if max_cycles and self.cycles >= max_cycles:
                     return
+                if self.ota is not None and self.ota.pending:
+                    self.check_confirm()
             if time.ticks_diff(now, next_status) >= 0:
                 next_status = time.ticks_add(now, int(self.cfg.status_every_s * 1000 / self.speed))
                 if link is None:
@@ -213,9 +249,20 @@ class App:
             wait = time.ticks_diff(next_sample, time.ticks_ms())
             wait = 0 if wait < 0 else 50 if wait > 50 else wait
             if link is not None and link.service(time.ticks_ms(), wait):
+                if self.update_msg is not None:
+                    self.run_update()
                 continue
             if wait:
                 board.sleep_ms(wait)
+
+
+def _ota(cfg, board):
+    """The update handler, when the loader runs this slot (not in bare test layouts)."""
+    if "loader" not in sys.modules:
+        return None
+    from ll.ota import Ota
+
+    return Ota(cfg, FW_VERSION, board.name)
 
 
 def main(path="device.json"):

@@ -1,0 +1,347 @@
+# Over-the-air update of the application slot (the loader, loader.py, never changes).
+# A control message on the device's own update topic names a version, the URL of the
+# files on the gateway host and an HMAC-SHA256 of the manifest under the key set at
+# provisioning (device.json "ota.key", never sent in an update). The manifest is
+# streamed into the idle slot with the HMAC computed as it arrives, then every file
+# it lists is streamed in 512-byte chunks, its SHA-256 computed as it goes. Anything
+# that does not match deletes the staged files and reports "refused". Only then does
+# the slot state switch (loader.write_state: temp file + rename) and the board reset.
+import gc
+import json
+import os
+import socket
+
+from binascii import hexlify, unhexlify
+from hashlib import sha256
+from micropython import const
+
+_CHUNK = const(512)
+_MANIFEST_MAX = const(4096)
+_MAGIC = "livinglab-ota 1"
+MANIFEST = "ota.manifest"
+
+
+class Refused(Exception):
+    """The update is not taken; the message is the reason reported in the status."""
+
+
+def vtuple(v):
+    """'1.10.2' -> (1, 10, 2): versions compare as numbers, never as strings."""
+    if not isinstance(v, str) or not 0 < len(v) <= 20:
+        return None
+    out = []
+    for part in v.split("."):
+        if not part or not part.isdigit() or len(part) > 6:
+            return None
+        out.append(int(part))
+    return tuple(out) if len(out) <= 4 else None
+
+
+class Hmac:
+    """HMAC-SHA256 (RFC 2104), streamed: micropython-lib's hmac defaults to MD5."""
+
+    def __init__(self, key):
+        if len(key) > 64:
+            key = sha256(key).digest()
+        pad = bytearray(64)
+        pad[0:len(key)] = key
+        for i in range(64):
+            pad[i] ^= 0x36
+        self.inner = sha256(pad)
+        for i in range(64):
+            pad[i] ^= 0x36 ^ 0x5C
+        self.opad = pad
+
+    def update(self, b):
+        self.inner.update(b)
+
+    def digest(self):
+        outer = sha256(self.opad)
+        outer.update(self.inner.digest())
+        return outer.digest()
+
+
+def equal(a, b):
+    """Constant-time comparison of two byte strings of the same length."""
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+def safe_path(p):
+    """A manifest path: relative, under ll/, plain characters, .py or .mpy."""
+    if not p.startswith("ll/") or ".." in p or "//" in p or len(p) > 64:
+        return False
+    if not (p.endswith(".py") or p.endswith(".mpy")):
+        return False
+    for c in p:
+        if not (c.isalpha() or c.isdigit() or c in "_-./"):
+            return False
+    return True
+
+
+def rmtree(path):
+    try:
+        entries = list(os.ilistdir(path))
+    except OSError:
+        return
+    for e in entries:
+        p = path + "/" + e[0]
+        if e[1] == 0x4000:
+            rmtree(p)
+        else:
+            os.remove(p)
+    os.rmdir(path)
+
+
+def makedirs(path):
+    p = ""
+    for part in path.split("/"):
+        p = part if not p else p + "/" + part
+        try:
+            os.mkdir(p)
+        except OSError:
+            pass  # exists
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st[0] * st[4]
+
+
+class Http:
+    """GET over plain HTTP/1.0 from the gateway host, one connection per file."""
+
+    def __init__(self, url):
+        if not url.startswith("http://"):
+            raise Refused("url must be http://")
+        rest = url[7:]
+        i = rest.find("/")
+        hostport, self.base = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+        if not self.base.endswith("/"):
+            self.base += "/"
+        host, _, port = hostport.partition(":")
+        self.host = hostport
+        self.addr = socket.getaddrinfo(host, int(port) if port else 80, 0,
+                                       socket.SOCK_STREAM)[0][-1]
+
+    def get(self, name):
+        """Open ``base + name``; returns (socket, content length)."""
+        s = socket.socket()
+        try:
+            s.settimeout(5)
+            s.connect(self.addr)
+            s.write(b"GET " + (self.base + name).encode() + b" HTTP/1.0\r\nHost: "
+                    + self.host.encode() + b"\r\n\r\n")
+            line = s.readline()
+            if b" 200 " not in line:
+                raise Refused(("%s: http %s" % (name, line[9:12].decode()))[:80])
+            length = -1
+            while True:
+                line = s.readline()
+                if not line or line == b"\r\n":
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            return s, length
+        except BaseException:
+            s.close()
+            raise
+
+
+def pull(src, dst, size, digest, buf, feed, name):
+    """Copy exactly ``size`` bytes from src.readinto to dst.write in chunks, feeding
+    ``digest`` (sha256 or Hmac) and the watchdog as it goes."""
+    mv = memoryview(buf)
+    left = size
+    while left > 0:
+        n = src.readinto(mv[0:left if left < len(buf) else len(buf)])
+        if not n:
+            raise Refused("%s: short by %d bytes" % (name, left))
+        digest.update(mv[0:n])
+        dst.write(mv[0:n])
+        left -= n
+        feed()
+
+
+class Ota:
+    def __init__(self, cfg, fw, board_name):
+        import loader
+
+        self.loader = loader
+        self.key = cfg.ota_key
+        self.fw = fw
+        self.board = board_name
+        self.state = loader.read_state()
+        self.pending = bool(self.state.get("pending"))
+        self.heap_peak = 0
+
+    # -- status --------------------------------------------------------------
+    def write_status(self, w):
+        """Append ',"update":{...}' to a status payload when there is one to report."""
+        u = self.state.get("update")
+        if not u:
+            return
+        w.raw(b',"update":{"version":"')
+        w.raw(_clean(u.get("version", "?")))
+        w.raw(b'","state":"')
+        w.raw(_clean(u.get("state", "?")))
+        w.raw(b'"')
+        if u.get("reason"):
+            w.raw(b',"reason":"')
+            w.raw(_clean(u["reason"]))
+            w.raw(b'"')
+        w.raw(b"}")
+
+    def _record(self, version, state, reason=""):
+        s = self.loader.read_state()
+        s["update"] = {"version": version, "state": state}
+        if reason:
+            s["update"]["reason"] = reason[:100]
+        self.loader.write_state(s)
+        self.state = s
+
+    def confirm(self):
+        """The running slot is good: keep it (called once connected, acked, run a while)."""
+        s = self.loader.read_state()
+        version = s.get("version", self.fw)
+        self.state = {"slot": s["slot"], "prev": s.get("prev", ""), "version": version,
+                      "update": {"version": version, "state": "confirmed"}}
+        self.loader.write_state(self.state)
+        self.pending = False
+
+    # -- taking an update ------------------------------------------------------
+    def apply(self, msg, report, feed):
+        """Stage the update described by control message ``msg``; True when staged
+        (the caller then resets), False when refused (reported, stage deleted)."""
+        version = "?"
+        stage = ""
+        try:
+            try:
+                d = json.loads(msg)
+                version = str(d["version"])[:20]
+                url = str(d["url"])
+                mac = unhexlify(str(d["mac"]))
+            except (ValueError, KeyError, TypeError):
+                raise Refused("malformed update message")
+            new = vtuple(version)
+            if new is None:
+                raise Refused("bad version")
+            cur = vtuple(self.fw)
+            if cur is not None and new <= cur:
+                raise Refused("version %s is not newer than %s" % (version, self.fw))
+            if self.pending:
+                raise Refused("running version not confirmed yet")
+            if not self.key:
+                raise Refused("no ota key provisioned")
+            self._record(version, "downloading")
+            report()
+            stage = "app/" + self.loader.other(self.state["slot"])
+            self.stage(stage, version, url, mac, feed)
+        except Refused as e:
+            reason = str(e.args[0]) if e.args else "refused"
+        except OSError as e:
+            reason = "download failed (OSError %s)" % (e.args[0] if e.args else "?")
+        else:
+            old = self.state["slot"]
+            self.state = {"slot": stage[4:], "prev": old, "pending": 1, "tries": 0,
+                          "version": version, "update": {"version": version, "state": "staged"}}
+            self.loader.write_state(self.state)  # the switch: the next boot runs the stage
+            report()
+            return True
+        if stage:
+            try:
+                rmtree(stage)
+            except OSError:
+                pass
+        self._record(version, "refused", reason)
+        report()
+        return False
+
+    def stage(self, stage, version, url, mac, feed):
+        http = Http(url)
+        gc.collect()
+        base = gc.mem_alloc()
+        rmtree(stage)
+        makedirs(stage)
+        buf = bytearray(_CHUNK)
+        # 1. the manifest, authenticated while it streams in
+        s, n = http.get(MANIFEST)
+        try:
+            if not 0 < n <= _MANIFEST_MAX:
+                raise Refused("manifest size %d" % n)
+            h = Hmac(self.key)
+            with open(stage + "/" + MANIFEST, "wb") as f:
+                pull(s, f, n, h, buf, feed, MANIFEST)
+        finally:
+            s.close()
+        if not equal(h.digest(), mac):
+            raise Refused("manifest not authenticated (wrong key or tampered)")
+        # 2. what it lists: checked, then space, then every file streamed and hashed
+        total, count = self.check_manifest(stage, version)
+        need = total + (count + 4) * 4096
+        if free_bytes(stage) < need:
+            raise Refused("no space: need %d bytes, %d free" % (need, free_bytes(stage)))
+        with open(stage + "/" + MANIFEST) as m:
+            m.readline()
+            m.readline()
+            m.readline()
+            while True:
+                line = m.readline()
+                if not line:
+                    break
+                hexd, size, path = line.split()
+                size = int(size)
+                s, n = http.get(path)
+                try:
+                    if n != size:
+                        raise Refused("%s: size %d, manifest says %d" % (path, n, size))
+                    makedirs(stage + "/" + path[:path.rfind("/")])
+                    h = sha256()
+                    with open(stage + "/" + path, "wb") as f:
+                        pull(s, f, size, h, buf, feed, path)
+                finally:
+                    s.close()
+                if hexlify(h.digest()).decode() != hexd:
+                    raise Refused("%s: sha256 mismatch" % path)
+                used = gc.mem_alloc() - base
+                if used > self.heap_peak:
+                    self.heap_peak = used
+
+    def check_manifest(self, stage, version):
+        total = 0
+        count = 0
+        app = False
+        with open(stage + "/" + MANIFEST) as m:
+            if m.readline().strip() != _MAGIC:
+                raise Refused("not a livinglab-ota 1 manifest")
+            if m.readline().strip() != "version " + version:
+                raise Refused("manifest is for another version")
+            if m.readline().strip() != "board " + self.board:
+                raise Refused("manifest is for another board")
+            while True:
+                line = m.readline()
+                if not line:
+                    break
+                parts = line.split()
+                if len(parts) != 3 or len(parts[0]) != 64 or not parts[1].isdigit() \
+                        or not safe_path(parts[2]):
+                    raise Refused("bad manifest line %d" % (count + 4))
+                total += int(parts[1])
+                count += 1
+                app = app or parts[2] == "ll/app.py"
+        if not app:
+            raise Refused("manifest has no ll/app.py")
+        return total, count
+
+
+def _clean(s):
+    """A string safe inside a JSON string literal written raw."""
+    b = bytearray(str(s).encode())
+    for i in range(len(b)):
+        if b[i] == 34 or b[i] == 92 or b[i] < 32:
+            b[i] = 39
+    return b
