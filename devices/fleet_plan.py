@@ -47,6 +47,12 @@ class FleetSettings(BaseModel):
     # Restart a device whose process exits, with exponential backoff up to this bound.
     restart: bool = True
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+    # Firmware updates (docs/ota.md): where `fleet update` serves the packs (default:
+    # the host devices reach the broker at; port 0 = any free one), and how long a
+    # simulated device runs a new version before confirming it.
+    ota_http_host: str = ""
+    ota_http_port: int = Field(default=0, ge=0, le=65535)
+    ota_confirm_after_s: int = Field(default=60, ge=1, le=86400)
 
 
 class DeviceSpec(BaseModel):
@@ -133,7 +139,8 @@ def local_tz_h() -> float:
 
 def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval_s: int,
                   profile: str, wifi: Mapping[str, Any] | None = None,
-                  tz_h: float | None = None) -> dict[str, Any]:
+                  tz_h: float | None = None, ota: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
     """The device.json the firmware reads at boot (see docs/device-config.md)."""
     sim: dict[str, Any] = {"seed": spec.seed, "profile": profile}
     if tz_h is not None:
@@ -150,4 +157,5 @@ def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval
         "sensors": [{"kind": kind} for kind in spec.sensors],
         "calibration": {},
         "sim": sim,
+        "ota": dict(ota or {}),
     }

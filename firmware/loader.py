@@ -18,6 +18,7 @@ RESET_EXIT = 3  # unix port: the exit status that stands for machine.reset()
 WDT_MS = 8000  # rp2's maximum is 8388 ms
 
 _wdt = None
+_fake = None
 
 
 def read_state(path=STATE):
@@ -95,20 +96,20 @@ class _FakeWdt:
 
 
 def arm_wdt():
-    global _wdt
+    global _wdt, _fake
     try:
         from machine import WDT
 
         _wdt = WDT(timeout=WDT_MS)
     except (ImportError, AttributeError):
         env = os.getenv("LIVINGLAB_WDT_MS")
-        _wdt = _FakeWdt(int(env) if env else WDT_MS)
+        _fake = _FakeWdt(int(env) if env else WDT_MS)
 
 
 def feed():
     """Called by the unix board layer (real boards feed machine.WDT directly)."""
-    if _wdt is not None:
-        _wdt.feed()
+    if _fake is not None:
+        _fake.feed()
 
 
 def use_slot(slot):

@@ -86,27 +86,26 @@ class App:
         if len(msg) <= 600:
             self.update_msg = bytes(msg)  # taken from the main loop, not the MQTT callback
 
-    def run_update(self):
+    def run_update(self, link, ota):
         msg = self.update_msg
         self.update_msg = None
-        link = self.link
-        if self.ota.apply(msg, lambda: link.status(time.ticks_ms()), self.board.wdt_feed):
-            log("ota: staged, heap +%d bytes during download; resetting" % self.ota.heap_peak)
+        if ota.apply(msg, lambda: link.status(time.ticks_ms()), self.board.wdt_feed):
+            log("ota: staged, heap +%d bytes during download; resetting" % ota.heap_peak)
             link.close()
-            self.ota.loader.reset()
+            ota.loader.reset()
 
-    def check_confirm(self):
+    def check_confirm(self, link, ota):
         """Keep a new version once it connected, had telemetry acked and ran a while;
         give up on it (reset: the loader counts a try) when that takes too long."""
         up = time.ticks_diff(time.ticks_ms(), self.started) * self.speed / 1000
-        if self.link.acked and up >= self.cfg.ota_confirm_s:
-            self.ota.confirm()
+        if link.acked and up >= self.cfg.ota_confirm_s:
+            ota.confirm()
             log("ota: %s confirmed" % FW_VERSION)
-            self.link.status(time.ticks_ms())
+            link.status(time.ticks_ms())
         elif up >= self.cfg.ota_deadline_s:
             log("ota: %s not confirmed in %d s: resetting" % (FW_VERSION, self.cfg.ota_deadline_s))
-            self.link.close()
-            self.ota.loader.reset()
+            link.close()
+            ota.loader.reset()
 
     # -- payloads ------------------------------------------------------------
     def status_payload(self):
@@ -206,6 +205,7 @@ class App:
     def run(self, max_cycles=0):
         board = self.board
         link = self.link
+        ota = self.ota
         next_sample = time.ticks_ms()
         next_status = time.ticks_add(next_sample, int(self.cfg.status_every_s * 1000 / self.speed))
         mem_every = self.cfg.mem_report_every
@@ -238,8 +238,8 @@ class App:
                         link.connects if link else 0))
                 if max_cycles and self.cycles >= max_cycles:
                     return
-                if self.ota is not None and self.ota.pending:
-                    self.check_confirm()
+                if ota is not None and link is not None and ota.pending:
+                    self.check_confirm(link, ota)
             if time.ticks_diff(now, next_status) >= 0:
                 next_status = time.ticks_add(now, int(self.cfg.status_every_s * 1000 / self.speed))
                 if link is None:
@@ -249,8 +249,8 @@ class App:
             wait = time.ticks_diff(next_sample, time.ticks_ms())
             wait = 0 if wait < 0 else 50 if wait > 50 else wait
             if link is not None and link.service(time.ticks_ms(), wait):
-                if self.update_msg is not None:
-                    self.run_update()
+                if self.update_msg is not None and ota is not None:
+                    self.run_update(link, ota)
                 continue
             if wait:
                 board.sleep_ms(wait)

@@ -120,7 +120,8 @@ class Http:
             raise Refused("url must be http://")
         rest = url[7:]
         i = rest.find("/")
-        hostport, self.base = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+        hostport = rest if i < 0 else rest[:i]
+        self.base = "/" if i < 0 else rest[i:]
         if not self.base.endswith("/"):
             self.base += "/"
         host, _, port = hostport.partition(":")
@@ -214,9 +215,10 @@ class Ota:
         self.pending = False
 
     # -- taking an update ------------------------------------------------------
-    def apply(self, msg, report, feed):
+    def apply(self, msg, report, feed, fetch=None):
         """Stage the update described by control message ``msg``; True when staged
-        (the caller then resets), False when refused (reported, stage deleted)."""
+        (the caller then resets), False when refused (reported, stage deleted).
+        ``fetch(name) -> (stream, length)`` reads the files (default: HTTP from the url)."""
         version = "?"
         stage = ""
         try:
@@ -240,7 +242,7 @@ class Ota:
             self._record(version, "downloading")
             report()
             stage = "app/" + self.loader.other(self.state["slot"])
-            self.stage(stage, version, url, mac, feed)
+            self.stage(stage, version, fetch or Http(url).get, mac, feed)
         except Refused as e:
             reason = str(e.args[0]) if e.args else "refused"
         except OSError as e:
@@ -261,15 +263,14 @@ class Ota:
         report()
         return False
 
-    def stage(self, stage, version, url, mac, feed):
-        http = Http(url)
+    def stage(self, stage, version, fetch, mac, feed):
         gc.collect()
         base = gc.mem_alloc()
         rmtree(stage)
         makedirs(stage)
         buf = bytearray(_CHUNK)
         # 1. the manifest, authenticated while it streams in
-        s, n = http.get(MANIFEST)
+        s, n = fetch(MANIFEST)
         try:
             if not 0 < n <= _MANIFEST_MAX:
                 raise Refused("manifest size %d" % n)
@@ -295,18 +296,19 @@ class Ota:
                     break
                 hexd, size, path = line.split()
                 size = int(size)
-                s, n = http.get(path)
+                s, n = fetch(path)
                 try:
                     if n != size:
                         raise Refused("%s: size %d, manifest says %d" % (path, n, size))
                     makedirs(stage + "/" + path[:path.rfind("/")])
-                    h = sha256()
+                    fh = sha256()
                     with open(stage + "/" + path, "wb") as f:
-                        pull(s, f, size, h, buf, feed, path)
+                        pull(s, f, size, fh, buf, feed, path)
                 finally:
                     s.close()
-                if hexlify(h.digest()).decode() != hexd:
+                if hexlify(fh.digest()).decode() != hexd:
                     raise Refused("%s: sha256 mismatch" % path)
+                gc.collect()  # what the download holds, not the garbage it left
                 used = gc.mem_alloc() - base
                 if used > self.heap_peak:
                     self.heap_peak = used
