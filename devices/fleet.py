@@ -30,9 +30,9 @@ from .fleet_proc import die_with_parent
 
 LOG_NAME = "device.log"
 # How a simulated board ends when it reboots (firmware/loader.py): machine.reset()
-# exits 3, the fake watchdog kills it with SIGALRM. A real board restarts at once,
+# exits 75, the fake watchdog kills it with SIGALRM. A real board restarts at once,
 # so these restart at once too, in the same flash dir (updates and rollbacks run).
-RESET_EXITS = (3, -signal.SIGALRM)
+RESET_EXITS = (75, -signal.SIGALRM)
 
 
 class FirmwareApi(Protocol):

@@ -79,7 +79,8 @@ class Broker:
         if username:
             self.client.username_pw_set(username, password)
         self.cond = threading.Condition()
-        self.status: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        # device -> [(received at, live (not a retained copy), payload)]
+        self.status: dict[str, list[tuple[float, bool, dict[str, Any]]]] = {}
         self._connected = threading.Event()
         self._refused = ""
         self.client.on_connect = self._on_connect
@@ -113,12 +114,13 @@ class Broker:
             return
         if isinstance(payload, dict) and device != "_gateway":
             with self.cond:
-                self.status.setdefault(device, []).append((time.monotonic(), payload))
+                self.status.setdefault(device, []).append(
+                    (time.monotonic(), not msg.retain, payload))
                 self.cond.notify_all()
 
     def latest(self, device: str, since: float = 0.0) -> dict[str, Any] | None:
         with self.cond:
-            seen = [p for t, p in self.status.get(device, []) if t >= since]
+            seen = [p for t, _, p in self.status.get(device, []) if t >= since]
         return seen[-1] if seen else None
 
     def seen_devices(self, settle_s: float = 1.5) -> list[str]:
@@ -185,9 +187,15 @@ def update_one_wave(broker: Broker, wave: Sequence[Target], version: str,
             for device, since in sent_at.items():
                 if device in results:
                     continue
-                got = [p for t, p in broker.status.get(device, []) if t >= since]
+                # This attempt starts with a live "downloading" for V; only what follows it
+                # counts (a periodic status may repeat an older outcome for V before it).
+                got = [p for t, live, p in broker.status.get(device, []) if live and t >= since]
+                begun = False
                 for status in got:
-                    v = _verdict(version, status)
+                    update = status.get("update") or {}
+                    if update.get("version") == version and update.get("state") == "downloading":
+                        begun = True
+                    v = _verdict(version, status) if begun else None
                     if v is not None:
                         results[device] = Outcome(device, v.ok, v.text)
                         break

@@ -101,6 +101,8 @@ def board_files(board: str) -> list[tuple[Path, str]]:
     """Files one board needs: (source path, destination path relative to the flash root):
     the loader at the root, the application in the first slot."""
     out = [(FIRMWARE_DIR / name, name) for name in LOADER_FILES]
+    if board == "unix":
+        out.append((FIRMWARE_DIR / "fakewdt.py", "fakewdt.py"))  # no hardware watchdog
     if board not in BOARDS:
         raise FirmwareError(f"unknown board {board!r} (choose one of {', '.join(BOARDS)})")
     out += [(src, FIRST_SLOT + rel) for src, rel in slot_files(board)]

@@ -14,7 +14,7 @@ import time
 
 STATE = "ota.json"
 MAX_TRIES = 3
-RESET_EXIT = 3  # unix port: the exit status that stands for machine.reset()
+RESET_EXIT = 75  # unix port: machine.reset() (EX_TEMPFAIL: "run me again")
 WDT_MS = 8000  # rp2's maximum is 8388 ms
 
 _wdt = None
@@ -62,6 +62,16 @@ def boot_state(path=STATE):
     return s
 
 
+def confirm(path=STATE):
+    """The running slot is good: keep it (ll/app.py, once connected, acked, run a while)."""
+    s = read_state(path)
+    v = s.get("version", "?")
+    s = {"slot": s["slot"], "prev": s.get("prev", ""), "version": v,
+         "update": {"version": v, "state": "confirmed"}}
+    write_state(s, path)
+    return s
+
+
 def reset():
     """machine.reset(); on the unix port the process ends with RESET_EXIT and whoever
     runs the board (fleet simulate, the demo) starts it again in the same directory."""
@@ -74,27 +84,6 @@ def reset():
     sys.exit(RESET_EXIT)
 
 
-class _FakeWdt:
-    """The unix port has no watchdog: a thread that kills the process on expiry,
-    as a real one resets the chip (no cleanup, no last words beyond one line)."""
-
-    def __init__(self, ms):
-        import _thread
-
-        self.ms = ms
-        self.fed = time.ticks_ms()
-        _thread.start_new_thread(self._watch, ())
-
-    def feed(self):
-        self.fed = time.ticks_ms()
-
-    def _watch(self):
-        while time.ticks_diff(time.ticks_ms(), self.fed) < self.ms:
-            time.sleep_ms(50)
-        sys.stderr.write("loader: watchdog expired\n")
-        os.system("kill -ALRM $PPID")  # the shell's parent is this process
-
-
 def arm_wdt():
     global _wdt, _fake
     try:
@@ -102,8 +91,8 @@ def arm_wdt():
 
         _wdt = WDT(timeout=WDT_MS)
     except (ImportError, AttributeError):
-        env = os.getenv("LIVINGLAB_WDT_MS")
-        _fake = _FakeWdt(int(env) if env else WDT_MS)
+        env = os.getenv("LIVINGLAB_WDT_MS")  # the unix port: simulation and tests
+        _fake = __import__("fakewdt").FakeWdt(int(env) if env else WDT_MS)
 
 
 def feed():

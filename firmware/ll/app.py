@@ -52,16 +52,19 @@ class App:
         self.slots = sensors.open_slots(board, cfg)
         self.outbox = None
         self.link = None
-        self.ota = None
+        self.loader = None  # the loader module when it runs this slot (docs/ota.md)
         self.update_msg = None
         self.started = time.ticks_ms()
         if not cfg.serial:
             from ll.link import Link
 
             self.outbox = Outbox("outbox.dat", cfg.outbox_quota)
-            self.ota = _ota(cfg, board)
+            self.loader = sys.modules.get("loader")
             self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload,
-                             self.on_update if self.ota is not None else None)
+                             self.on_update if self.loader is not None else None)
+        # slot state: {"slot", "pending", "update": {...}}; ll/ota.py is imported only
+        # when an update arrives (its code costs heap), then dropped if it is refused
+        self.ota_state = self.loader.read_state() if self.loader is not None else {}
         self.cycles = 0
         self.sensor_errors = 0
         self.rescheduled = False
@@ -86,26 +89,49 @@ class App:
         if len(msg) <= 600:
             self.update_msg = bytes(msg)  # taken from the main loop, not the MQTT callback
 
-    def run_update(self, link, ota):
+    def run_update(self, link, loader):
         msg = self.update_msg
         self.update_msg = None
-        if ota.apply(msg, lambda: link.status(time.ticks_ms()), self.board.wdt_feed):
+        gc.collect()  # compiling ll/ota.py wants the biggest free blocks there are
+        before = gc.mem_alloc()
+        try:
+            from ll.ota import Ota
+        except MemoryError:
+            log("ota: no heap to load the updater")
+            return
+        gc.collect()
+        log("ota: updater loaded, %d bytes of heap" % (gc.mem_alloc() - before))
+        ota = Ota(self.cfg, FW_VERSION, self.board.name, loader)
+
+        def report():
+            self.ota_state = ota.state  # what the status payload shows
+            link.status(time.ticks_ms())
+
+        staged = ota.apply(msg, report, self.board.wdt_feed)
+        self.ota_state = ota.state
+        if staged:
             log("ota: staged, heap +%d bytes during download; resetting" % ota.heap_peak)
             link.close()
-            ota.loader.reset()
+            loader.reset()
+        del ota
+        import ll
 
-    def check_confirm(self, link, ota):
+        del ll.ota  # give its code's heap back until the next update
+        del sys.modules["ll.ota"]
+        gc.collect()
+
+    def check_confirm(self, link, loader):
         """Keep a new version once it connected, had telemetry acked and ran a while;
         give up on it (reset: the loader counts a try) when that takes too long."""
         up = time.ticks_diff(time.ticks_ms(), self.started) * self.speed / 1000
         if link.acked and up >= self.cfg.ota_confirm_s:
-            ota.confirm()
+            self.ota_state = loader.confirm()
             log("ota: %s confirmed" % FW_VERSION)
             link.status(time.ticks_ms())
         elif up >= self.cfg.ota_deadline_s:
             log("ota: %s not confirmed in %d s: resetting" % (FW_VERSION, self.cfg.ota_deadline_s))
             link.close()
-            ota.loader.reset()
+            loader.reset()
 
     # -- payloads ------------------------------------------------------------
     def status_payload(self):
@@ -132,8 +158,16 @@ class App:
         w.int(self.interval_s)
         w.raw(b',"sensor_errors":')
         w.int(self.sensor_errors)
-        if self.ota is not None:
-            self.ota.write_status(w)
+        u = self.ota_state.get("update")
+        if u:
+            w.raw(b',"update":{"version":"')
+            w.text(u.get("version", "?"))
+            w.raw(b'","state":"')
+            w.text(u.get("state", "?"))
+            if u.get("reason"):
+                w.raw(b'","reason":"')
+                w.text(u["reason"])
+            w.raw(b'"}')
         w.raw(b"}")
         return w.buf, w.n
 
@@ -205,7 +239,7 @@ class App:
     def run(self, max_cycles=0):
         board = self.board
         link = self.link
-        ota = self.ota
+        loader = self.loader
         next_sample = time.ticks_ms()
         next_status = time.ticks_add(next_sample, int(self.cfg.status_every_s * 1000 / self.speed))
         mem_every = self.cfg.mem_report_every
@@ -238,8 +272,8 @@ class App:
                         link.connects if link else 0))
                 if max_cycles and self.cycles >= max_cycles:
                     return
-                if ota is not None and link is not None and ota.pending:
-                    self.check_confirm(link, ota)
+                if loader is not None and link is not None and self.ota_state.get("pending"):
+                    self.check_confirm(link, loader)
             if time.ticks_diff(now, next_status) >= 0:
                 next_status = time.ticks_add(now, int(self.cfg.status_every_s * 1000 / self.speed))
                 if link is None:
@@ -249,20 +283,11 @@ class App:
             wait = time.ticks_diff(next_sample, time.ticks_ms())
             wait = 0 if wait < 0 else 50 if wait > 50 else wait
             if link is not None and link.service(time.ticks_ms(), wait):
-                if self.update_msg is not None and ota is not None:
-                    self.run_update(link, ota)
+                if self.update_msg is not None and loader is not None:
+                    self.run_update(link, loader)
                 continue
             if wait:
                 board.sleep_ms(wait)
-
-
-def _ota(cfg, board):
-    """The update handler, when the loader runs this slot (not in bare test layouts)."""
-    if "loader" not in sys.modules:
-        return None
-    from ll.ota import Ota
-
-    return Ota(cfg, FW_VERSION, board.name)
 
 
 def main(path="device.json"):

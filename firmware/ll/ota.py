@@ -169,9 +169,7 @@ def pull(src, dst, size, digest, buf, feed, name):
 
 
 class Ota:
-    def __init__(self, cfg, fw, board_name):
-        import loader
-
+    def __init__(self, cfg, fw, board_name, loader):
         self.loader = loader
         self.key = cfg.ota_key
         self.fw = fw
@@ -180,23 +178,6 @@ class Ota:
         self.pending = bool(self.state.get("pending"))
         self.heap_peak = 0
 
-    # -- status --------------------------------------------------------------
-    def write_status(self, w):
-        """Append ',"update":{...}' to a status payload when there is one to report."""
-        u = self.state.get("update")
-        if not u:
-            return
-        w.raw(b',"update":{"version":"')
-        w.raw(_clean(u.get("version", "?")))
-        w.raw(b'","state":"')
-        w.raw(_clean(u.get("state", "?")))
-        w.raw(b'"')
-        if u.get("reason"):
-            w.raw(b',"reason":"')
-            w.raw(_clean(u["reason"]))
-            w.raw(b'"')
-        w.raw(b"}")
-
     def _record(self, version, state, reason=""):
         s = self.loader.read_state()
         s["update"] = {"version": version, "state": state}
@@ -204,15 +185,6 @@ class Ota:
             s["update"]["reason"] = reason[:100]
         self.loader.write_state(s)
         self.state = s
-
-    def confirm(self):
-        """The running slot is good: keep it (called once connected, acked, run a while)."""
-        s = self.loader.read_state()
-        version = s.get("version", self.fw)
-        self.state = {"slot": s["slot"], "prev": s.get("prev", ""), "version": version,
-                      "update": {"version": version, "state": "confirmed"}}
-        self.loader.write_state(self.state)
-        self.pending = False
 
     # -- taking an update ------------------------------------------------------
     def apply(self, msg, report, feed, fetch=None):
@@ -228,7 +200,11 @@ class Ota:
                 url = str(d["url"])
                 mac = unhexlify(str(d["mac"]))
             except (ValueError, KeyError, TypeError):
-                raise Refused("malformed update message")
+                raise Refused("malformed update message") from None
+            # First thing, whatever follows: "downloading" marks this attempt, so the
+            # outcome that follows is told apart from an older one in a periodic status.
+            self._record(version, "downloading")
+            report()
             new = vtuple(version)
             if new is None:
                 raise Refused("bad version")
@@ -239,8 +215,6 @@ class Ota:
                 raise Refused("running version not confirmed yet")
             if not self.key:
                 raise Refused("no ota key provisioned")
-            self._record(version, "downloading")
-            report()
             stage = "app/" + self.loader.other(self.state["slot"])
             self.stage(stage, version, fetch or Http(url).get, mac, feed)
         except Refused as e:
@@ -338,12 +312,3 @@ class Ota:
         if not app:
             raise Refused("manifest has no ll/app.py")
         return total, count
-
-
-def _clean(s):
-    """A string safe inside a JSON string literal written raw."""
-    b = bytearray(str(s).encode())
-    for i in range(len(b)):
-        if b[i] == 34 or b[i] == 92 or b[i] < 32:
-            b[i] = 39
-    return b

@@ -215,12 +215,12 @@ NEW_MAN = manifest("0.2.0", NEW)
 
 def sequence():
     """Stage, switch, boot the new slot (one try), confirm: what a device does."""
-    u = ota.Ota(Cfg, "0.1.0", "unix")
+    u = ota.Ota(Cfg, "0.1.0", "unix", loader)
     if not u.apply(control("0.2.0", NEW_MAN), nop, nop, fetcher(NEW, NEW_MAN)):
         raise AssertionError("refused: %r" % u.state)
     s = loader.boot_state()  # the reset: the loader counts the try
     eq(s["slot"], "b", "booted slot")
-    ota.Ota(Cfg, "0.2.0", "unix").confirm()
+    loader.confirm()
 
 
 @check
@@ -279,7 +279,7 @@ def refusals_leave_the_running_slot_alone():
     same_size["ll/m0.py"] = bytes(data)
     cases.append(("flipped bit", control("0.2.0", NEW_MAN), same_size, "sha256 mismatch"))
     for what, msg, files, reason in cases:
-        u = ota.Ota(Cfg, "0.1.0", "unix")
+        u = ota.Ota(Cfg, "0.1.0", "unix", loader)
         man = NEW_MAN if files is not OLD else manifest("0.1.0", OLD)
         eq(u.apply(msg, nop, nop, fetcher(files, man)), False, what)
         got = loader.read_state()["update"]
@@ -296,7 +296,7 @@ def rolls_back_after_max_tries():
     bdev = RamFlash()
     mount(bdev, mkfs=True)
     install(OLD)
-    ota.Ota(Cfg, "0.1.0", "unix").apply(control("0.2.0", NEW_MAN), nop, nop,
+    ota.Ota(Cfg, "0.1.0", "unix", loader).apply(control("0.2.0", NEW_MAN), nop, nop,
                                         fetcher(NEW, NEW_MAN))
     for i in range(loader.MAX_TRIES):
         eq(loader.boot_state()["slot"], "b", "try %d" % (i + 1))
@@ -314,7 +314,7 @@ def download_heap_cost_is_small():
     install(OLD)
     big = version("0.3.0", n=20, size=4000)
     man = manifest("0.3.0", big)
-    u = ota.Ota(Cfg, "0.1.0", "unix")
+    u = ota.Ota(Cfg, "0.1.0", "unix", loader)
     gc.collect()
     eq(u.apply(control("0.3.0", man), nop, nop, fetcher(big, man)), True)
     os.chdir("/")
@@ -344,12 +344,12 @@ def steps(d, stop):
         data = NEW_MAN if name == ota.MANIFEST else NEW[name]
         return io.BytesIO(data), len(data)
 
-    u = ota.Ota(Cfg, "0.1.0", "unix")
+    u = ota.Ota(Cfg, "0.1.0", "unix", loader)
     eq(u.apply(control("0.2.0", NEW_MAN), mark, nop, fetch), True)
     mark()
     loader.boot_state()
     mark()
-    ota.Ota(Cfg, "0.2.0", "unix").confirm()
+    loader.confirm()
     mark()
     print("done", n[0])
 
