@@ -41,22 +41,25 @@ class DeviceAcl:
 
 def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
              gateway_site: str = "", gateway_id: str = "") -> str:
-    """The ACL file: each device writes only its telemetry/status and reads its config;
-    the gateway account reads its whole site, writes its own ``_gateway`` topics and
-    the devices' retained ``config`` topics (it is also the operators' account)."""
+    """The ACL file: each device writes only its telemetry/status and reads its config
+    and update topics; the gateway account reads its whole site, writes its own
+    ``_gateway`` topics, the devices' retained ``config`` topics and their ``update``
+    topics (it is also the operators' account: `fleet update` logs in with it)."""
     out = [HEADER]
     if gateway_user:
         base = f"{prefix}/{gateway_site}"
         out.append(f"user {gateway_user}\n"
                    f"topic read {base}/#\n"
                    f"topic write {base}/_gateway/{gateway_id}/#\n"
-                   f"topic write {base}/+/config\n\n")
+                   f"topic write {base}/+/config\n"
+                   f"topic write {base}/+/update\n\n")
     for d in sorted(devices, key=lambda d: (d.site, d.device)):
         base = f"{prefix}/{d.site}/{d.device}"
         out.append(f"user {d.device}\n"
                    f"topic write {base}/telemetry\n"
                    f"topic write {base}/status\n"
-                   f"topic read {base}/config\n\n")
+                   f"topic read {base}/config\n"
+                   f"topic read {base}/update\n\n")
     return "".join(out)
 
 
