@@ -3,6 +3,7 @@
 # In serial mode (no Wi-Fi) messages are printed as "<device>/<kind> <json>" lines.
 import gc
 import json
+import os
 import sys
 import time
 
@@ -12,6 +13,7 @@ from ll.outbox import Outbox
 from ll.version import FW_VERSION
 
 _BOOT_FILE = "boot.cnt"
+_SAVED_UPDATE = "ota.msg"  # an update waiting for a reset's whole heap
 
 
 def next_boot(path=_BOOT_FILE):
@@ -39,6 +41,8 @@ class App:
         self.board = board
         self.boot = boot
         self.seq = 0
+        # An update that found no heap for the updater last boot: retried once connected.
+        self.update_msg = _saved_update() if not cfg.serial else None
         self.clock = board.clock
         self.uptime = Uptime()
         self.speed = board.speed
@@ -53,7 +57,6 @@ class App:
         self.outbox = None
         self.link = None
         self.loader = None  # the loader module when it runs this slot (docs/ota.md)
-        self.update_msg = None
         self.started = time.ticks_ms()
         if not cfg.serial:
             from ll.link import Link
@@ -90,15 +93,25 @@ class App:
             self.update_msg = bytes(msg)  # taken from the main loop, not the MQTT callback
 
     def run_update(self, link, loader):
-        msg = self.update_msg
+        msg = self.update_msg or b"{}"
         self.update_msg = None
+        retried = msg[0] == 0
+        if retried:
+            msg = msg[1:]
         gc.collect()  # compiling ll/ota.py wants the biggest free blocks there are
         before = gc.mem_alloc()
         try:
             from ll.ota import Ota
         except MemoryError:
-            log("ota: no heap to load the updater")
-            return
+            _unload()
+            if retried:
+                self.refuse(msg, link, loader, "out of memory loading the updater")
+                return
+            log("ota: no heap for the updater: saving the update, resetting to retry")
+            with open(_SAVED_UPDATE, "wb") as f:
+                f.write(msg)
+            link.close()
+            loader.reset()
         gc.collect()
         log("ota: updater loaded, %d bytes of heap" % (gc.mem_alloc() - before))
         ota = Ota(self.cfg, FW_VERSION, self.board.name, loader)
@@ -110,15 +123,26 @@ class App:
         staged = ota.apply(msg, report, self.board.wdt_feed)
         self.ota_state = ota.state
         if staged:
-            log("ota: staged, heap +%d bytes during download; resetting" % ota.heap_peak)
+            log("ota: staged in %d ms, heap +%d bytes during download; resetting" % (
+                ota.took_ms, ota.heap_peak))
             link.close()
             loader.reset()
         del ota
-        import ll
+        _unload()  # give the updater's heap back until the next update
 
-        del ll.ota  # give its code's heap back until the next update
-        del sys.modules["ll.ota"]
-        gc.collect()
+    def refuse(self, msg, link, loader, reason):
+        """Report an update this device could not even start ("downloading", "refused")."""
+        log("ota: " + reason)
+        try:
+            version = str(json.loads(msg)["version"])[:20]
+        except (ValueError, KeyError, TypeError):
+            version = "?"
+        for state in ("downloading", "refused"):
+            s = loader.read_state()
+            s["update"] = {"version": version, "state": state, "reason": reason}
+            loader.write_state(s)
+            self.ota_state = s
+            link.status(time.ticks_ms())
 
     def check_confirm(self, link, loader):
         """Keep a new version once it connected, had telemetry acked and ran a while;
@@ -288,6 +312,29 @@ class App:
                 continue
             if wait:
                 board.sleep_ms(wait)
+
+
+def _saved_update():
+    """One shot: the file goes at once, so a boot that fails with it never loops."""
+    try:
+        with open(_SAVED_UPDATE, "rb") as f:
+            msg = f.read()
+        os.remove(_SAVED_UPDATE)
+    except OSError:
+        return None
+    # Taken at the first connection, when the heap has had no time to fragment (not
+    # loaded here: code resident before the app allocates can starve the app itself).
+    return b"\x00" + msg  # marks the retry: no third attempt
+
+
+def _unload():
+    import ll
+
+    for name in ("ota", "otalib"):
+        if name in ll.__dict__:
+            delattr(ll, name)
+        sys.modules.pop("ll." + name, None)
+    gc.collect()
 
 
 def main(path="device.json"):
