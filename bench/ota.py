@@ -71,6 +71,7 @@ def main() -> int:
                                start_new_session=True)
         log = tmp / "var" / "fleet" / "air-0001" / "device.log"
         walls: list[float] = []
+        packed = ""
         try:
             wait_for(lambda: log.exists() and "boot 1" in log.read_text(), 30, what="device up")
             time.sleep(2)
@@ -81,6 +82,7 @@ def main() -> int:
                                       "--device", "air-0001", "--timeout", "120"],
                                      capture_output=True, text=True, cwd=tmp, check=False)
                 walls.append(time.monotonic() - t0)
+                packed = res.stdout.splitlines()[0] if res.stdout else ""
                 if res.returncode != 0:
                     print(res.stdout, res.stderr, tmp)
                     return 1
@@ -100,10 +102,11 @@ def main() -> int:
     print(f"fleet update wall time: median {statistics.median(walls):.2f} s "
           f"(min {min(walls):.2f}, max {max(walls):.2f}) incl. 1 s confirm wait and reboot")
     print(f"stream + hash + stage the whole firmware on the device: median "
-          f"{statistics.median(staged)} ms ({f['slot_files']} files, {f['slot_code_bytes']} B)")
+          f"{statistics.median(staged)} ms ({packed})")
     print(f"heap held by the download: max {max(heap)} B; updater code while loaded: "
           f"max {max(code)} B (64-bit unix port; a Pico's 32-bit objects are smaller)")
-    print(f"Pico W flash (littlefs, {BLOCK} B blocks): one slot {f['slot_flash'] // 1024} KB, "
+    print(f"Pico W flash (littlefs, {BLOCK} B blocks): one slot of {f['slot_files']} files, "
+          f"{f['slot_code_bytes']} B: {f['slot_flash'] // 1024} KB, "
           f"two slots {f['two_slots_flash'] // 1024} KB, loader + config + state "
           f"{f['root_flash'] // 1024} KB, outbox {f['outbox_flash'] // 1024} KB, free "
           f"{f['free_after'] // 1024} KB of {PICO_W_FS // 1024} KB")
