@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
     p.add_argument("--config", required=True, type=Path, help="livinglab TOML config")
     p.add_argument("--version", required=True, metavar="V", help="version to install, e.g. 0.2.0")
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--device", action="append", metavar="ID", default=[],
-                     help="a device to update (repeatable)")
+    who.add_argument("--device", action="extend", nargs="+", metavar="ID", default=[],
+                     help="device(s) to update (repeatable)")
     who.add_argument("--all", action="store_true",
                      help="every device of the inventory or with a status on the broker")
     p.add_argument("--wave", type=int, default=1, metavar="N",
