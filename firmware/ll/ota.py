@@ -77,6 +77,8 @@ class Ota:
             reason = str(e.args[0]) if e.args else "refused"
         except OSError as e:
             reason = "download failed (OSError %s)" % (e.args[0] if e.args else "?")
+        except (ValueError, IndexError, MemoryError) as e:  # a bad server must not crash us
+            reason = "download failed (%s)" % type(e).__name__
         else:
             old = self.state["slot"]
             self.state = {"slot": stage[4:], "prev": old, "pending": 1, "tries": 0,
