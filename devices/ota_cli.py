@@ -58,7 +58,8 @@ def update_command(args: argparse.Namespace) -> int:
     with open_inventory(settings) as inv:
         boards = {d.device: d.board for d in inv.list(include_retired=False)}
     broker = Broker(settings.mqtt_host, settings.mqtt_port, settings.gateway_username,
-                    settings.gateway_password, settings.prefix, settings.site)
+                    settings.gateway_password, settings.prefix, settings.site,
+                    cfg.mqtt.ca_file, cfg.mqtt.cert_file, cfg.mqtt.key_file)
     try:
         seen = broker.seen_devices()
         names = sorted(set(boards) | set(seen)) if args.all else list(dict.fromkeys(args.device))
