@@ -10,6 +10,7 @@ One line per device; exit 0 only when every device ended on V (docs/ota.md).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,14 @@ def update_command(args: argparse.Namespace) -> int:
                 server.close()
     finally:
         broker.close()
+    confirmed = {o.device for o in out if o.ok}
+    with open_inventory(settings) as inv:  # `livinglab devices` shows what now runs
+        for dev in inv.list(include_retired=False):
+            if dev.device in confirmed and dev.fw_version != args.version:
+                inv.upsert(dev.model_copy(update={
+                    "fw_version": args.version,
+                    "fw_hash": hashlib.sha256(packs[dev.board].manifest).hexdigest()
+                    if dev.board in packs else ""}))
     done = sum(1 for o in out if o.ok)
     print(f"{done}/{len(out)} devices on {args.version}", flush=True)
     return 0 if done == len(out) else 1
