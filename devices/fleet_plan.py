@@ -52,6 +52,12 @@ class FleetSettings(BaseModel):
     # Catalogue sensors added to every device of a kind, e.g. {air = ["sht4x"]}: how a
     # new sensor (docs/new-sensor.md) joins the simulated fleet.
     extra_sensors: dict[Kind, tuple[str, ...]] = Field(default_factory=dict)
+    # Firmware updates (docs/ota.md): where `fleet update` serves the packs (default:
+    # the host devices reach the broker at; port 0 = any free one), and how long a
+    # simulated device runs a new version before confirming it.
+    ota_http_host: str = ""
+    ota_http_port: int = Field(default=0, ge=0, le=65535)
+    ota_confirm_after_s: int = Field(default=60, ge=1, le=86400)
 
 
 class DeviceSpec(BaseModel):
@@ -183,8 +189,8 @@ def local_tz_h() -> float:
 
 def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval_s: int,
                   profile: str, wifi: Mapping[str, Any] | None = None,
-                  tz_h: float | None = None,
-                  extra_sensors: Sequence[str] = ()) -> dict[str, Any]:
+                  tz_h: float | None = None, extra_sensors: Sequence[str] = (),
+                  ota: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The device.json the firmware reads at boot (see docs/device-config.md)."""
     sim: dict[str, Any] = {"seed": spec.seed, "profile": profile}
     if tz_h is not None:
@@ -202,4 +208,5 @@ def device_config(spec: DeviceSpec, *, site: str, broker: BrokerTarget, interval
         "sensors": [{"kind": kind} for kind in (*spec.sensors, *extra_sensors)],
         "calibration": {},
         "sim": sim,
+        "ota": dict(ota or {}),
     }

@@ -22,7 +22,9 @@ __all__ = [
     "FW_VERSION",
     "FirmwareError",
     "MicroPythonNotFoundError",
+    "LOADER_FILES",
     "board_files",
+    "slot_files",
     "micropython_binary",
     "write_device_config",
 ]
@@ -31,6 +33,10 @@ FIRMWARE_DIR: Path = Path(__file__).resolve().parent
 # Kept equal to ll/version.py (checked by tests/firmware/test_layout.py).
 FW_VERSION: str = "0.1.0"
 BOARDS: tuple[str, ...] = ("pico_w", "esp32", "unix")
+# At the flash root and never updated over the air; everything else is the
+# application, installed in slot app/a (docs/ota.md).
+LOADER_FILES: tuple[str, ...] = ("boot.py", "main.py", "loader.py")
+FIRST_SLOT = "app/a/"
 
 # A complete device.json; docs/device-config.md documents every key.
 DEFAULT_DEVICE_CONFIG: dict[str, Any] = {
@@ -65,8 +71,9 @@ class MicroPythonNotFoundError(FirmwareError):
     """No `micropython` executable (the unix port) could be found."""
 
 
-def board_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]:
-    """Files one board needs: (source path, destination path relative to the flash root).
+def slot_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]:
+    """The application files of one board (source, path inside a slot), from ``root``
+    (the firmware sources; `fleet update` packs the same list for a new version).
 
     Real boards get their own board layer and no simulation code; the unix
     port gets the simulated sensor twins instead of a hardware layer. ``root`` is
@@ -78,9 +85,9 @@ def board_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]
     for src in sorted(root.rglob("*.py")):
         rel = src.relative_to(root)
         parts = rel.parts
-        if rel == Path("__init__.py") or "__pycache__" in parts:
+        if parts[0] != "ll" or "__pycache__" in parts:
             continue
-        if parts[0] == "ll" and len(parts) > 2:
+        if len(parts) > 2:
             sub, name = parts[1], parts[-1]
             if sub == "sim" and board != "unix":
                 continue
@@ -89,6 +96,19 @@ def board_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]
         if rel == Path("ll/net.py") and board == "unix":
             continue
         out.append((src, rel.as_posix()))
+    return out
+
+
+def board_files(board: str, root: Path = FIRMWARE_DIR) -> list[tuple[Path, str]]:
+    """Files one board needs: (source path, destination path relative to the flash root):
+    the loader at the root, the application in the first slot. ``root`` is the
+    firmware directory (another checkout's, e.g. a scaffold under test)."""
+    out = [(root / name, name) for name in LOADER_FILES]
+    if board == "unix":
+        out.append((root / "fakewdt.py", "fakewdt.py"))  # no hardware watchdog
+    if board not in BOARDS:
+        raise FirmwareError(f"unknown board {board!r} (choose one of {', '.join(BOARDS)})")
+    out += [(src, FIRST_SLOT + rel) for src, rel in slot_files(board, root)]
     return out
 
 

@@ -1,4 +1,5 @@
-# Runs the device described by device.json (in the current directory) forever.
-import ll.app
+# Runs the device: the loader picks the application slot (app/a or app/b) and runs it.
+# main.py and loader.py are never updated over the air: a bug here needs USB.
+import loader
 
-ll.app.main("device.json")
+loader.main("device.json")

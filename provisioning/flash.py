@@ -23,7 +23,7 @@ from devices import catalogue
 from devices.catalogue import BoardProfile
 from devices.inventory import Device, Inventory, SensorSpec
 
-from . import credentials, tls
+from . import credentials, otakey, tls
 from .boardfs import BoardFS, BoardInfo, same_content
 from .errors import BrokerError, DeviceIdError, NotMicroPythonError, PortError, WrongBoardError
 from .rawrepl import RawRepl
@@ -34,6 +34,8 @@ from .sync import SyncResult, sync
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CONFIG_FILE = "device.json"
 CA_FILE = "ca.der"  # the site CA in DER, when [mqtt] tls is on (docs/tls.md)
+# The loader's slot state (docs/ota.md): a USB flash installs slot a, so it says so.
+OTA_STATE_FILE, OTA_STATE_FRESH = "ota.json", b'{"slot": "a"}'
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,9 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
     location = req.location if req.location is not None else (
         previous.location if previous else "")
     cred = credentials.ensure(settings.secrets_dir, req.device)
-    cfg_bytes = json.dumps(device_config(settings, req.board, req.device, sensors, cred),
-                           indent=1, sort_keys=True).encode() + b"\n"
+    dev_cfg = device_config(settings, req.board, req.device, sensors, cred)
+    dev_cfg["ota"] = {"key": otakey.ensure(settings.secrets_dir, req.device)}  # never sent OTA
+    cfg_bytes = json.dumps(dev_cfg, indent=1, sort_keys=True).encode() + b"\n"
     watcher: StatusWatcher | None = None
     unreachable = ""
     with RawRepl(req.port, settings.prov.baudrate) as repl:
@@ -163,6 +166,7 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
             if not same_content(fs.hashes([CA_FILE])[CA_FILE], der):
                 fs.write(CA_FILE, der)
                 result.copied.append(CA_FILE)
+        fs.write(OTA_STATE_FILE, OTA_STATE_FRESH)  # after the files: a cut keeps the old slot
         if not same_content(fs.hashes([CONFIG_FILE])[CONFIG_FILE], cfg_bytes):
             fs.write(CONFIG_FILE, cfg_bytes)
             result.config_written = True

@@ -41,9 +41,10 @@ class DeviceAcl:
 
 def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
              gateway_site: str = "", gateway_id: str = "", console_user: str = "") -> str:
-    """The ACL file: each device writes only its telemetry/status and reads its config;
-    the gateway account reads its whole site, writes its own ``_gateway`` topics and
-    the devices' retained ``config`` topics (it is also the operators' account); the
+    """The ACL file: each device writes only its telemetry/status and reads its config
+    and update topics; the gateway account reads its whole site, writes its own
+    ``_gateway`` topics, the devices' retained ``config`` topics and their ``update``
+    topics (it is also the operators' account: `fleet update` logs in with it); the
     console account (``[console] mqtt_username``) reads the site's status topics
     (devices' and gateways') and writes nothing."""
     out = [HEADER]
@@ -52,7 +53,8 @@ def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
         out.append(f"user {gateway_user}\n"
                    f"topic read {base}/#\n"
                    f"topic write {base}/_gateway/{gateway_id}/#\n"
-                   f"topic write {base}/+/config\n\n")
+                   f"topic write {base}/+/config\n"
+                   f"topic write {base}/+/update\n\n")
     if console_user:
         out.append(f"user {console_user}\n"
                    f"topic read {base}/+/status\n"
@@ -62,7 +64,8 @@ def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
         out.append(f"user {d.device}\n"
                    f"topic write {base}/telemetry\n"
                    f"topic write {base}/status\n"
-                   f"topic read {base}/config\n\n")
+                   f"topic read {base}/config\n"
+                   f"topic read {base}/update\n\n")
     return "".join(out)
 
 

@@ -3,6 +3,7 @@
 # In serial mode (no Wi-Fi) messages are printed as "<device>/<kind> <json>" lines.
 import gc
 import json
+import os
 import sys
 import time
 
@@ -12,6 +13,7 @@ from ll.outbox import Outbox
 from ll.version import FW_VERSION
 
 _BOOT_FILE = "boot.cnt"
+_SAVED_UPDATE = "ota.msg"  # an update waiting for a reset's whole heap
 
 
 def next_boot(path=_BOOT_FILE):
@@ -39,6 +41,8 @@ class App:
         self.board = board
         self.boot = boot
         self.seq = 0
+        # An update that found no heap for the updater last boot: retried once connected.
+        self.update_msg = _saved_update() if not cfg.serial else None
         self.clock = board.clock
         self.uptime = Uptime()
         self.speed = board.speed
@@ -48,15 +52,22 @@ class App:
         self.fw = FW_VERSION.encode()
         self.out = getattr(sys.stdout, "buffer", sys.stdout)
         self.w = jsonw.Writer(1024)
-        self.sw = jsonw.Writer(448)
+        self.sw = jsonw.Writer(640)  # status: TLS error reason and update state included
         self.slots = sensors.open_slots(board, cfg)
         self.outbox = None
         self.link = None
+        self.loader = None  # the loader module when it runs this slot (docs/ota.md)
+        self.started = time.ticks_ms()
         if not cfg.serial:
             from ll.link import Link
 
             self.outbox = Outbox("outbox.dat", cfg.outbox_quota)
-            self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload)
+            self.loader = sys.modules.get("loader")
+            self.link = Link(cfg, board, self.outbox, self.on_config, self.status_payload,
+                             self.on_update if self.loader is not None else None)
+        # slot state: {"slot", "pending", "update": {...}}; ll/ota.py is imported only
+        # when an update arrives (its code costs heap), then dropped if it is refused
+        self.ota_state = self.loader.read_state() if self.loader is not None else {}
         self.cycles = 0
         self.sensor_errors = 0
         self.rescheduled = False
@@ -75,6 +86,76 @@ class App:
             if new != self.interval_s:
                 self.interval_s = new
                 self.rescheduled = True  # a shorter interval must not wait out the old one
+
+    # -- updates (ll/ota.py) ---------------------------------------------------
+    def on_update(self, msg):
+        if len(msg) <= 600:
+            self.update_msg = bytes(msg)  # taken from the main loop, not the MQTT callback
+
+    def run_update(self, link, loader):
+        msg = self.update_msg or b"{}"
+        self.update_msg = None
+        retried = msg[0] == 0
+        if retried:
+            msg = msg[1:]
+        gc.collect()  # compiling ll/ota.py wants the biggest free blocks there are
+        before = gc.mem_alloc()
+        try:
+            from ll.ota import Ota
+        except MemoryError:
+            _unload()
+            if retried:
+                self.refuse(msg, link, loader, "out of memory loading the updater")
+                return
+            log("ota: no heap for the updater: saving the update, resetting to retry")
+            with open(_SAVED_UPDATE, "wb") as f:
+                f.write(msg)
+            link.close()
+            loader.reset()
+        gc.collect()
+        log("ota: updater loaded, %d bytes of heap" % (gc.mem_alloc() - before))
+        ota = Ota(self.cfg, FW_VERSION, self.board.name, loader)
+
+        def report():
+            self.ota_state = ota.state  # what the status payload shows
+            link.status(time.ticks_ms())
+
+        staged = ota.apply(msg, report, self.board.wdt_feed)
+        self.ota_state = ota.state
+        if staged:
+            log("ota: staged in %d ms, heap +%d bytes during download; resetting" % (
+                ota.took_ms, ota.heap_peak))
+            link.close()
+            loader.reset()
+        del ota
+        _unload()  # give the updater's heap back until the next update
+
+    def refuse(self, msg, link, loader, reason):
+        """Report an update this device could not even start ("downloading", "refused")."""
+        log("ota: " + reason)
+        try:
+            version = str(json.loads(msg)["version"])[:20]
+        except (ValueError, KeyError, TypeError):
+            version = "?"
+        for state in ("downloading", "refused"):
+            s = loader.read_state()
+            s["update"] = {"version": version, "state": state, "reason": reason}
+            loader.write_state(s)
+            self.ota_state = s
+            link.status(time.ticks_ms())
+
+    def check_confirm(self, link, loader):
+        """Keep a new version once it connected, had telemetry acked and ran a while;
+        give up on it (reset: the loader counts a try) when that takes too long."""
+        up = time.ticks_diff(time.ticks_ms(), self.started) * self.speed / 1000
+        if link.acked and up >= self.cfg.ota_confirm_s:
+            self.ota_state = loader.confirm()
+            log("ota: %s confirmed" % FW_VERSION)
+            link.status(time.ticks_ms())
+        elif up >= self.cfg.ota_deadline_s:
+            log("ota: %s not confirmed in %d s: resetting" % (FW_VERSION, self.cfg.ota_deadline_s))
+            link.close()
+            loader.reset()
 
     # -- payloads ------------------------------------------------------------
     def status_payload(self):
@@ -111,6 +192,16 @@ class App:
                 w.raw(b',"tls_error":"')
                 w.raw(link.tls_error.encode())
                 w.raw(b'"')
+        u = self.ota_state.get("update")
+        if u:
+            w.raw(b',"update":{"version":"')
+            w.text(u.get("version", "?"))
+            w.raw(b'","state":"')
+            w.text(u.get("state", "?"))
+            if u.get("reason"):
+                w.raw(b'","reason":"')
+                w.text(u["reason"])
+            w.raw(b'"}')
         w.raw(b"}")
         return w.buf, w.n
 
@@ -182,6 +273,7 @@ class App:
     def run(self, max_cycles=0):
         board = self.board
         link = self.link
+        loader = self.loader
         next_sample = time.ticks_ms()
         next_status = time.ticks_add(next_sample, int(self.cfg.status_every_s * 1000 / self.speed))
         mem_every = self.cfg.mem_report_every
@@ -214,6 +306,8 @@ class App:
                         link.connects if link else 0))
                 if max_cycles and self.cycles >= max_cycles:
                     return
+                if loader is not None and link is not None and self.ota_state.get("pending"):
+                    self.check_confirm(link, loader)
             if time.ticks_diff(now, next_status) >= 0:
                 next_status = time.ticks_add(now, int(self.cfg.status_every_s * 1000 / self.speed))
                 if link is None:
@@ -223,9 +317,34 @@ class App:
             wait = time.ticks_diff(next_sample, time.ticks_ms())
             wait = 0 if wait < 0 else 50 if wait > 50 else wait
             if link is not None and link.service(time.ticks_ms(), wait):
+                if self.update_msg is not None and loader is not None:
+                    self.run_update(link, loader)
                 continue
             if wait:
                 board.sleep_ms(wait)
+
+
+def _saved_update():
+    """One shot: the file goes at once, so a boot that fails with it never loops."""
+    try:
+        with open(_SAVED_UPDATE, "rb") as f:
+            msg = f.read()
+        os.remove(_SAVED_UPDATE)
+    except OSError:
+        return None
+    # Taken at the first connection, when the heap has had no time to fragment (not
+    # loaded here: code resident before the app allocates can starve the app itself).
+    return b"\x00" + msg  # marks the retry: no third attempt
+
+
+def _unload():
+    import ll
+
+    for name in ("ota", "otalib"):
+        if name in ll.__dict__:
+            delattr(ll, name)
+        sys.modules.pop("ll." + name, None)
+    gc.collect()
 
 
 def main(path="device.json"):

@@ -38,6 +38,10 @@ class Config:
         # unix port mallocs it), so a -X heapsize test sees the TLS cost.
         self.sim_tls_heap = bool(sim.get("tls_heap", False))
         self.status_every_s = int(d.get("status_every_s", 60))
+        ota = d.get("ota") or {}
+        self.ota_key = _key(ota.get("key", ""))  # per device, set at provisioning
+        self.ota_confirm_s = int(ota.get("confirm_after_s", 60))
+        self.ota_deadline_s = int(ota.get("deadline_s", 300))
 
 
 def valid_interval(v, default):
@@ -45,6 +49,15 @@ def valid_interval(v, default):
     if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 86400:
         return v
     return default
+
+
+def _key(hexkey):
+    from binascii import unhexlify
+
+    try:
+        return unhexlify(str(hexkey))
+    except ValueError:
+        return b""  # a broken key refuses every update rather than the boot
 
 
 def load(path="device.json"):

@@ -67,6 +67,12 @@ class Writer:
         self.byte(34)
         self.byte(58)
 
+    def text(self, s):
+        """A short string inside quotes already written; quotes, backslashes and control
+        characters become ' (status text only: never on the telemetry path)."""
+        for c in str(s).encode():
+            self.byte(39 if c == 34 or c == 92 or c < 32 else c)
+
     def age_slot(self):
         """Reserve a fixed-width number; returns its offset for patch_age()."""
         off = self.n

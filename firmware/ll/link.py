@@ -102,7 +102,7 @@ def _find_age(buf, start, end):
 
 
 class Link:
-    def __init__(self, cfg, board, outbox, on_config, status_writer):
+    def __init__(self, cfg, board, outbox, on_config, status_writer, on_update=None):
         self.board = board
         self.outbox = outbox
         self.on_config = on_config
@@ -111,6 +111,9 @@ class Link:
         self.t_telemetry = (base + "telemetry").encode()
         self.t_status = (base + "status").encode()
         self.t_config = (base + "config").encode()
+        self.t_update = (base + "update").encode()
+        self.on_update = on_update  # fn(msg) for the OTA control message (ll/ota.py)
+        self.acked = 0  # telemetry PUBACKs received (an update confirms after one)
         self.client = MQTTClient(cfg.device.encode(), cfg.mqtt_host, cfg.mqtt_port,
                                  cfg.mqtt_username.encode(), cfg.mqtt_password.encode(),
                                  cfg.keepalive, ca=read_ca(cfg))
@@ -144,11 +147,14 @@ class Link:
     def _message(self, topic, msg):
         if bytes(topic) == self.t_config:
             self.on_config(msg)
+        elif self.on_update is not None and bytes(topic) == self.t_update:
+            self.on_update(msg)
 
     def _puback(self, pid):
         if self.inflight is not None and pid == self.inflight_pid:
             self.outbox.pop(self.inflight)
             self.inflight = None
+            self.acked += 1
 
     # -- connection --------------------------------------------------------
     def _take_reserve(self):
@@ -177,6 +183,8 @@ class Link:
         self.inflight = None
         self.last_tx = self.last_rx = time.ticks_ms()
         c.subscribe(self.t_config, 1)
+        if self.on_update is not None:
+            c.subscribe(self.t_update, 1)
         self.publish_status()
         self.backoff = _BACKOFF_MIN_MS
 

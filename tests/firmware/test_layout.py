@@ -20,18 +20,33 @@ def test_version_matches_board_code() -> None:
 @pytest.mark.parametrize("board", ["pico_w", "esp32"])
 def test_real_boards_get_their_layer_and_no_simulation(board: str) -> None:
     dests = [d for _, d in firmware.board_files(board)]
-    assert {"boot.py", "main.py", "ll/app.py", "ll/mqtt.py", "ll/net.py", "ll/outbox.py",
-            f"ll/boards/{board}.py", "ll/drivers/bme280.py"} <= set(dests)
-    assert not [d for d in dests if d.startswith("ll/sim/") or d == "ll/boards/unix.py"]
-    assert "__init__.py" not in dests  # the CPython module stays on the host
+    slot = "app/a/"
+    assert {"boot.py", "main.py", "loader.py"} <= set(dests)
+    assert {slot + f for f in ("ll/app.py", "ll/mqtt.py", "ll/net.py", "ll/outbox.py",
+                               "ll/ota.py", f"ll/boards/{board}.py", "ll/drivers/bme280.py")
+            } <= set(dests)
+    assert not [d for d in dests if "/sim/" in d or d.endswith("boards/unix.py")]
+    assert "__init__.py" not in dests and "fakewdt.py" not in dests
     other = "esp32" if board == "pico_w" else "pico_w"
-    assert f"ll/boards/{other}.py" not in dests
+    assert f"{slot}ll/boards/{other}.py" not in dests
+
+
+def test_nothing_at_the_root_can_shadow_the_slot() -> None:
+    """Only the loader lives at the flash root; every application module is in the slot
+    (a stale ll/ or x.py at the root must never be importable before the slot's)."""
+    for board in firmware.BOARDS:
+        for _, dest in firmware.board_files(board):
+            assert dest in (*firmware.LOADER_FILES, "fakewdt.py") or dest.startswith("app/a/ll/")
+    assert [d for _, d in firmware.slot_files("unix")] == [
+        d.removeprefix("app/a/") for _, d in firmware.board_files("unix")
+        if d.startswith("app/a/")]
 
 
 def test_unix_gets_the_twins() -> None:
     files = firmware.board_files("unix")
     dests = [d for _, d in files]
-    assert "ll/sim/twins.py" in dests and "ll/boards/unix.py" in dests
+    assert "app/a/ll/sim/twins.py" in dests and "app/a/ll/boards/unix.py" in dests
+    assert "fakewdt.py" in dests
     assert all(src.is_file() and not Path(d).is_absolute() for src, d in files)
 
 

@@ -187,10 +187,12 @@ def test_acl_text_fences_each_device() -> None:
     blocks = text.split("\n\n")
     assert blocks[0].endswith("user gw\ntopic read livinglab/v1/lab/#\n"
                               "topic write livinglab/v1/lab/_gateway/gw-01/#\n"
-                              "topic write livinglab/v1/lab/+/config")
+                              "topic write livinglab/v1/lab/+/config\n"
+                              "topic write livinglab/v1/lab/+/update")
     assert blocks[1] == ("user a-1\ntopic write livinglab/v1/lab/a-1/telemetry\n"
                          "topic write livinglab/v1/lab/a-1/status\n"
-                         "topic read livinglab/v1/lab/a-1/config")
+                         "topic read livinglab/v1/lab/a-1/config\n"
+                         "topic read livinglab/v1/lab/a-1/update")
     assert blocks[2].startswith("user b-2\n")
 
 

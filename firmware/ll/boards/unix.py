@@ -1,6 +1,7 @@
 # The MicroPython unix port as a board: the network is the host's, the clock is set,
 # and every sensor in device.json is a register-level twin on a fake bus.
 import os
+import sys
 import time
 
 from ll.clock import Clock
@@ -26,6 +27,8 @@ class Board:
         self._pumps = []
         for spec in cfg.sensors:
             self._attach(spec, cfg)
+        loader = sys.modules.get("loader")  # its fake watchdog, armed for a new version
+        self._feed = getattr(loader, "feed", None)
 
     def _attach(self, spec, cfg):
         kind = spec.get("kind")
@@ -106,7 +109,8 @@ class Board:
         return self.world.rssi()
 
     def wdt_feed(self):
-        pass
+        if self._feed is not None:
+            self._feed()
 
     def sleep_ms(self, ms):
         time.sleep_ms(ms)
