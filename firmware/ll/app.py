@@ -52,7 +52,7 @@ class App:
         self.fw = FW_VERSION.encode()
         self.out = getattr(sys.stdout, "buffer", sys.stdout)
         self.w = jsonw.Writer(1024)
-        self.sw = jsonw.Writer(640)  # status: TLS error reason and update state included
+        self.sw = jsonw.Writer(512)  # status incl. a short TLS error and the update state
         self.slots = sensors.open_slots(board, cfg)
         self.outbox = None
         self.link = None

@@ -36,7 +36,7 @@ def _log(msg):
     sys.stderr.write("\n")
 
 
-def _short(text, cap=96):
+def _short(text, cap=64):
     """mbedTLS reasons span lines; keep one line of JSON-safe ASCII for the status."""
     out = []
     for ch in text:
