@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "gateway.gateway_cli",
     "devices.fleet_cli",
     "provisioning.cli",
-    "devices.cli",
+    "provisioning.devices_cli",
     "provisioning.broker_cli",
 )
 

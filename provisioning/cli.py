@@ -5,6 +5,7 @@
     livinglab device install-micropython --board esp32 --port PORT --image FILE
     livinglab device install-micropython --board pico_w --image FILE.uf2 [--drive PATH]
     livinglab device retire --device ID [--config FILE]
+    livinglab device set --config FILE --device ID [--location LAT,LON] [--room T] ...
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from devices import catalogue
 from devices.errors import DevicesError
+from devices.meta_cli import add_set_parser
 
 from . import credentials, install
 from .broker_cli import describe
@@ -74,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--reload-pid", type=int, default=None, metavar="PID",
                    help="SIGHUP this mosquitto after updating its files")
     r.set_defaults(func=_retire)
+
+    add_set_parser(sub)
 
 
 def _firmware(board: str) -> tuple[list[tuple[Path, str]], str]:
