@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "provisioning.cli",
     "provisioning.devices_cli",
     "provisioning.broker_cli",
+    "opendata.cli",
 )
 
 
