@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,15 @@ from .errors import ExportError
 from .report import CaptureRow
 
 ERRORS: tuple[type[Exception], ...] = (ExportError,)
+
+# `--since -24h`: argparse takes a value starting with '-' for an option unless it looks
+# like a negative number; teach these parsers that relative times are values too.
+_RELATIVE = re.compile(r"^-\d+(\.\d+)?[smhdw]?$")
+
+
+def _relative_ok(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p._negative_number_matcher = _RELATIVE
+    return p
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "objective)",
     }
     for name, text in helps.items():
-        p = sub.add_parser(name, help=text.split(":")[0], description=text)
+        p = _relative_ok(sub.add_parser(name, help=text.split(":")[0], description=text))
         p.add_argument("--config", required=True, type=Path, metavar="FILE")
         p.add_argument("--since", default="-24h", metavar="T",
                        help="RFC 3339 or relative (-24h, -7d); default -24h")
@@ -51,11 +61,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                 "[provisioning] interval_s of each device)")
         p.set_defaults(func=_report, report=name)
 
-    ex = subparsers.add_parser(
+    ex = _relative_ok(subparsers.add_parser(
         "export", help="readings from the store: csv, parquet or an open-data package",
         description="Readings from the configured store in long format (one row per "
                     "reading, UTC), streamed in time chunks; written to a temporary name "
-                    "and renamed to --out only when complete.")
+                    "and renamed to --out only when complete."))
     ex.add_argument("--config", required=True, type=Path, metavar="FILE")
     ex.add_argument("--since", required=True, metavar="T", help="RFC 3339 or relative (-7d)")
     ex.add_argument("--until", required=True, metavar="T", help="RFC 3339, relative or now")
