@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from protocols import Point
 from protocols.lineprotocol import make_point
@@ -81,9 +81,9 @@ def capture(accepted: int, rejected: int, missing: int) -> float:
     return 1.0 if total == 0 else accepted / total
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One telemetry message (or an ``offline`` status) as the accounting sees it."""
+class Event(NamedTuple):
+    """One telemetry message (or an ``offline`` status) as the accounting sees it
+    (a NamedTuple: one is made per message, so it must be cheap)."""
 
     device: str
     at: float
@@ -165,8 +165,28 @@ class Accounting:
         if not self._ready:  # no load() before: an empty or new file
             create_tables(db)
             self._ready = True
-        self._p_hours, self._p_boots, self._p_devs = {}, {}, {}
+        hours: dict[tuple[str, int], list[int]] = {}
+        boots: dict[tuple[str, int], list[float]] = {}
+        devs: dict[str, list[float | None]] = {}
+        self._p_hours, self._p_boots, self._p_devs = hours, boots, devs
         for ev in self._events:
+            # fast path, the common case: the next seq of a known boot, accepted, its
+            # hour row and device row already staged in this batch
+            device, at, kind, boot, seq = ev
+            if kind == "accepted" and boot is not None and seq is not None:
+                b = boots.get((device, boot))
+                h = hours.get((device, int(at // HOUR_S) * HOUR_S))
+                d = devs.get(device)
+                if b is not None and h is not None and d is not None and seq == b[0] + 1 \
+                        and d[0] == boot and (device, boot, seq) not in duplicates:
+                    h[0] += 1
+                    h[1] += 1
+                    b[0] = seq
+                    if at > b[1]:
+                        b[1] = at
+                    if d[1] is None or at >= d[1]:
+                        d[1] = at
+                    continue
             self._one(db, ev, duplicates)
         self._write(db)
 

@@ -1,0 +1,186 @@
+"""``python -m bench.data [--sizes 1000000,10000000] [--ingest N]``: the data-team figures.
+
+1. Export: fills an embedded SQLite store with N readings (bulk inserts straight into
+   the ``readings`` table: the gateway path would take hours for 10M on this machine),
+   then runs ``livinglab export`` (csv, parquet) as a subprocess per size and reports
+   readings/s and the export's peak RSS (``ru_maxrss`` of the child). Bounded memory
+   shows as an RSS that stays flat from 1M to 10M.
+2. Ingest with delivery accounting on vs off: the gateway's commit path in-process
+   (decode + validate + dedup + buffer put, batches of 2,000 messages from 50
+   devices, 2 samples each), alternating on/off rounds so both see the same machine
+   noise; the ratio is what counts.
+
+A JSON line with the figures is appended to bench/results/data-<date>.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+T0_MS = 1_764_028_800_000  # 2025-11-25T00:00:00Z
+DEVICES = 50
+
+
+def fill_sqlite(path: Path, n: int) -> tuple[int, int]:
+    """n readings (co2 + temperature pairs) of 50 devices, one sample per device every
+    10 s; returns (first ms, last ms + 1)."""
+    from gateway.stores.sqlite import SCHEMA
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.executescript(SCHEMA)
+    db.execute("BEGIN")
+    rows: list[tuple[str, str, str, str, str, float, int]] = []
+    i = 0
+    t = T0_MS
+    while i < n:
+        for d in range(DEVICES):
+            dev = f"air-{d:04d}"
+            rows.append(("air", "bench", dev, "scd41", "co2", 400.0 + (i % 1000) * 0.1, t + d))
+            rows.append(("air", "bench", dev, "scd41", "temperature", 20.0 + (i % 50) * 0.01,
+                         t + d))
+            i += 2
+            if i >= n:
+                break
+        t += 10_000
+        if len(rows) >= 100_000:
+            db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            rows.clear()
+    db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("COMMIT")
+    db.close()
+    return T0_MS, t + 10_000
+
+
+def run_export(cfg: Path, since_ms: int, until_ms: int, fmt: str, out: Path
+               ) -> dict[str, float]:
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since_ms // 1000))
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until_ms // 1000 + 1))
+    cmd = [sys.executable, "-c",
+           "import resource, sys\n"
+           "from gateway.cli import main\n"
+           "rc = main(sys.argv[1:])\n"
+           "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+           "file=sys.stderr)\n"
+           "sys.exit(rc)\n",
+           "export", "--config", str(cfg), "--since", since, "--until", until,
+           "--format", fmt, "--out", str(out)]
+    t = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    dt = time.monotonic() - t
+    if r.returncode != 0:
+        raise SystemExit(f"export failed: {r.stderr[-2000:]}")
+    rss = int(r.stderr.split("maxrss_kib")[-1].split()[0])
+    n = int(r.stdout.split()[1])
+    return {"readings": n, "seconds": round(dt, 2), "readings_per_s": round(n / dt),
+            "peak_rss_mib": round(rss / 1024, 1), "bytes": out.stat().st_size}
+
+
+def export_bench(sizes: list[int], work: Path) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for n in sizes:
+        d = work / f"n{n}"
+        d.mkdir()
+        cfg = d / "c.toml"
+        cfg.write_text(f'site = "bench"\n[gateway]\ndata_dir = "{d}/var"\n'
+                       f'[store]\nkind = "sqlite"\npath = "{d}/r.sqlite"\n')
+        t = time.monotonic()
+        since, until = fill_sqlite(d / "r.sqlite", n)
+        fill_s = time.monotonic() - t
+        for fmt in ("csv", "parquet"):
+            res = run_export(cfg, since, until, fmt, d / f"out.{fmt}")
+            row = {"size": n, "format": fmt, "fill_s": round(fill_s, 1), **res}
+            print(json.dumps(row), flush=True)
+            out.append(row)
+            (d / f"out.{fmt}").unlink()
+        (d / "r.sqlite").unlink()
+    return out
+
+
+def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, float]:
+    from gateway.app import load_accounting
+    from gateway.buffer import DurableBuffer
+    from gateway.mqtt_source import Message
+    from gateway.pipeline import decode
+
+    def messages(boot: int, start: float) -> list[Message]:
+        out = []
+        for i in range(n_msgs):
+            dev = f"air-{i % DEVICES:04d}"
+            seq = i // DEVICES
+            if seq % 97 == 5:
+                continue  # some gaps, so the missing path runs too
+            body = json.dumps({"v": 1, "device": dev, "boot": boot, "seq": seq, "samples": [
+                {"sensor": "scd41", "ts": start + seq * 2 + k,
+                 "values": {"co2": 400.0 + k, "temperature": 21.5}} for k in range(2)]})
+            out.append(Message(topic=f"livinglab/v1/bench/{dev}/telemetry",
+                               payload=body.encode(), received_at=start + i * 0.001, qos=1,
+                               mid=1, generation=1))
+        return out
+
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for account in (r % 2 == 0, r % 2 == 1):
+            path = work / f"ingest-{r}-{account}.sqlite"
+            buf = DurableBuffer(path, 1 << 32)
+            acc = load_accounting(path) if account else None
+            msgs = messages(r + 1, time.time() - 3600)
+            t = time.perf_counter()
+            for i in range(0, len(msgs), 2000):
+                batch = msgs[i:i + 2000]
+                dec = decode(batch, "bench", "livinglab/v1", account)
+                at = batch[0].received_at
+                if acc is not None:
+                    buf.put(dec.accepted, at, dec.rejected, hook=acc.with_events(dec.deliveries))
+                else:
+                    buf.put(dec.accepted, at, dec.rejected)
+            rates[account].append(len(msgs) / (time.perf_counter() - t))
+            buf.close()
+            path.unlink()
+    on = sorted(rates[True])[len(rates[True]) // 2]
+    off = sorted(rates[False])[len(rates[False]) // 2]
+    res = {"messages": n_msgs, "rounds": rounds, "off_msg_per_s": round(off),
+           "on_msg_per_s": round(on), "cost_pct": round((1 - on / off) * 100, 1)}
+    print(json.dumps(res), flush=True)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.data")
+    ap.add_argument("--sizes", default="1000000,10000000",
+                    help="export sizes in readings (comma-separated)")
+    ap.add_argument("--ingest", type=int, default=60_000, help="messages per ingest round")
+    ap.add_argument("--rounds", type=int, default=6, help="ingest rounds (on/off each)")
+    ap.add_argument("--skip-export", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        work = Path(tmp)
+        ingest = ingest_bench(args.ingest, args.rounds, work)
+        exports = [] if args.skip_export else export_bench(
+            [int(s) for s in args.sizes.split(",")], work)
+    summary = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
+                          f"load {os.getloadavg()[0]:.1f}", "ingest": ingest,
+               "export": exports, "self_rss_mib": round(
+                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    res = HERE / "results" / f"data-{time.strftime('%Y%m%d')}.jsonl"
+    with open(res, "a") as f:
+        f.write(json.dumps(summary) + "\n")
+    print(f"summary appended to {res}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
