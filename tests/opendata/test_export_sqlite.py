@@ -13,6 +13,7 @@ from devices.inventory import Inventory
 from gateway.config import Config, parse_config
 from opendata import ExportError, export
 from opendata.timespec import parse_time
+from protocols.lineprotocol import make_point
 
 from .helpers import SITE, T0_MS, known_points, read_csv, read_parquet, same, write
 
@@ -30,6 +31,10 @@ def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
                                  "https://creativecommons.org/publicdomain/zero/1.0/"}},
                      base, env={})
     points, _ = known_points()
+    for dev, missing in (("air-00", 0.0), ("air-01", 3.0)):
+        points.append(make_point("delivery", {"site": SITE, "device": dev},
+                                 {"received": 30.0, "accepted": 28.0, "duplicates": 1.0,
+                                  "rejected": 1.0, "missing": missing}, T0_MS))
     write(c.store, points)
     with Inventory.in_data_dir(c.gateway.data_dir) as inv:
         inv.set_meta("air-00", {"lat": 52.0, "lon": 4.3, "room": "2.14"}, now=T0_MS / 1000)
@@ -69,6 +74,9 @@ def test_datapackage_validates_and_has_locations(cfg: Config, tmp_path: Path) ->
     assert feats["air-00"]["geometry"] == {"type": "Point", "coordinates": [4.36, 52.01]}
     assert feats["air-00"]["properties"]["deployment"] == 2
     assert feats["air-01"]["geometry"] is None
+    assert (out / "delivery.csv").read_text().splitlines()[1:] == [
+        "2025-11-25T10:00:00Z,lab,air-00,30,28,1,1,0,0.965517",
+        "2025-11-25T10:00:00Z,lab,air-01,30,28,1,1,3,0.875000"]
     deps = (out / "deployments.csv").read_text().splitlines()
     assert deps[1].startswith("air-00,1,2025-11-25T10:00:00.000Z,2025-11-25T11:00:00.000Z,")
     assert deps[1].endswith(",2.14,,window")
@@ -128,3 +136,23 @@ def test_time_spec() -> None:
     assert parse_time("-2h", 10_000) == 2800
     with pytest.raises(ExportError, match="not RFC 3339"):
         parse_time("yesterday", 0)
+
+
+def test_docs_snippets_read_the_exports(cfg: Config, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Python block of docs/data.md runs against real exports."""
+    import re
+
+    export(cfg, SINCE, UNTIL, "parquet", tmp_path / "week.parquet")
+    export(cfg, SINCE, UNTIL, "datapackage", tmp_path / "lab-2026")
+    text = (Path(__file__).parents[2] / "docs" / "data.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    ns: dict[str, object] = {}  # one session, as a reader would paste them
+    for block in blocks:
+        exec(compile(block, "docs/data.md", "exec"), ns)
+    states = set(ns["hours"]["state"])  # type: ignore[index]
+    assert states == {"delivered, no pm2_5"}, states  # the fixture has no PM
+    placed = ns["r"]
+    assert set(placed[placed.device == "air-00"].deployment) == {1, 2}  # type: ignore
