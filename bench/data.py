@@ -4,7 +4,9 @@
    the ``readings`` table: the gateway path would take hours for 10M on this machine),
    then runs ``livinglab export`` (csv, parquet) as a subprocess per size and reports
    readings/s and the export's peak RSS (``ru_maxrss`` of the child). Bounded memory
-   shows as an RSS that stays flat from 1M to 10M.
+   shows as an RSS that stays flat from 1M to 10M. ``--influx N`` also fills a real
+   influxd (1.6, v1 API) with N readings through the gateway's store writer and
+   exports them (filling 10M that way takes too long on the shared machine).
 2. Ingest with delivery accounting on vs off: the gateway's commit path in-process
    (decode + validate + dedup + buffer put, batches of 2,000 messages from 50
    devices, 2 samples each), alternating on/off rounds so both see the same machine
@@ -101,7 +103,7 @@ def export_bench(sizes: list[int], work: Path) -> list[dict[str, object]]:
         fill_s = time.monotonic() - t
         for fmt in ("csv", "parquet"):
             res = run_export(cfg, since, until, fmt, d / f"out.{fmt}")
-            row = {"size": n, "format": fmt, "fill_s": round(fill_s, 1), **res}
+            row = {"size": n, "format": fmt, "store": "sqlite", "fill_s": round(fill_s, 1), **res}
             print(json.dumps(row), flush=True)
             out.append(row)
             (d / f"out.{fmt}").unlink()
@@ -109,7 +111,62 @@ def export_bench(sizes: list[int], work: Path) -> list[dict[str, object]]:
     return out
 
 
-def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, float]:
+def fill_influxd(url: str, n: int) -> tuple[int, int]:
+    """The same readings as :func:`fill_sqlite`, written to influxd through the store's
+    own writer (v1 ``/write``, 5,000 lines per request)."""
+    import asyncio
+
+    from gateway.config import StoreSection
+    from gateway.stores.influxdb1 import InfluxDB1Store
+
+    async def go() -> int:
+        store = InfluxDB1Store(StoreSection(kind="influxdb1", url=url, database="bench",
+                                           timeout_s=120))
+        await store.ensure_ready()
+        lines: list[str] = []
+        i, t = 0, T0_MS
+        while i < n:
+            for d in range(DEVICES):
+                lines.append(f"air,device=air-{d:04d},sensor=scd41,site=bench "
+                             f"co2={400.0 + (i % 1000) * 0.1!r},"
+                             f"temperature={20.0 + (i % 50) * 0.01!r} {t + d}")
+                i += 2
+                if i >= n:
+                    break
+            t += 10_000
+            if len(lines) >= 5000:
+                await store.write("\n".join(lines).encode(), len(lines))
+                lines.clear()
+        if lines:
+            await store.write("\n".join(lines).encode(), len(lines))
+        await store.aclose()
+        return t
+
+    last = asyncio.run(go())
+    return T0_MS, last + 10_000
+
+
+def influx_bench(n: int, work: Path) -> list[dict[str, object]]:
+    from tests.servers import Influxd, running
+
+    out: list[dict[str, object]] = []
+    with running(Influxd(work / "influxd")) as srv:
+        t = time.monotonic()
+        since, until = fill_influxd(srv.url, n)
+        fill_s = time.monotonic() - t
+        cfg = work / "influx.toml"
+        cfg.write_text(f'site = "bench"\n[gateway]\ndata_dir = "{work}/var"\n'
+                       f'[store]\nkind = "influxdb1"\nurl = "{srv.url}"\n'
+                       'database = "bench"\ntimeout_s = 60\n')
+        res = run_export(cfg, since, until, "csv", work / "influx.csv")
+        row = {"size": n, "format": "csv", "store": "influxdb1", "fill_s": round(fill_s, 1),
+               **res}
+        print(json.dumps(row), flush=True)
+        out.append(row)
+    return out
+
+
+def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, object]:
     from gateway.app import load_accounting
     from gateway.buffer import DurableBuffer
     from gateway.mqtt_source import Message
@@ -159,17 +216,23 @@ def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.data")
+    # every figure in docs/benchmarks.md: python -m bench.data --influx 1000000
     ap.add_argument("--sizes", default="1000000,10000000",
                     help="export sizes in readings (comma-separated)")
     ap.add_argument("--ingest", type=int, default=60_000, help="messages per ingest round")
     ap.add_argument("--rounds", type=int, default=6, help="ingest rounds (on/off each)")
     ap.add_argument("--skip-export", action="store_true")
+    ap.add_argument("--influx", type=int, default=0, metavar="N",
+                    help="also export N readings from a real influxd (csv)")
+    ap.add_argument("--skip-ingest", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         work = Path(tmp)
-        ingest = ingest_bench(args.ingest, args.rounds, work)
+        ingest = {} if args.skip_ingest else ingest_bench(args.ingest, args.rounds, work)
         exports = [] if args.skip_export else export_bench(
             [int(s) for s in args.sizes.split(",")], work)
+        if args.influx:
+            exports += influx_bench(args.influx, work)
     summary = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"load {os.getloadavg()[0]:.1f}", "ingest": ingest,
