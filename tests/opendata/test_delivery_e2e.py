@@ -121,6 +121,9 @@ def test_delivery_counts_and_export_round_trip(kind: str, tmp_path: Path,
         assert causes == [("reboot", None), ("rejection", 6), ("unknown", 4), ("unknown", 7)]
         assert gw.terminate() == 0
 
+        moved = cli("device", "set", "--config", str(cfg), "--device", DEV,
+                    "--location", "52.0116,4.3571", "--room", "2.14")
+        assert moved.returncode == 0, moved.stderr
         want = sorted((ms, "test-site", d, s, "air", f, v) for d, s, ms, f, v in pub.expected)
         if kind == "victoriametrics":
             server.flush()  # type: ignore[attr-defined]
@@ -137,6 +140,12 @@ def test_delivery_counts_and_export_round_trip(kind: str, tmp_path: Path,
                 lines = (out / "delivery.csv").read_text().splitlines()
                 rows = [ln.split(",") for ln in lines[1:] if f",{DEV}," in ln]
                 assert sum(int(x[4]) for x in rows) == WANT["accepted"]
+                geo = json.loads((out / "stations.geojson").read_text())
+                assert geo["features"][0]["geometry"]["coordinates"] == [4.3571, 52.0116]
+                v = subprocess.run([str(Path(sys.executable).parent / "frictionless"),
+                                    "validate", str(out / "datapackage.json")],
+                                   capture_output=True, text=True, timeout=120)
+                assert v.returncode == 0, v.stdout[-2000:]
         bad = cli("export", "--config", str(cfg), "--since", "now", "--until", "-1h",
                   "--format", "csv", "--out", str(tmp_path / "bad.csv"))
         assert bad.returncode == 2 and bad.stderr.strip().startswith("livinglab: --since")
