@@ -91,7 +91,7 @@ def _range(args: argparse.Namespace) -> tuple[float, float]:
 
 def _report(args: argparse.Namespace) -> int:
     from gateway.app import buffer_path
-    from gateway.delivery import read_gaps, read_hours
+    from gateway.delivery_read import read_gaps, read_hours
 
     from . import report
 

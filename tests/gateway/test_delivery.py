@@ -14,10 +14,9 @@ from gateway.delivery import (
     Event,
     capture,
     hour_of,
-    read_gaps,
-    read_hours,
     readable_key,
 )
+from gateway.delivery_read import read_gaps, read_hours
 from protocols import Accepted
 
 H = 1_764_064_800.0  # 2025-11-25T10:00:00Z, an hour start

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway.buffer import DurableBuffer
-from gateway.delivery import read_hours
+from gateway.delivery_read import read_hours
 from tests.gateway.helpers import (
     GatewayProc,
     Publisher,
