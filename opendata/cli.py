@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="RFC 3339 or relative (-24h, -7d); default -24h")
         p.add_argument("--until", default="now", metavar="T", help="default now")
         p.add_argument("--device", action="append", default=[], metavar="ID")
-        p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+        p.add_argument("--format", choices=["table", "csv", "json"], default=None,
+                       help="default: table on a terminal, csv when piped")
         if name == "capture":
             p.add_argument("--domain", action="append", default=[], metavar="D",
                            help="air, light, flow ... (default: all)")
@@ -97,6 +98,8 @@ def _report(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     since, until = _range(args)
+    if args.format is None:
+        args.format = "table" if sys.stdout.isatty() else "csv"
     if args.report == "delivery":
         out = report.format_delivery(read_hours(buffer_path(cfg), since, until, args.device),
                                      args.format)
