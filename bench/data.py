@@ -223,6 +223,69 @@ def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, object]:
     return res
 
 
+def ingest_e2e(n: int, rounds: int, work: Path) -> dict[str, object]:
+    """The real gateway process, accounting on vs off, draining the same backlog.
+
+    Two gateways (ids ``gw-on``, ``gw-off``, SQLite stores) subscribe once, so the
+    broker keeps a session for each; then every round queues ``n`` messages (50
+    devices, per-device seqs) for both, starts one gateway, times until it has
+    accepted them all, stops it, and does the same with the other (order
+    alternating), so both drain identical backlogs on the same machine minutes
+    apart. (Site: the test helpers' ``test-site``, which their publisher uses.)"""
+    from tests.gateway.helpers import GatewayProc, Publisher, wait_subscribed, write_config
+    from tests.servers import Mosquitto, free_port, running
+
+    drain: dict[bool, list[float]] = {True: [], False: []}
+    with running(Mosquitto(work / "mosquitto")) as mq:
+        gws: dict[bool, GatewayProc] = {}
+        for on in (True, False):
+            hp = free_port()
+            d = work / f"gw-{on}"
+            d.mkdir()
+            cfg = write_config(d / "gw.toml", mqtt_port=mq.port, health_port=hp,
+                               store={"kind": "sqlite", "path": str(d / "r.sqlite")},
+                               gateway={"id": "gw-on" if on else "gw-off",
+                                        "delivery_accounting": on})
+            gws[on] = GatewayProc(cfg, hp)
+            gws[on].start()
+            wait_subscribed(gws[on])
+            gws[on].terminate()
+        pub = Publisher(mq.port, client_id="bench-data-publisher")
+        try:
+            for r in range(rounds):
+                base = time.time() - 3 * n
+                for i in range(n):
+                    seq = r * n // DEVICES + i // DEVICES
+                    pub.send(f"air-{i % DEVICES:04d}", 1, seq, base + i % DEVICES * 0.001)
+                pub.wait_all(600)
+                pub.expected.clear()
+                for on in ((True, False) if r % 2 == 0 else (False, True)):
+                    gw = gws[on]
+                    t = time.monotonic()
+                    gw.start(wait_healthy=False)
+                    end = t + 600
+                    while True:
+                        got = gw.metric("livinglab_messages_accepted_total")
+                        if got >= n:
+                            break
+                        if time.monotonic() > end:
+                            raise SystemExit(f"gateway {on}: {got} of {n} after 600 s")
+                        time.sleep(0.02)
+                    drain[on].append(time.monotonic() - t)
+                    gw.terminate()
+        finally:
+            pub.close()
+            for gw in gws.values():
+                gw.kill()
+    on_s, off_s = sum(drain[True]), sum(drain[False])
+    res = {"messages_per_round": n, "rounds": rounds, "off_msg_per_s": round(n * rounds / off_s),
+           "on_msg_per_s": round(n * rounds / on_s), "cost_pct": round((on_s / off_s - 1) * 100, 1),
+           "drain_s_on": [round(x, 2) for x in drain[True]],
+           "drain_s_off": [round(x, 2) for x in drain[False]]}
+    print(json.dumps(res), flush=True)
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.data")
     # every figure in docs/benchmarks.md: python -m bench.data --influx 1000000
@@ -234,6 +297,10 @@ def main() -> int:
     ap.add_argument("--influx", type=int, default=0, metavar="N",
                     help="also export N readings from a real influxd (csv)")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--e2e", type=int, default=0, metavar="N",
+                    help="also: the gateway process draining N queued messages, accounting "
+                         "on vs off")
+    ap.add_argument("--e2e-rounds", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         work = Path(tmp)
@@ -242,9 +309,11 @@ def main() -> int:
             [int(s) for s in args.sizes.split(",")], work)
         if args.influx:
             exports += influx_bench(args.influx, work)
+        e2e = ingest_e2e(args.e2e, args.e2e_rounds, work) if args.e2e else {}
     summary = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                           f"load {os.getloadavg()[0]:.1f}", "ingest": ingest,
+               "ingest_e2e": e2e,
                "export": exports, "self_rss_mib": round(
                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     res = HERE / "results" / f"data-{time.strftime('%Y%m%d')}.jsonl"
