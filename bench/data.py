@@ -11,6 +11,8 @@
    (decode + validate + dedup + buffer put, batches of 2,000 messages from 50
    devices, 2 samples each), each batch to an accounting buffer and a plain one
    back to back, CPU time of the committing thread; the ratio is what counts.
+3. ``--e2e N``: the real gateway process, accounting on vs off, draining the same
+   queued backlog of N messages (see :func:`ingest_e2e`).
 
 A JSON line with the figures is appended to bench/results/data-<date>.jsonl.
 """
