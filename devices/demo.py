@@ -126,8 +126,9 @@ def landed_per_device(path: Path, since_ms: int) -> dict[str, int] | None:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
         try:
-            rows = con.execute("SELECT device, count(*) FROM readings WHERE measurement != "
-                               "'device' AND time_ms >= ? GROUP BY device", (since_ms,))
+            rows = con.execute("SELECT device, count(*) FROM readings WHERE measurement NOT IN "
+                               "('device', 'delivery') AND time_ms >= ? GROUP BY device",
+                               (since_ms,))
             return {str(d): int(n) for d, n in rows}
         finally:
             con.close()
@@ -384,8 +385,8 @@ class Demo:
             if store is not None:
                 emit(f"store: {store}")
                 emit(f'  sqlite3 -readonly {store} "SELECT device, field, count(*), '
-                     f"round(avg(value), 1) FROM readings WHERE measurement != 'device' "
-                     f'GROUP BY device, field"')
+                     f"round(avg(value), 1) FROM readings WHERE measurement NOT IN "
+                     f"('device', 'delivery') GROUP BY device, field\"")
             else:
                 emit(f"store: {cfg.store.kind} at {cfg.store.url}")
         left = self.children.alive()

@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS seen (
     device TEXT PRIMARY KEY,
     state TEXT NOT NULL,
     seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_meta (
+    device TEXT NOT NULL,
+    at REAL NOT NULL,
+    deployment INTEGER NOT NULL,
+    lat REAL,
+    lon REAL,
+    room TEXT NOT NULL DEFAULT '',
+    zone TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (device, at)
 )
 """
 
@@ -84,6 +95,28 @@ class Device(BaseModel):
     credential_ref: str = ""
     retired: bool = False
     retired_at: float | None = None
+
+
+class Meta(BaseModel):
+    """A device's metadata from ``at`` on (one dated row per change, the full state).
+
+    ``deployment`` counts the places the device has been: a new location or room
+    starts a new one, so a series never joins two places.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str = Field(pattern=ID_PATTERN)
+    at: float
+    deployment: int = Field(ge=1)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    room: str = ""
+    zone: str = ""
+    note: str = ""
+
+    def place(self) -> tuple[float | None, float | None, str]:
+        return (self.lat, self.lon, self.room)
 
 
 def _row_to_device(row: sqlite3.Row) -> Device:
@@ -196,3 +229,44 @@ class Inventory:
         """device -> (last state seen, when), for devices ever seen."""
         rows = self._db.execute("SELECT device, state, seen_at FROM seen").fetchall()
         return {r["device"]: (r["state"], r["seen_at"]) for r in rows}
+
+    # -- metadata with history ------------------------------------------------------------
+    def set_meta(self, device: str, changes: dict[str, object], now: float | None = None
+                 ) -> Meta:
+        """Record a change of ``device``'s metadata (any id, in the inventory or not);
+        keys of ``changes``: lat, lon, room, zone, note. Returns the new state."""
+        at = time.time() if now is None else now
+        with self._write():
+            prev = self._latest_meta(device)
+            base = prev.model_dump() if prev else {"device": device, "deployment": 1}
+            if prev is not None and at <= prev.at:
+                at = prev.at + 1e-3  # keep the history strictly ordered
+            new = Meta.model_validate({**base, **changes, "at": at})
+            if prev is not None and new.place() != prev.place():
+                new = new.model_copy(update={"deployment": prev.deployment + 1})
+            self._db.execute(
+                "INSERT INTO device_meta (device, at, deployment, lat, lon, room, zone, note) "
+                "VALUES (:device, :at, :deployment, :lat, :lon, :room, :zone, :note)",
+                new.model_dump())
+        return new
+
+    def _latest_meta(self, device: str) -> Meta | None:
+        row = self._db.execute("SELECT * FROM device_meta WHERE device = ? ORDER BY at DESC "
+                               "LIMIT 1", (device,)).fetchone()
+        return Meta.model_validate(dict(row)) if row else None
+
+    def meta_history(self, device: str | None = None) -> tuple[Meta, ...]:
+        """Every recorded change, by device then date."""
+        q = "SELECT * FROM device_meta"
+        args: tuple[str, ...] = ()
+        if device is not None:
+            q, args = q + " WHERE device = ?", (device,)
+        rows = self._db.execute(q + " ORDER BY device, at", args).fetchall()
+        return tuple(Meta.model_validate(dict(r)) for r in rows)
+
+    def current_meta(self) -> dict[str, Meta]:
+        """device -> its latest metadata."""
+        out: dict[str, Meta] = {}
+        for m in self.meta_history():
+            out[m.device] = m
+        return out

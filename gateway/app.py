@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
 from .buffer import DurableBuffer
 from .config import Config
+from .delivery import Accounting
 from .forwarder import Forwarder
 from .health import start_health_server
 from .lastseen import LastSeen, lastseen_path
@@ -65,6 +67,8 @@ class Gateway:
                                    flush_interval_s=cfg.store.flush_interval_s,
                                    backoff=Backoff(cap=cfg.store.max_backoff_s))
         self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
+        self.accounting = load_accounting(buffer_path(cfg)) \
+            if cfg.gateway.delivery_accounting else None
         self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
         self.offline = offline_payload(cfg.gateway.id, cfg.site)
         self.source = MqttSource(cfg, site_filter(cfg.site, prefix), self._submit,
@@ -74,7 +78,7 @@ class Gateway:
                                  rejected_topic=rejected_topic(cfg.site, cfg.gateway.id, prefix),
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
-                                 registry=cfg.registry)
+                                 registry=cfg.registry, accounting=self.accounting)
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
@@ -122,7 +126,7 @@ class Gateway:
 
     async def _refresh(self, stop: asyncio.Event) -> None:
         """Buffer gauges every second, the retained status every ``REFRESH_S``."""
-        last_status = time.monotonic()
+        last_status = last_delivery = time.monotonic()
         while not stop.is_set():
             stats = await asyncio.to_thread(self.buffer.stats)
             self.depth, self.oldest_age_s = stats.depth, stats.oldest_age_s
@@ -131,6 +135,9 @@ class Gateway:
             self.metrics.buffer_bytes.set(stats.size_bytes)
             await asyncio.to_thread(self.lastseen.flush_if_due)  # also when ingest is idle
             self.notify.status(describe(self.health()[1]))
+            if time.monotonic() - last_delivery >= self.cfg.gateway.delivery_flush_s:
+                last_delivery = time.monotonic()
+                await self.pipeline.flush_delivery(time.time())
             if time.monotonic() - last_status >= REFRESH_S:
                 last_status = time.monotonic()
                 self.publish_status()
@@ -211,6 +218,7 @@ class Gateway:
         if stages:
             await asyncio.wait(stages, timeout=left(DRAIN_S))
         await self.pipeline.drain(left(DRAIN_S))
+        await self.pipeline.flush_delivery(time.time())
         fwd_stop.set()
         fwd = [t for t in tasks if t.get_name() == "forwarder"]
         if fwd:
@@ -222,6 +230,19 @@ class Gateway:
             await self.source.publish_wait(self.status_topic, self.offline, left(1.0))
         log.info("stopped; %d points left in the buffer for the next start",
                  (await asyncio.to_thread(self.buffer.stats)).depth)
+
+
+def load_accounting(path: Any) -> Accounting:
+    """The delivery accounting with its recent state read from the buffer file."""
+    acc = Accounting()
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        acc.load(db, time.time())
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return acc
 
 
 async def run_gateway(cfg: Config, connect_timeout_s: float = 0.0) -> int:

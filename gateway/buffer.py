@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
@@ -47,9 +48,19 @@ from .buffer_schema import (
 from .errors import GatewayError
 from .seen import existing_keys, insert_many, prune_seen
 
-__all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutResult", "QuarantineItem"]
+__all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutHook", "PutResult",
+           "QuarantineItem"]
 
 _PRUNE_EVERY_S = 60.0
+Key = tuple[str, int, int]
+
+
+class PutHook(Protocol):
+    """Extra writes committed in a ``put``'s transaction (see :mod:`gateway.delivery`)."""
+
+    def stage(self, db: sqlite3.Connection, duplicates: set[Key]) -> None: ...
+
+    def done(self, committed: bool) -> None: ...
 
 
 class DurableBuffer:
@@ -122,9 +133,12 @@ class DurableBuffer:
 
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
-            rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
+            rejected: Sequence[tuple[Rejection, bytes]] = (), *,
+            hook: PutHook | None = None) -> PutResult:
         """Dedup, buffer and record ``messages`` and quarantine ``rejected``, atomically.
 
+        ``hook.stage(db, duplicates)`` runs inside the same transaction (the delivery
+        accounting), ``hook.done(committed)`` after it.
         Raises :class:`BufferFull` (nothing written) when the buffer is at its bound.
         """
         encoded: list[tuple[Accepted, bytes | None, str]] = []
@@ -143,12 +157,14 @@ class DurableBuffer:
             rows: list[tuple[float, int, bytes]] = []
             new_keys: list[tuple[str, int, int, float]] = []
             bad: list[tuple[Rejection, bytes]] = list(rejected)
+            dups: set[Key] = set()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 taken = existing_keys(self._db, keys) if keys else set()
                 for key, (msg, body, error) in zip(keys, encoded, strict=True):
                     if key in taken:  # seen before, or earlier in this same call
                         duplicates += 1
+                        dups.add(key)
                         continue
                     taken.add(key)
                     new_keys.append((*key, received_at))
@@ -169,15 +185,21 @@ class DurableBuffer:
                 pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
                                     self.seen_max) if due else 0
                 self._bump("seen_pruned", pruned)
+                if hook is not None:
+                    hook.stage(self._db, dups)
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._db.execute("ROLLBACK")
+                if hook is not None:
+                    hook.done(False)
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
                 if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
                     raise BufferFull(self._used_bytes(), self.max_bytes) from exc
                 raise
+            if hook is not None:
+                hook.done(True)
             if due:
                 self._last_prune = received_at
             self._seen = seen - pruned

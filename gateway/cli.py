@@ -24,10 +24,11 @@ COMMAND_MODULES = (
     "gateway.console.cli",
     "devices.fleet_cli",
     "provisioning.cli",
-    "devices.cli",
+    "provisioning.devices_cli",
     "provisioning.broker_cli",
     "gateway.doctor_cli",
     "devices.sensor_cli",
+    "opendata.cli",
 )
 
 

@@ -43,6 +43,10 @@ class GatewaySection(_Section):
     # Serial ports (USB boards without Wi-Fi) whose JSON lines feed the pipeline.
     serial_ports: tuple[str, ...] = ()
     serial_baud: int = Field(default=115200, ge=300)
+    # Delivery accounting (wire contract): counts per device and hour, written to the
+    # store as ``delivery`` points every ``delivery_flush_s`` (the contract: <= 60 s).
+    delivery_accounting: bool = True
+    delivery_flush_s: float = Field(default=30.0, gt=0, le=60)
 
 
 class MqttSection(_Section):
@@ -117,12 +121,25 @@ class ConsoleSection(_Section):
     query_api: Literal["auto", "flux", "victoria"] = "auto"
 
 
+class ExportSection(_Section):
+    # Licence of the open-data package (an SPDX id or a URL), e.g. "CC-BY-4.0".
+    licence: str = "CC-BY-4.0"
+    licence_title: str = "Creative Commons Attribution 4.0"
+    licence_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    # Time span of one query to the store; memory is bounded by what one chunk holds.
+    chunk_s: int = Field(default=3600, ge=60, le=31 * 86400)
+    # How `influxdb2` stores are read: "auto" probes /health (VictoriaMetrics answers
+    # "OK", InfluxDB 2 a JSON document), "flux" or "victoriametrics" force one.
+    influxdb2_reader: Literal["auto", "flux", "victoriametrics"] = "auto"
+
+
 class Config(_Section):
     site: str = Field(pattern=ID_PATTERN)
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttSection = MqttSection()
     store: StoreSection = StoreSection()
     console: ConsoleSection = ConsoleSection()
+    export: ExportSection = ExportSection()
     # Sections owned by other packages (fleet, provisioning) are kept as plain
     # tables here and parsed by their owners, so the gateway never rejects them.
     fleet: dict[str, Any] = Field(default_factory=dict)

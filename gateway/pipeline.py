@@ -34,7 +34,8 @@ from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
 
-from .buffer import BufferFull
+from .buffer import BufferFull, PutHook
+from .delivery import Accounting, Event, readable_key
 from .lastseen import LastSeen, Sighting
 from .metrics import Metrics
 from .mqtt_source import Message
@@ -42,6 +43,7 @@ from .mqtt_source import Message
 log = logging.getLogger("livinglab.gateway.pipeline")
 
 STATUS_BOOT = -1
+DELIVERY_BOOT = -2  # the buffer item holding ``delivery`` points (seq = flush time in ms)
 MAX_BATCH = 2000
 
 
@@ -68,7 +70,8 @@ class BufferLike(Protocol):
     """The part of ``gateway.buffer.DurableBuffer`` the pipeline uses."""
 
     def put(self, messages: Sequence[Accepted], received_at: float,
-            rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResultLike: ...
+            rejected: Sequence[tuple[Rejection, bytes]] = (), *,
+            hook: PutHook | None = None) -> PutResultLike: ...
 
     def is_full(self) -> bool: ...
 
@@ -84,12 +87,16 @@ class Decoded:
     ignored: int = 0
     batch_duplicates: int = 0
     telemetry_messages: int = 0
+    #: one per telemetry message and ``offline`` status, for the delivery accounting
+    deliveries: list[Event] = field(default_factory=list)
 
 
 def decode(msgs: Sequence[Message], site: str, prefix: str,
-           registry: Registry = BUILTIN) -> Decoded:
+           registry: Registry = BUILTIN, account: bool = False) -> Decoded:
     """Pure: classify and validate each message against the site's quantity ``registry``.
-    Never raises for bad input."""
+    Never raises for bad input.
+
+    ``account``: also list the delivery :class:`~gateway.delivery.Event`s."""
     out = Decoded()
     seen_keys: set[tuple[str, int, int]] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
@@ -112,12 +119,21 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
             out.rejected.extend((r, msg.payload if i == 0 else b"")
                                 for i, r in enumerate(outcome.rejections))
             acc = outcome.accepted
+            if acc is None and account:
+                boot, seq = readable_key(msg.payload)
+                out.deliveries.append(Event(info.device, msg.received_at, "rejected", boot, seq))
             if acc is not None:
                 key = (acc.device, acc.boot, acc.seq)
                 if key in seen_keys:
                     out.batch_duplicates += 1
+                    if account:
+                        out.deliveries.append(Event(info.device, msg.received_at, "duplicate",
+                                                    acc.boot, acc.seq))
                     continue
                 seen_keys.add(key)
+                if account:
+                    out.deliveries.append(Event(info.device, msg.received_at, "accepted",
+                                                acc.boot, acc.seq))
                 out.accepted.append(acc)
                 at = telemetry_seen.get(info.device)
                 if at is None or at < msg.received_at:
@@ -127,6 +143,8 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
                                                 info.device)
             if rejection is not None:
                 out.rejected.append((rejection, msg.payload))
+            if record is not None and account and record.state == "offline":
+                out.deliveries.append(Event(record.device, msg.received_at, "offline"))
             if record is not None:
                 seq = int(round(msg.received_at * 1000))
                 key = (record.device, STATUS_BOOT, seq)
@@ -145,7 +163,8 @@ class Pipeline:
 
     def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
                  sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
-                 lastseen: LastSeen | None = None, max_batch: int = MAX_BATCH,
+                 lastseen: LastSeen | None = None, accounting: Accounting | None = None,
+                 max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
                  registry: Registry = BUILTIN) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
@@ -155,6 +174,7 @@ class Pipeline:
         self._metrics = metrics
         self._wake = wake
         self._lastseen = lastseen
+        self._accounting = accounting
         self._max_batch = max_batch
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
@@ -191,7 +211,8 @@ class Pipeline:
         batch = self.pending[: self._max_batch]
         if not batch:
             return True
-        decoded = decode(batch, self.site, self.prefix, self.registry)
+        decoded = decode(batch, self.site, self.prefix, self.registry,
+                         self._accounting is not None)
         received_at = min(m.received_at for m in batch)
         try:
             result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
@@ -223,7 +244,11 @@ class Pipeline:
         """One worker-thread hop per batch: the buffer commit, then the last-seen note
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
-        result = self._buffer.put(decoded.accepted, received_at, decoded.rejected)
+        if self._accounting is not None:
+            result = self._buffer.put(decoded.accepted, received_at, decoded.rejected,
+                                      hook=self._accounting.with_events(decoded.deliveries))
+        else:
+            result = self._buffer.put(decoded.accepted, received_at, decoded.rejected)
         if self._lastseen is not None and decoded.sightings:
             try:
                 self._lastseen.update(decoded.sightings)
@@ -242,6 +267,25 @@ class Pipeline:
         m.duplicates.inc(result.duplicates + d.batch_duplicates)
         for reason, n in Counter(r.reason for r, _ in d.rejected).items():
             m.rejected.labels(reason=reason).inc(n)
+
+    async def flush_delivery(self, now: float) -> int:
+        """Buffer the ``delivery`` points of dirty and current hours (the forwarder writes
+        them like any other); returns how many. Skipped while the buffer is full."""
+        acc = self._accounting
+        if acc is None:
+            return 0
+        async with self._commit_lock:  # never while a commit stages counts
+            points, hook = acc.points(self.site, now)
+            if not points:
+                return 0
+            item = Accepted(device="_delivery", boot=DELIVERY_BOOT, seq=int(now * 1000),
+                            points=tuple(points))
+            try:
+                await asyncio.to_thread(self._buffer.put, [item], now, hook=hook)
+            except BufferFull:
+                return 0
+        self._wake()
+        return len(points)
 
     async def _wait_room(self, stop: asyncio.Event | None = None) -> None:
         """Bounded wait for the forwarder to drain below the bound."""

@@ -6,6 +6,7 @@
     livinglab device install-micropython --board pico_w --image FILE.uf2 [--drive PATH]
     livinglab device retire --device ID [--config FILE]
     livinglab device monitor --port PORT [--config FILE]
+    livinglab device set --config FILE --device ID [--location LAT,LON] [--room T] ...
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from devices import catalogue
 from devices.errors import DevicesError
+from devices.meta_cli import add_set_parser
 
 from . import credentials, install, monitor
 from .broker_cli import describe
@@ -77,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.set_defaults(func=_retire)
 
     monitor.register(sub)
+    add_set_parser(sub)
 
 
 def _firmware(board: str) -> tuple[list[tuple[Path, str]], str]:

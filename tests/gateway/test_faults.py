@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway.buffer import DurableBuffer
+from gateway.delivery_read import read_hours
 from tests.gateway.helpers import (
     GatewayProc,
     Publisher,
@@ -112,11 +113,23 @@ def test_kill9_repeatedly_loses_nothing(tmp_path: Path, mosquitto: Mosquitto,
         assert_influx_exact(influxd, pub.expected)
         assert gw.terminate() == 0
         # each (device, boot, seq) was accepted exactly once across the six runs
-        buf = DurableBuffer(tmp_path / "var" / "buffer.sqlite", 2**30)
+        path = tmp_path / "var" / "buffer.sqlite"
+        buf = DurableBuffer(path, 2**30)
         try:
-            assert buf.stats().seen_keys == 2500 and buf.stats().depth == 0
+            # the gateway's own `delivery` flushes (device `_delivery`) are keyed too
+            flushes = buf._db.execute("SELECT count(*) FROM seen WHERE device = "
+                                      "'_delivery'").fetchone()[0]
+            assert buf.stats().seen_keys - flushes == 2500 and buf.stats().depth == 0
         finally:
             buf.close()
+        # ... and the delivery accounting, committed with the data, agrees exactly
+        hours = read_hours(path, 0, 2e9)
+        assert sum(h.accepted for h in hours) == 2500
+        assert sum(h.received - h.duplicates for h in hours) == 2500
+        assert sum(h.rejected for h in hours) == 0
+        # stream() numbers seq globally, round-robin over 10 devices: device d gets
+        # d, d+10, ..., so each has (its highest seq + 1 - 250) seqs never sent
+        assert sum(h.missing for h in hours) == sum(2490 + d + 1 - 250 for d in range(10))
     finally:
         gw.kill()
         pub.close()

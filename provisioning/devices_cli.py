@@ -4,6 +4,11 @@ Live state comes from the broker's retained ``status`` topics (a device's birth
 message, replaced by its last will ``offline`` when it drops): subscribe for a
 moment, collect what the broker holds, print one row per device with
 online / offline / never-seen. ``--json`` prints the same for scripts.
+
+Each device's current metadata (``livinglab device set``) is shown too, and a
+device that has metadata but was never flashed here gets a row of its own.
+Lives in provisioning (not devices) because it needs the broker watcher and the
+settings that provisioning owns: devices/ no longer imports provisioning/.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import DevicesError
-from .inventory import Device
+from devices.errors import DevicesError
+from devices.inventory import Device, Meta
+
+from .common import load_settings, open_inventory
+from .errors import BrokerError
 
 ERRORS: tuple[type[Exception], ...] = (DevicesError,)
 
@@ -35,9 +43,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=_run)
 
 
+def _meta_json(m: Meta | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"deployment": m.deployment, "since": _when(m.at), "lat": m.lat, "lon": m.lon,
+            "room": m.room, "zone": m.zone, "note": m.note}
+
+
 def rows(devices: list[Device], live: dict[tuple[str, str], dict[str, Any]],
-         seen: dict[str, tuple[str, float]], broker_ok: bool, now: float) -> list[dict[str, Any]]:
-    """One JSON-able row per device: inventory fields + state, last_status, last_seen."""
+         seen: dict[str, tuple[str, float]], broker_ok: bool, now: float,
+         meta: dict[str, Meta] | None = None, site: str = "") -> list[dict[str, Any]]:
+    """One JSON-able row per device: inventory fields + state, last_status, last_seen,
+    meta (current metadata or None); devices with metadata only get a row too."""
+    meta = meta or {}
+    known = {d.device for d in devices}
+    devices = devices + [Device(device=d, site=site, board="-", provisioned_at=0.0)
+                         for d in sorted(meta) if d not in known and site]
     out = []
     for dev in devices:
         status = live.get((dev.site, dev.device))
@@ -53,7 +74,8 @@ def rows(devices: list[Device], live: dict[tuple[str, str], dict[str, Any]],
                                                    if dev.device in seen else None)
         row = dev.model_dump(mode="json")
         row["sensors"] = [s.device_entry() for s in dev.sensors]
-        row.update(state=state, last_status=status, last_seen=last_seen)
+        row.update(state=state, last_status=status, last_seen=last_seen,
+                   meta=_meta_json(meta.get(dev.device)))
         out.append(row)
     return out
 
@@ -64,23 +86,28 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _where(r: dict[str, Any]) -> str:
+    m = r.get("meta")
+    if not m:
+        return str(r["location"] or "-")
+    parts = [f"{m['lat']:.5f},{m['lon']:.5f}"] if m["lat"] is not None else []
+    parts += [x for x in (m["room"], m["zone"]) if x]
+    return " ".join(parts or ["-"]) + f" (dep. {m['deployment']})"
+
+
 def table(data: list[dict[str, Any]]) -> str:
     if not data:
         return "no devices in the inventory (provision one: livinglab device flash ...)"
     head = ("DEVICE", "SITE", "BOARD", "STATE", "LAST SEEN", "FW", "LOCATION")
     body = [(r["device"], r["site"], r["board"], r["state"], _when(r["last_seen"]),
-             r["fw_version"] or "-", r["location"] or "-") for r in data]
+             r["fw_version"] or "-", _where(r)) for r in data]
     widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head) - 1)]
     return "\n".join("  ".join(f"{str(c):<{w}}" for c, w in zip(r, widths, strict=False))
                      + "  " + str(r[-1]) for r in [head, *body])
 
 
 def _run(args: argparse.Namespace) -> int:
-    # provisioning owns the config sections and the broker client; imported here so
-    # `livinglab --help` does not pay for paho.
-    from provisioning.common import load_settings, open_inventory
-    from provisioning.errors import BrokerError
-    from provisioning.status import StatusWatcher, status_topic
+    from .status import StatusWatcher, status_topic  # paho: not for `livinglab --help`
 
     settings = load_settings(args)
     with open_inventory(settings) as inv:
@@ -103,7 +130,8 @@ def _run(args: argparse.Namespace) -> int:
         for key, payload in live.items():
             if key in known and payload.get("state") == "online":
                 inv.record_seen(key[1], "online", now)
-        data = rows(devices, live, inv.seen(), broker_ok, now)
+        data = rows(devices, live, inv.seen(), broker_ok, now, inv.current_meta(),
+                    settings.site)
     if args.json:
         print(json.dumps({"site": settings.site, "broker_reachable": broker_ok,
                           "devices": data}, indent=1))
