@@ -28,7 +28,7 @@ COMMAND_MODULES = (
     "provisioning.broker_cli",
     "gateway.doctor_cli",
     "devices.sensor_cli",
-    "opendata.cli",
+    "gateway.opendata.cli",
 )
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from devices.inventory import Inventory
 from gateway.config import Config, parse_config
-from opendata import ExportError, export
-from opendata.timespec import parse_time
+from gateway.opendata import ExportError, export
+from gateway.opendata.timespec import parse_time
 from protocols.lineprotocol import make_point
 
 from .helpers import SITE, T0_MS, known_points, read_csv, read_parquet, same, write

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from gateway.delivery import Gap, HourRow
+from gateway.opendata.report import daily_capture, format_capture, format_delivery, format_gaps
 from gateway.stores import Reading
-from opendata.report import daily_capture, format_capture, format_delivery, format_gaps
 
 H = 1_764_028_800  # 2025-11-25T00:00:00Z
 
