@@ -350,12 +350,21 @@ def _unload():
 def main(path="device.json"):
     cfg = config.load(path)
     if cfg.mqtt_tls:
-        from ll import link
+        from ll import tlslink
 
-        link.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
+        tlslink.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
+    # All the code first, then the long-lived buffers (App): compiling a module later
+    # leaves its code and its garbage between the buffers, and a fragmented heap then
+    # has no room for the next one (docs/firmware.md "Heap layout").
+    if not cfg.serial:
+        gc.collect()
+        import ll.link  # noqa: F401 (and ll/mqtt.py: the biggest compile, done first)
+    gc.collect()
     from ll import boards
 
     board = boards.load(cfg)
+    sensors.preload(cfg)
+    gc.collect()
     app = App(cfg, board, next_boot())
     log("fw %s board %s device %s boot %d" % (FW_VERSION, board.name, cfg.device, app.boot))
     try:
