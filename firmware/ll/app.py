@@ -14,6 +14,7 @@ from ll.version import FW_VERSION
 
 _BOOT_FILE = "boot.cnt"
 _SAVED_UPDATE = "ota.msg"  # an update waiting for a reset's whole heap
+_GC_EVERY = 4096  # bytes allocated between two collections (gc.threshold)
 
 
 def next_boot(path=_BOOT_FILE):
@@ -350,13 +351,27 @@ def _unload():
 def main(path="device.json"):
     cfg = config.load(path)
     if cfg.mqtt_tls:
-        from ll import link
+        from ll import tlslink
 
-        link.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
+        tlslink.reserve_early(cfg)  # TLS needs one ~17 KB block: take it before anything else
+    # All the code first, then the long-lived buffers (App): compiling a module later
+    # leaves its code and its garbage between the buffers, and a fragmented heap then
+    # has no room for the next one (docs/firmware.md "Heap layout").
+    if not cfg.serial:
+        gc.collect()
+        import ll.link  # noqa: F401 (and ll/mqtt.py: the biggest compile, done first)
+    gc.collect()
     from ll import boards
 
     board = boards.load(cfg)
+    sensors.preload(cfg)
+    gc.collect()
     app = App(cfg, board, next_boot())
+    # Collect every 4 KB allocated instead of only when the heap is full: the sample
+    # loop's short-lived garbage then stays in the low holes, and the objects alive at
+    # a collection are no longer strewn over the big free blocks (the TLS handshake
+    # needs ~40 KB of them in 1 KB+ pieces). A collection is a few ms per interval.
+    gc.threshold(_GC_EVERY)
     log("fw %s board %s device %s boot %d" % (FW_VERSION, board.name, cfg.device, app.boot))
     try:
         app.run()

@@ -7,23 +7,12 @@ import sys
 import time
 
 from ll import jsonw
-from ll.mqtt import MQTTClient, MQTTError, TLSError, tls_context
+from ll.mqtt import MQTTClient, MQTTError, TLSError
 
 _BACKOFF_MIN_MS = 1000
 _BACKOFF_MAX_MS = 30000
 _ACK_TIMEOUT_MS = 10000
 _OFFLINE = b'{"state":"offline"}'
-# mbedTLS on a GC-heap build (docs/firmware.md): the handshake needs ~40 KB free
-# including one ~17 KB block (the 16 KB record buffer, kept for the session); an
-# established session keeps ~24 KB. The heap fragments as the firmware runs (at
-# 160 KB the largest free block is soon ~11 KB), so the link takes a 17 KB block
-# at boot (reserve_early), holds it while offline and frees it just before each
-# handshake; after a session ends it takes it back at once, into the hole the
-# session leaves. sim.tls_heap (unix tests) also holds the rest of mbedTLS's use
-# (23 x 1 KB during the handshake, 7 x 1 KB with the block for the session).
-_TLS_BLOCK = 17 * 1024
-_TLS_HS_KB = 23  # transient handshake memory, in 1 KB pieces
-_TLS_SESSION_KB = 7  # kept with the block while the session is up
 
 
 def _jitter(ms):
@@ -36,57 +25,14 @@ def _log(msg):
     sys.stderr.write("\n")
 
 
-def _short(text, cap=64):
-    """mbedTLS reasons span lines; keep one line of JSON-safe ASCII for the status."""
-    out = []
-    for ch in text:
-        if ch == "\n":
-            ch = "; "
-        elif ch == '"' or ch == "\\" or ord(ch) < 32 or ord(ch) > 126:
-            ch = " "
-        out.append(ch)
-    return "".join(out).strip("; ")[:cap]
-
-
-def read_ca(cfg):
-    """The CA (DER) when TLS is on; b"" if the file is missing, so every connect fails
-    as a TLS error (reported) instead of silently going plain text."""
-    if not cfg.mqtt_tls:
-        return None
-    try:
-        with open(cfg.mqtt_ca, "rb") as f:
-            return f.read()
-    except OSError:
-        _log("tls: CA file %s missing: re-flash the device" % cfg.mqtt_ca)
-        return b""
-
-
 _REFUSED = ("", "protocol version", "client id rejected", "server unavailable",
             "bad username or password", "not authorized")
 
 
-# [reserve, SSLContext]: taken by reserve_early, adopted by the Link
-_early = [None, None]  # type: list[object]
+def _tls():
+    import ll.tlslink
 
-
-def _reserve():
-    try:
-        return bytearray(_TLS_BLOCK)
-    except MemoryError:
-        return None  # the handshake will try anyway; heap_free in the status tells
-
-
-def reserve_early(cfg):
-    """Build the TLS context and take the TLS reserve now, before the board, sensors
-    and buffers fragment the heap (app.main calls this first); the Link adopts both."""
-    if not cfg.mqtt_tls or _early[0] is not None:
-        return
-    gc.collect()
-    try:
-        _early[1] = tls_context(read_ca(cfg))
-    except ValueError:
-        pass  # a bad CA: every connect reports it as a tls_error
-    _early[0] = _reserve()
+    return ll.tlslink
 
 
 def _find_age(buf, start, end):
@@ -114,9 +60,10 @@ class Link:
         self.t_update = (base + "update").encode()
         self.on_update = on_update  # fn(msg) for the OTA control message (ll/ota.py)
         self.acked = 0  # telemetry PUBACKs received (an update confirms after one)
+        tl = _tls() if cfg.mqtt_tls else None  # ll/tlslink.py: loaded only for TLS
         self.client = MQTTClient(cfg.device.encode(), cfg.mqtt_host, cfg.mqtt_port,
                                  cfg.mqtt_username.encode(), cfg.mqtt_password.encode(),
-                                 cfg.keepalive, ca=read_ca(cfg))
+                                 cfg.keepalive, ca=tl.read_ca(cfg) if tl else None)
         self.client.on_message = self._message
         self.client.feed = board.wdt_feed
         self.client.on_puback = self._puback
@@ -138,9 +85,9 @@ class Link:
         self.tls = cfg.mqtt_tls
         self.tls_heap = cfg.mqtt_tls and cfg.sim_tls_heap  # unix port: simulate mbedTLS
         self.ballast = None  # simulated mbedTLS session memory while connected
-        self.reserve = _early[0]
-        self.client.ctx = _early[1]
-        _early[0] = _early[1] = None
+        self.reserve = None
+        if tl is not None:
+            self.reserve, self.client.ctx = tl.adopt()
         self._take_reserve()
 
     # -- callbacks ---------------------------------------------------------
@@ -160,7 +107,7 @@ class Link:
     def _take_reserve(self):
         if self.tls and self.reserve is None:
             gc.collect()
-            self.reserve = _reserve()
+            self.reserve = _tls().reserve()
 
     def _connect(self, now):
         c = self.client
@@ -169,13 +116,7 @@ class Link:
             gc.collect()
         if self.tls_heap:
             self.ballast = None
-            block = bytearray(_TLS_BLOCK)  # a MemoryError here is a crash: the test sees it
-            hs = [bytearray(1024) for _ in range(_TLS_HS_KB)]
-            try:
-                c.connect(True, self.t_status, _OFFLINE, True, 1)
-            finally:
-                hs.clear()  # the handshake's transient memory goes back to the heap
-            self.ballast = (block, [bytearray(1024) for _ in range(_TLS_SESSION_KB)])
+            self.ballast = _tls().connect_sim(c, self.t_status, _OFFLINE)
         else:
             c.connect(True, self.t_status, _OFFLINE, True, 1)
         self.connected = True
@@ -192,7 +133,7 @@ class Link:
         """Remember and log why a connect failed (TLS and refusals are not transient)."""
         if isinstance(e, TLSError):
             self.tls_errors += 1
-            self.tls_error = _short(str(e.args[1]) if len(e.args) > 1 else "tls")
+            self.tls_error = _tls().short(str(e.args[1]) if len(e.args) > 1 else "tls")
             _log("tls_error: %s (check the broker certificate and the device's CA)"
                  % self.tls_error)
         elif isinstance(e, MQTTError) and 0 < e.args[0] < len(_REFUSED):

@@ -30,17 +30,6 @@ class TLSError(OSError):
     """
 
 
-def tls_context(ca):
-    """A client context that requires a broker certificate chaining to ``ca`` (DER).
-    Raises ValueError for a bad CA. Built once: it holds the parsed CA (~3 KB)."""
-    import tls
-
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]
-    ctx.load_verify_locations(ca)  # DER bytes, positional (no cadata= keyword)
-    return ctx
-
-
 class MQTTClient:
     def __init__(self, client_id, host, port=1883, user="", password="", keepalive=30,
                  rx_size=768, timeout_s=5, ca=None):
@@ -140,7 +129,9 @@ class MQTTClient:
         if self.ca is not None:
             if self.feed is not None:
                 self.feed()  # the TCP connect may have used most of a watchdog period
-            s = self.sock = self._wrap(s)
+            from ll.tlslink import wrap
+
+            s = self.sock = wrap(self, s)
         flags = 0x02 if clean else 0
         length = 10 + 2 + len(self.client_id)
         if will_topic:
@@ -175,22 +166,6 @@ class MQTTClient:
             raise MQTTError(b[3])  # 1..5: refused (version, id, unavailable, auth)
         self._poll.register(s, select.POLLIN)
         return b[2] & 1
-
-    def _wrap(self, s):
-        """TLS over the connected socket: the broker must show a certificate signed by
-        our CA naming ``host``. The caller feeds the watchdog first (the handshake
-        takes seconds of ECDSA on a Pico W)."""
-        try:
-            ctx = self.ctx
-            if ctx is None:
-                ctx = self.ctx = tls_context(self.ca)
-            return ctx.wrap_socket(s, server_hostname=self.host)
-        except ValueError as e:  # certificate refused: expired, other CA, wrong name
-            raise TLSError(1, str(e))
-        except OSError as e:  # handshake failed (not a TLS listener, alert, reset)
-            if isinstance(e.args[0], int) and e.args[0] < 0:
-                raise TLSError(2, "handshake failed: mbedtls -0x%x" % -e.args[0])
-            raise
 
     def close(self):
         s = self.sock

@@ -9,7 +9,7 @@ from micropython import const
 
 _HDR = const(10)  # u16 length, u8 flags, u8 spare, i16 age offset, u32 sample ticks_ms
 _F_AGE = const(1)  # payload has an "age" slot to patch at send time
-_MAX = const(2048)
+_MAX = const(1024)  # the largest record: ll/app.py's telemetry writer is 1 KiB
 
 
 def _size(path):

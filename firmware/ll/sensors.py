@@ -1,8 +1,12 @@
 # Sensor kinds from device.json -> driver instances. A kind is found by convention
 # (its module in ll/drivers); a sensor that fails to start is retried later.
+import gc
 import time
 
 _KIND_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+# kind -> its module in ll/drivers (a kind not listed: by convention, ll/drivers/<kind>.py)
+_MODULES = {"scd41": "scd4x", "scd40": "scd4x", "bme280": "bme280", "bh1750": "bh1750",
+            "veml7700": "veml7700", "pms5003": "pms5003", "yfs201": "yfs201"}
 
 
 def _open(board, spec, cfg):
@@ -40,19 +44,24 @@ def _open(board, spec, cfg):
 def by_convention(package, kind, name):
     """``package + kind``'s function ``name``: how kinds added by `livinglab sensor new`
     are found (ll/drivers/<kind>.py: open_sensor; ll/sim/twin_<kind>.py: attach_twin)."""
-    if not isinstance(kind, str) or not kind or len(kind) > 32:
-        raise ValueError("unknown sensor kind")
-    for c in kind:
-        if c not in _KIND_CHARS:
-            raise ValueError("unknown sensor kind")
     try:
-        mod = __import__(package + kind, None, None, (name,))
+        mod = __import__(package + _checked(kind), None, None, (name,))
     except ImportError:
         raise ValueError("unknown sensor kind")
     fn = getattr(mod, name, None)
     if fn is None:
         raise ValueError("unknown sensor kind")
     return fn
+
+
+def _checked(kind):
+    """A kind as a module name, or ValueError (it names a file to import)."""
+    if not isinstance(kind, str) or not kind or len(kind) > 32:
+        raise ValueError("unknown sensor kind")
+    for c in kind:
+        if c not in _KIND_CHARS:
+            raise ValueError("unknown sensor kind")
+    return kind
 
 
 class Slot:
@@ -68,6 +77,21 @@ class Slot:
 
 def open_slots(board, cfg):
     return [Slot(s) for s in cfg.sensors]
+
+
+def preload(cfg):
+    """Import the driver of every configured kind now, at boot: compiling one later (at
+    its first sample) scatters its code between the buffers the app allocated by then,
+    and on a small heap a fragmented one cannot fit it (MemoryError). Starting the
+    sensor itself stays lazy (ensure(): bus I/O, retries)."""
+    for spec in cfg.sensors:
+        kind = spec.get("kind")
+        mod = _MODULES.get(kind) if isinstance(kind, str) else None
+        gc.collect()  # each compile gets the biggest free blocks there are
+        try:
+            __import__("ll.drivers." + (mod or _checked(kind)))
+        except (ImportError, ValueError):
+            pass  # unknown kind: _open reports it, and retries, as before
 
 
 def ensure(slot, board, cfg, now):
