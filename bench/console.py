@@ -4,7 +4,8 @@
 
 1. Fills an embedded (SQLite) store with 24 h of readings for ``--devices``
    air devices (co2, temperature, humidity every minute by default: 2.16 M
-   rows for 500), plus the gateway's last-seen table for them.
+   rows for 500), plus the gateway's last-seen table and 25 hours of delivery
+   accounting (what the fleet page's delivery column reads) for them.
 2. Starts Mosquitto, ``livinglab gateway`` on that store and ``livinglab
    console``; times the fleet page, the 24 h device page and the readings the
    device page's charts fetch (time to first byte, payload size; cold = first
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Consumer, child_env, publish
+from gateway.buffer import DurableBuffer
+from gateway.delivery import create_tables, hour_of
 from gateway.lastseen import LastSeen, Sighting, lastseen_path
 from gateway.stores.sqlite import SCHEMA
 from tests.servers import Mosquitto, free_port, running, stop_pid, wait_for
@@ -67,6 +70,16 @@ def fill_store(path: Path, data_dir: Path, devices: int, per_hour: int) -> dict[
     seen.update([Sighting(d, now - 30, "status", "online", {"state": "online", "fw": "1.0.0"})
                  for d in ids])
     seen.close()
+    buffer = data_dir / "buffer.sqlite"
+    DurableBuffer(buffer, 64 << 20).close()  # the gateway's own file and schema
+    con = sqlite3.connect(buffer)
+    create_tables(con)
+    first = hour_of(now) - 24 * 3600
+    con.executemany("INSERT INTO delivery_hours VALUES (?,?,?,?,?,?,?,0)", [
+        (d, first + h * 3600, per_hour, per_hour - (n + h) % 2, 0, (n + h) % 2, (n + h) % 3)
+        for n, d in enumerate(ids) for h in range(25)])
+    con.commit()
+    con.close()
     return {"rows": rows, "devices": devices, "fill_s": round(time.monotonic() - t0, 1)}
 
 

@@ -1,11 +1,13 @@
 """InfluxDB line protocol for the points the gateway stores: encode and parse.
 
 Only what the contract needs: float fields (never the ``i`` integer suffix, so a
-field keeps one type across writes whatever the device sent), millisecond
-timestamps, and the escaping rules (measurement: comma and space; tag keys,
-tag values, field keys: comma, equals sign and space). Backslashes and line
-breaks are refused outright: no contract name can contain them, and refusing
-them keeps escaping unambiguous.
+field keeps one type across writes whatever the device sent), string fields
+(the ``device`` point's ``fw``), millisecond timestamps, and the escaping rules
+(measurement: comma and space; tag keys, tag values, field keys: comma, equals
+sign and space; string field values: double quote and backslash, inside double
+quotes). Backslashes and line breaks in names are refused outright: no contract
+name can contain them, and refusing them keeps escaping unambiguous. A line
+break in a string value is refused too: line protocol cannot carry one.
 """
 
 from __future__ import annotations
@@ -22,19 +24,24 @@ _FORBIDDEN = ("\\", "\n", "\r")
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One line: tags and fields are tuples sorted by key (use :func:`make_point`)."""
+    """One line: tags and fields are tuples sorted by key (use :func:`make_point`).
+
+    A field value is a float, or a ``str`` for a string field.
+    """
 
     measurement: str
     tags: tuple[tuple[str, str], ...]
-    fields: tuple[tuple[str, float], ...]
+    fields: tuple[tuple[str, float | str], ...]
     time_ms: int
 
 
-def make_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, float],
+def make_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, float | str],
                time_ms: int) -> Point:
-    """Build a :class:`Point` with tags and fields sorted by key, fields as floats."""
+    """Build a :class:`Point` with tags and fields sorted by key; numbers become floats,
+    strings stay string fields."""
     return Point(measurement, tuple(sorted(tags.items())),
-                 tuple(sorted((k, float(v)) for k, v in fields.items())), time_ms)
+                 tuple(sorted((k, v if isinstance(v, str) else float(v))
+                              for k, v in fields.items())), time_ms)
 
 
 def _checked(s: str, what: str) -> str:
@@ -73,6 +80,19 @@ def format_float(v: float) -> str:
     return r[:-2] if r.endswith(".0") else r
 
 
+def format_string(v: str) -> str:
+    """A string field value: in double quotes, ``"`` and ``\\`` escaped with a backslash
+    (the InfluxDB line protocol rule); a line break is refused."""
+    if "\n" in v or "\r" in v:
+        raise ProtocolError(f"string field value {v[:40]!r} contains a line break, "
+                            "not representable")
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _value(v: float | str) -> str:
+    return format_string(v) if isinstance(v, str) else format_float(v)
+
+
 @lru_cache(maxsize=4096)
 def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     """Measurement and tag set, escaped: the same for every point of one device sensor."""
@@ -88,7 +108,7 @@ def encode_point(p: Point) -> str:
         raise ProtocolError(f"point {p.measurement!r} has no fields")
     if type(p.time_ms) is not int:
         raise ProtocolError(f"timestamp {p.time_ms!r} is not an int")
-    body = ",".join([_esc_key(k) + "=" + format_float(v) for k, v in p.fields])
+    body = ",".join([_esc_key(k) + "=" + _value(v) for k, v in p.fields])
     return f"{_head(p.measurement, p.tags)} {body} {p.time_ms}"
 
 
@@ -120,8 +140,10 @@ def _scan(line: str, i: int, stops: str) -> tuple[str, int]:
 def parse_line(line: str) -> Point:
     """Inverse of :func:`encode_point`; raises :class:`ProtocolError` on anything else.
 
-    Accepts float fields only (a bare or decimal/exponent number); integer (``i``),
-    string and boolean fields are refused because this project never writes them.
+    Accepts float fields (a bare or decimal/exponent number) and string fields (in
+    double quotes, ``\\"`` and ``\\\\`` unescaped; a backslash before anything else
+    stays, as InfluxDB reads it); integer (``i``) and boolean fields are refused
+    because this project never writes them.
     """
     if "\n" in line or "\r" in line:
         raise ProtocolError("one line expected, got a line break")
@@ -139,14 +161,18 @@ def parse_line(line: str) -> Point:
         tags.append((key, value))
     if i >= len(line) or line[i] != " ":
         raise ProtocolError(f"no fields in {line!r}")
-    fields: list[tuple[str, float]] = []
+    fields: list[tuple[str, float | str]] = []
     i += 1
     while True:
         key, i = _scan(line, i, "=, ")
         if i >= len(line) or line[i] != "=" or not key:
             raise ProtocolError(f"bad field near column {i} in {line!r}")
-        raw, i = _scan(line, i + 1, ", ")
-        fields.append((key, _parse_float(raw, line)))
+        if line.startswith('"', i + 1):
+            text, i = _scan_string(line, i + 2)
+            fields.append((key, text))
+        else:
+            raw, i = _scan(line, i + 1, ", ")
+            fields.append((key, _parse_float(raw, line)))
         if i < len(line) and line[i] == ",":
             i += 1
             continue
@@ -156,7 +182,30 @@ def parse_line(line: str) -> Point:
     stamp = line[i + 1:]
     if not stamp or not stamp.lstrip("-").isdigit() or not stamp.isascii():
         raise ProtocolError(f"bad timestamp {stamp!r} in {line!r}")
-    return Point(measurement, tuple(sorted(tags)), tuple(sorted(fields)), int(stamp))
+    # by key only: a repeated key may hold a float and a string, which do not compare
+    return Point(measurement, tuple(sorted(tags)), tuple(sorted(fields, key=_key)),
+                 int(stamp))
+
+
+def _key(field: tuple[str, float | str]) -> str:
+    return field[0]
+
+
+def _scan_string(line: str, i: int) -> tuple[str, int]:
+    """A string field value from just after its opening quote to just after the closing one."""
+    out: list[str] = []
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\" and i + 1 < n and line[i + 1] in '"\\':
+            out.append(line[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out), i + 1
+        out.append(c)
+        i += 1
+    raise ProtocolError(f"string field value without its closing quote in {line!r}")
 
 
 def _parse_float(raw: str, line: str) -> float:

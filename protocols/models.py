@@ -24,7 +24,7 @@ from pydantic import (
 
 from .ids import ID_PATTERN, SENSOR_PATTERN
 from .quantities import QUANTITIES
-from .validate import MAX_COUNTER, MAX_SAMPLES, MAX_VALUES, REASONS
+from .validate import FW_PATTERN, MAX_COUNTER, MAX_SAMPLES, MAX_VALUES, REASONS, UPDATE_STATES
 
 Id = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
 SensorId = Annotated[StrictStr, Field(pattern=SENSOR_PATTERN)]
@@ -124,15 +124,40 @@ class Telemetry(_Payload):
         description="the readings")
 
 
+def _status_schema(schema: dict[str, Any]) -> None:
+    """``update`` may be absent but not null: its schema is the object's alone."""
+    _drop_null_defaults(schema)
+    prop = schema["properties"]["update"]
+    ref = next(a for a in prop.pop("anyOf") if a.get("type") != "null")
+    prop.update(ref)
+
+
+class StatusUpdate(_Payload):
+    """``update`` in a status: the device's last firmware update (wire contract, "Status
+    additions"); it stays in every status until the next update."""
+
+    version: StrictStr = Field(description="the version the update is for")
+    state: Literal[UPDATE_STATES] = Field(  # type: ignore[valid-type]
+        description="downloading, staged, confirmed, refused or rolled_back")
+    reason: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+        default=None, description="why, for refused and rolled_back")
+
+
 class Status(_Payload):
     """``.../{device}/status`` (retained): birth message, and the will ``{"state":"offline"}``.
 
-    Additions to the contract's example: the ranges below (rssi in dBm, uptime in s).
+    Additions to the contract's example: the ranges below (rssi in dBm, uptime in s),
+    ``fw`` without control characters (the gateway stores it as a string field of the
+    ``device`` point), and ``update`` (OTA progress).
     """
 
+    model_config = ConfigDict(json_schema_extra=_status_schema)
+
     state: Literal["online", "offline"] = Field(description="offline is also the last will")
-    fw: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
-        default=None, description="firmware version")
+    fw: Annotated[Annotated[StrictStr, Field(pattern=FW_PATTERN)] | None, _not_null(
+        {"type": "string", "pattern": FW_PATTERN})] = Field(
+        default=None, description="running firmware version; stored as the device point's "
+                                  "string field fw")
     board: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
         default=None, description="board kind: pico_w, esp32, unix")
     ip: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
@@ -149,6 +174,8 @@ class Status(_Payload):
     uptime: Annotated[_number(0, MAX_COUNTER) | None, _not_null(  # type: ignore[valid-type]
         {"type": "number", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
         default=None, description="seconds since boot")
+    update: StatusUpdate | None = Field(
+        default=None, description="the last firmware update: version, state, reason")
 
 
 class DeviceConfig(_Payload):

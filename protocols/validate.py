@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -101,7 +102,8 @@ class StatusRecord:
 
     device: str
     state: Literal["online", "offline"]
-    fields: dict[str, float | str]
+    #: float and str fields as sent; ``update`` (when sent) as a dict of str
+    fields: dict[str, float | str | dict[str, str]]
     point: Point
 
 
@@ -308,6 +310,11 @@ def _value_detail(i: int, sensor: str, name: str, x: object, reason: str,
 # ---- status -----------------------------------------------------------------------------
 
 _STATUS_STR = ("fw", "board", "ip")
+#: ``update.state`` values (wire contract, "Status additions")
+UPDATE_STATES = ("downloading", "staged", "confirmed", "refused", "rolled_back")
+#: ``fw`` is stored as a string field of the ``device`` point: no control characters
+FW_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+_FW_BAD = re.compile(r"[\u0000-\u001f\u007f]")
 # (name, min, max): rssi in dBm, uptime in seconds; inclusive, so inf is out of range.
 _STATUS_NUM: tuple[tuple[str, float, float], ...] = (
     ("rssi", -200, 200), ("uptime", 0, MAX_COUNTER))
@@ -320,7 +327,9 @@ def validate_status(topic: str, payload: bytes, site: str, received_at: float,
     An empty payload is how MQTT clears a retained message: neither a status nor an
     error, so it returns ``(None, None)``. Unknown keys are ignored. The point has
     measurement ``device``, tags ``device``/``site``, float fields ``rssi``,
-    ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), at ``received_at``.
+    ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), the string field
+    ``fw`` when present, at ``received_at``. ``update`` (OTA progress) is checked and kept
+    in the record's fields, not in the point.
     """
     _check_clock(received_at)
     if not payload:
@@ -343,13 +352,18 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
         raise _Reject("mistyped_field", f"'state' must be a string, got {_short(state)}")
     if state not in ("online", "offline"):
         raise _Reject("invalid_field", f"state {_short(state)} is not online/offline")
-    fields: dict[str, float | str] = {}
+    fields: dict[str, float | str | dict[str, str]] = {}
     for key in _STATUS_STR:
         if key in obj:
             x = obj[key]
             if type(x) is not str:
                 raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
             fields[key] = x
+    if "fw" in fields and _FW_BAD.search(str(fields["fw"])):
+        raise _Reject("invalid_field", f"'fw' {_short(fields['fw'])} contains a control "
+                                       "character")
+    if "update" in obj:
+        fields["update"] = _update(obj["update"])
     for key in ("boot", "heap_free"):
         if key in obj:
             x = obj[key]
@@ -366,9 +380,33 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             if not lo <= x <= hi:
                 raise _Reject("invalid_field", f"{key} {_short(x)} outside {lo}..{hi}")
             fields[key] = float(x)
-    point_fields = [(k, v) for k, v in fields.items()
-                    if k in ("rssi", "heap_free", "uptime") and type(v) is float]
+    point_fields: list[tuple[str, float | str]] = [
+        (k, v) for k, v in fields.items()
+        if k in ("rssi", "heap_free", "uptime") and type(v) is float]
     point_fields.append(("online", 1.0 if state == "online" else 0.0))
+    if "fw" in fields:
+        point_fields.append(("fw", str(fields["fw"])))
     point = Point("device", (("device", device), ("site", site)), tuple(sorted(point_fields)),
                   round(received_at * 1000.0))
     return StatusRecord(device, "online" if state == "online" else "offline", fields, point)
+
+
+def _update(u: object) -> dict[str, str]:
+    """``update``: ``{"version": str, "state": one of UPDATE_STATES, "reason"?: str}``;
+    other keys are ignored, like the status's own."""
+    if type(u) is not dict:
+        raise _Reject("mistyped_field", f"'update' must be an object, got {_short(u)}")
+    out: dict[str, str] = {}
+    for key in ("version", "state", "reason"):
+        if key not in u:
+            if key == "reason":
+                continue
+            raise _Reject("missing_field", f"'update.{key}' is required")
+        x = u[key]
+        if type(x) is not str:
+            raise _Reject("mistyped_field", f"'update.{key}' must be a string, got {_short(x)}")
+        out[key] = x
+    if out["state"] not in UPDATE_STATES:
+        raise _Reject("invalid_field", f"update.state {_short(out['state'])} is not one of "
+                                       + "/".join(UPDATE_STATES))
+    return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -115,31 +114,6 @@ class InfluxQLReader:
             per[sensor] = [(int(t), float(v)) for t, v in s.get("values", []) if v is not None]
         return Series.align(per)
 
-    def _counts(self, where: str, group: str) -> list[dict[str, Any]]:
-        return self._series(f"SELECT count(*) FROM {self._from} WHERE {where} "
-                            f"GROUP BY {group}")
-
-    def delivered(self, site: str, since_ms: int) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for s in self._counts(f"site = '{check_id(site)}' AND time >= {since_ms}ms", "device"):
-            device = str(s.get("tags", {}).get("device", ""))
-            for row in s.get("values", []):
-                out[device] = out.get(device, 0) + sum(int(v) for c, v in zip(
-                    s["columns"], row, strict=False) if c.startswith("count_") and v)
-        return out
-
-    def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
-        out: dict[int, int] = {}
-        where = (f"site = '{check_id(site)}' AND device = '{check_id(device)}' "
-                 f"AND time >= {since_ms}ms")
-        for s in self._counts(where, "time(1h) fill(none)"):
-            for row in s.get("values", []):
-                n = sum(int(v) for c, v in zip(s["columns"], row, strict=False)
-                        if c.startswith("count_") and v)
-                out[int(row[0])] = out.get(int(row[0]), 0) + n
-        return sorted(out.items())
-
-
 # -- VictoriaMetrics (Prometheus query API) ---------------------------------------------
 
 def _split_name(registry: Registry, name: str) -> tuple[str, str]:
@@ -212,24 +186,6 @@ class VictoriaReader:
                for r in rows}
         return Series.align(per)
 
-    def delivered(self, site: str, since_ms: int) -> dict[str, int]:
-        window = max(int(time.time() - since_ms / 1000), 1)
-        q = f"sum by (device) (count_over_time({self._selector(site)}[{window}s]))"
-        return {str(r["metric"].get("device", "")): int(float(r["value"][1]))
-                for r in self._result("/api/v1/query", {"query": q})}
-
-    def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
-        q = f"sum(count_over_time({self._selector(site, device)}[1h]))"
-        # points at whole hours; each counts the hour before it
-        first = (since_ms // 3_600_000 + 1) * 3600
-        last = (int(time.time()) // 3600 + 1) * 3600
-        rows = self._result("/api/v1/query_range", {
-            "query": q, "start": str(first), "end": str(last), "step": "3600s",
-            "nocache": "1"})
-        return [(int(float(t) * 1000) - 3_600_000, int(float(v)))
-                for r in rows for t, v in r.get("values", [])]
-
-
 # -- InfluxDB 2.x (Flux) ----------------------------------------------------------------
 
 class FluxReader:
@@ -293,20 +249,6 @@ class FluxReader:
             per.setdefault(str(rec.values.get("sensor", "")), []).append(
                 (int(rec.get_time().timestamp() * 1000), float(rec.get_value())))
         return Series.align(per)
-
-    def delivered(self, site: str, since_ms: int) -> dict[str, int]:
-        flux = (self._from(site, f"time(v: {since_ms * 1_000_000})")
-                + ' |> group(columns: ["device"]) |> count()')
-        return {str(rec.values.get("device")): int(rec.get_value())
-                for rec in self._records(flux)}
-
-    def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
-        flux = (self._from(site, f"time(v: {since_ms * 1_000_000})", device)
-                + ' |> group() |> aggregateWindow(every: 1h, fn: count, createEmpty: false,'
-                + ' timeSrc: "_start")')
-        return [(int(rec.get_time().timestamp() * 1000), int(rec.get_value()))
-                for rec in self._records(flux)]
-
 
 def is_victoria(cfg: StoreSection) -> bool:
     """VictoriaMetrics answers the Prometheus build-info endpoint; InfluxDB 2 does not."""

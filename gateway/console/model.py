@@ -1,20 +1,23 @@
 """What the pages show, assembled from the gateway's files, the live status and the store.
 
 :class:`Console` is the one object the web layer talks to. Store answers are
-cached briefly (``LATEST_TTL_S`` for latest values, ``DELIVERED_TTL_S`` for the
-24 h counts) so any number of open pages costs the store one query per period,
-and the store is asked from a worker thread, never the event loop.
+cached briefly (``LATEST_TTL_S`` for latest values) so any number of open pages
+costs the store one query per period, and the store is asked from a worker
+thread, never the event loop. Delivery over the last 24 h (received, accepted,
+duplicates, rejected, missing, capture) is the gateway's own accounting, read
+from its buffer file (cached ``DELIVERY_TTL_S``), not a count of stored readings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..config import Config
+from ..delivery import Gap, HourRow, capture
 from .live import LiveStatus
 from .queries import Latest, StoreReader, StoreUnavailable
 from .state import GatewayFiles, InventoryRow, SeenRow, fetch_healthz
@@ -22,7 +25,9 @@ from .state import GatewayFiles, InventoryRow, SeenRow, fetch_healthz
 __all__ = ["WINDOWS", "Console"]
 
 LATEST_TTL_S = 2.0
-DELIVERED_TTL_S = 60.0
+DELIVERY_TTL_S = 5.0
+GAPS_SHOWN = 50
+COUNTS = ("received", "accepted", "duplicates", "rejected", "missing")
 ONLINE_WITHOUT_STATUS_S = 300.0
 DAY_S = 86400.0
 #: window name -> (seconds, downsampling step in seconds): ~300 points per chart at most
@@ -39,12 +44,56 @@ class _Cached:
     error: str = ""
 
 
-def _per_hour(counts: list[tuple[int, int]], now: float) -> list[dict[str, int]]:
-    """The last 24 whole hours plus the current one, zero where nothing landed."""
-    got = dict(counts)
-    first = (int(now) // 3600 - 24) * 3600_000
-    return [{"hour_ms": h, "readings": got.get(h, 0)}
-            for h in range(first, first + 25 * 3600_000, 3600_000)]
+def _counts(counts: Sequence[int]) -> dict[str, Any]:
+    """The contract's counts and capture = accepted / (accepted + rejected + missing)."""
+    doc: dict[str, Any] = dict(zip(COUNTS, counts, strict=True))
+    doc["capture"] = round(capture(doc["accepted"], doc["rejected"], doc["missing"]), 6)
+    return doc
+
+
+def _totals(rows: list[HourRow]) -> dict[str, dict[str, Any]]:
+    """device -> the counts summed over its hour rows, with the capture of the sums."""
+    sums: dict[str, list[int]] = {}
+    for r in rows:
+        t = sums.setdefault(r.device, [0] * len(COUNTS))
+        for i, n in enumerate(r.counts()):
+            t[i] += n
+    return {d: _counts(t) for d, t in sums.items()}
+
+
+def _per_hour(rows: list[HourRow], now: float) -> list[dict[str, Any]]:
+    """The last 24 whole UTC hours plus the current one; an hour without a row (nothing
+    received) has zero counts and capture None."""
+    got = {r.hour: r for r in rows}
+    first = (int(now) // 3600 - 24) * 3600
+    out = []
+    for h in range(first, first + 25 * 3600, 3600):
+        row = got.get(h)
+        counts = _counts(row.counts()) if row is not None else {
+            **dict.fromkeys(COUNTS, 0), "capture": None}
+        out.append({"hour_ms": h * 1000, **counts})
+    return out
+
+
+def _gap(g: Gap) -> dict[str, Any]:
+    """One gap as ``livinglab report gaps`` has it; times in Unix seconds."""
+    seqs = g.lo >= 0
+    return {"start": g.start, "end": g.end, "boot": g.boot,
+            "seq_from": g.lo if seqs else None, "seq_to": g.hi if seqs else None,
+            "messages": g.hi - g.lo + 1 if seqs else 0, "cause": g.cause}
+
+
+def _update_of(status: Mapping[str, Any]) -> dict[str, str] | None:
+    """The status's ``update`` (OTA progress) when it has the contract's shape: the live
+    subscription hands the console unvalidated JSON."""
+    u = status.get("update")
+    if not isinstance(u, dict):
+        return None
+    version, state, reason = u.get("version"), u.get("state"), u.get("reason")
+    if not isinstance(version, str) or not isinstance(state, str):
+        return None
+    return {"version": version[:40], "state": state[:20],
+            "reason": reason[:200] if isinstance(reason, str) else ""}
 
 
 class Console:
@@ -83,10 +132,12 @@ class Console:
         return await self._cached("latest", LATEST_TTL_S,
                                   lambda: self.reader.latest(self.cfg.site), {})
 
-    async def _delivered(self) -> dict[str, int]:
-        since = int((time.time() - DAY_S) * 1000)
-        return await self._cached("delivered", DELIVERED_TTL_S,
-                                  lambda: self.reader.delivered(self.cfg.site, since), {})
+    async def _delivery(self) -> dict[str, dict[str, Any]]:
+        """device -> delivery over the last 24 h (the accounting's hours that overlap it)."""
+        def read() -> dict[str, dict[str, Any]]:
+            now = time.time()
+            return _totals(self.files.delivery_hours(now - DAY_S, now + 1))
+        return await self._cached("delivery", DELIVERY_TTL_S, read, {})
 
     def _state(self, device: str, inv: InventoryRow | None, seen: SeenRow | None) -> str:
         if inv is not None and inv.retired:
@@ -103,7 +154,7 @@ class Console:
 
     def _row(self, device: str, inv: InventoryRow | None, seen: SeenRow | None,
              values: dict[str, tuple[float, int]], rejected: int,
-             delivered: int | None) -> dict[str, Any]:
+             delivery: dict[str, Any] | None) -> dict[str, Any]:
         live = self.live.devices.get(device)
         status: dict[str, Any] = dict(seen.status) if seen is not None else {}
         if live is not None:
@@ -111,17 +162,20 @@ class Console:
         last_seen = seen.last_seen if seen is not None else None
         if live is not None and live.fields.get("fw") is not None:  # heard from, not just a will
             last_seen = max(last_seen or 0.0, live.at)
+        fw = status.get("fw")
         return {
             "device": device,
             "state": self._state(device, inv, seen),
             "board": (inv.board if inv is not None else "") or str(status.get("board", "")),
-            "firmware": str(status.get("fw", "")) or (inv.fw_version if inv is not None else ""),
+            "firmware": str(fw or "") or (inv.fw_version if inv is not None else ""),
+            "fw": str(fw) if fw is not None else None,
+            "update": _update_of(status),
             "location": inv.location if inv is not None else "",
             "last_seen": last_seen,
             "values": {q: {"value": v, "unit": self.unit_of(q), "time_ms": t or None}
                        for q, (v, t) in sorted(values.items())},
             "rejected_24h": rejected,
-            "delivered_24h": delivered,
+            "delivery_24h": delivery,
         }
 
     async def fleet(self) -> list[dict[str, Any]]:
@@ -129,12 +183,12 @@ class Console:
         inventory, seen, rejected = await asyncio.gather(
             asyncio.to_thread(self.files.inventory), asyncio.to_thread(self.files.lastseen),
             asyncio.to_thread(self.files.rejection_counts, DAY_S))
-        latest, delivered = await asyncio.gather(self._latest(), self._delivered())
+        latest, delivery = await asyncio.gather(self._latest(), self._delivery())
         inv = {r.device: r for r in inventory}
         seen_by = {r.device: r for r in seen}
         ids = sorted(set(inv) | set(seen_by) | set(self.live.devices) | set(latest))
         return [self._row(d, inv.get(d), seen_by.get(d), latest.get(d, {}),
-                          rejected.get(d, 0), delivered.get(d, 0) if delivered else None)
+                          rejected.get(d, 0), delivery.get(d))
                 for d in ids]
 
     async def device(self, device: str, window_s: int = 3600) -> dict[str, Any] | None:
@@ -152,11 +206,11 @@ class Console:
             status.update(live.fields)
         inv = inventory.get(device)
         rejections = await asyncio.to_thread(self.files.rejections, device=device, limit=50)
-        since = int((time.time() - DAY_S) * 1000)
-        no_hours: list[tuple[int, int]] = []
-        hourly = await self._cached(f"hourly:{device}", LATEST_TTL_S * 5,
-                                    lambda: self.reader.hourly(self.cfg.site, device, since),
-                                    no_hours)
+        now = time.time()
+        first = (int(now) // 3600 - 24) * 3600
+        hours, gaps = await asyncio.gather(
+            asyncio.to_thread(self.files.delivery_hours, first, now + 1, device),
+            asyncio.to_thread(self.files.delivery_gaps, now - DAY_S, now + 1, device))
         nothing: dict[str, tuple[float, int]] = {}
         in_window = await self._cached(
             f"window:{device}:{window_s}", LATEST_TTL_S,
@@ -170,7 +224,8 @@ class Console:
                     "fw_version": inv.fw_version, "provisioned_at": inv.provisioned_at,
                     "retired": inv.retired},
                 "rejections": [r.as_json() for r in rejections],
-                "delivery_per_hour": _per_hour(hourly, time.time())}
+                "delivery_per_hour": _per_hour(hours, now),
+                "delivery_gaps": [_gap(g) for g in reversed(gaps[-GAPS_SHOWN:])]}
 
     async def readings(self, device: str, quantity: str, since_ms: int, until_ms: int,
                        step_ms: int) -> dict[str, Any]:

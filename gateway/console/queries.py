@@ -1,13 +1,14 @@
 """What the console asks the store, one reader per store kind.
 
-Four questions, each answered by the store itself (downsampling happens in the
+Two questions, each answered by the store itself (downsampling happens in the
 query, never in the browser):
 
 - ``latest``: the newest value of each quantity per device over the last hour;
 - ``series``: one quantity of one device over a window, averaged per ``step``,
-  one line per sensor (two sensors may measure the same quantity);
-- ``delivered``: readings (values) landed per device since a time;
-- ``hourly``: readings landed per hour for one device.
+  one line per sensor (two sensors may measure the same quantity).
+
+Delivery (per device and hour) is not asked of the store: the console reads the
+gateway's accounting (see :mod:`gateway.console.state`).
 
 The HTTP readers (InfluxDB 1, VictoriaMetrics, InfluxDB 2) are in
 :mod:`gateway.console.influx`. Readers are blocking (the app calls them through
@@ -91,10 +92,6 @@ class StoreReader(Protocol):
     def series(self, site: str, device: str, quantity: str, since_ms: int, until_ms: int,
                step_ms: int) -> Series: ...
 
-    def delivered(self, site: str, since_ms: int) -> dict[str, int]: ...
-
-    def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]: ...
-
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -169,21 +166,6 @@ class SQLiteReader:
             per.setdefault(str(sensor), []).append((int(t), float(v)))
         return Series.align(per)
 
-    def delivered(self, site: str, since_ms: int) -> dict[str, int]:
-        rows = self._query(
-            "SELECT device, count(*) FROM readings WHERE time_ms >= ? AND site = ? "
-            f"AND {self._in} GROUP BY device", (since_ms, site, *self._domains))
-        return {str(d): int(n) for d, n in rows}
-
-    def hourly(self, site: str, device: str, since_ms: int) -> list[tuple[int, int]]:
-        out: dict[int, int] = {}
-        for domain in self._domains:
-            for h, n in self._query(
-                    "SELECT (time_ms / 3600000) * 3600000 AS h, count(*) FROM readings "
-                    "WHERE measurement = ? AND site = ? AND device = ? AND time_ms >= ? "
-                    "GROUP BY h", (domain, site, device, since_ms)):
-                out[int(h)] = out.get(int(h), 0) + int(n)
-        return sorted(out.items())
 
 
 def open_reader(cfg: Config) -> StoreReader:

@@ -4,6 +4,9 @@ Every SQLite file is opened ``mode=ro`` (URI), read in one short transaction
 and closed: the console cannot create, lock for writing or checkpoint the
 gateway's files, and a missing file (the gateway never ran) reads as empty.
 The gateway's ``/healthz`` is asked over loopback HTTP with a short timeout.
+The delivery accounting (tables in ``buffer.sqlite``) is read through the
+gateway's own read-only module, :mod:`gateway.delivery_read`, the one that
+``livinglab report`` uses, so both show the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..delivery import Gap, HourRow
+from ..delivery_read import read_gaps, read_hours
 
 # File names the gateway and the inventory use (gateway/app.py, gateway/lastseen.py,
 # devices/inventory.py); repeated here so the console imports none of their code.
@@ -156,6 +162,23 @@ class GatewayFiles:
                      "SELECT coalesce(device, ''), count(*) FROM quarantine WHERE at >= ? "
                      "GROUP BY 1", (time.time() - since_s,))
         return {str(d): int(n) for d, n in rows}
+
+    def delivery_hours(self, since: float, until: float, device: str | None = None
+                       ) -> list[HourRow]:
+        """The accounting's hour rows (UTC hours overlapping [since, until)), by device, hour;
+        empty when the gateway never ran or predates the accounting."""
+        try:
+            return read_hours(self.data_dir / BUFFER_FILE, since, until,
+                              (device,) if device else ())
+        except sqlite3.Error:  # unreadable, or mid-migration: nothing to show this time
+            return []
+
+    def delivery_gaps(self, since: float, until: float, device: str) -> list[Gap]:
+        """The device's gaps (missing ranges, rejections, reboots) ending in [since, until)."""
+        try:
+            return read_gaps(self.data_dir / BUFFER_FILE, since, until, (device,))
+        except sqlite3.Error:
+            return []
 
     def reasons(self) -> list[str]:
         rows = _rows(self.data_dir / BUFFER_FILE,

@@ -48,6 +48,11 @@ def flux_query(bucket: str, since_ms: int, until_ms: int, domains: Sequence[str]
     return 'import "types"\n' + q
 
 
+#: string fields of the contract: VictoriaMetrics keeps numbers only and stores a string
+#: field as the number it reads from it (0 for "0.2.0"), so those series are not readings
+_STRING_FIELDS = frozenset({("device", "fw")})
+
+
 def vm_match(domains: Sequence[str], devices: Sequence[str]) -> str:
     """The series selector of ``/api/v1/export`` for the domains (and devices)."""
     sel = '__name__=~"(' + "|".join(domains) + ')_.+"'
@@ -106,6 +111,8 @@ class VictoriaMetricsReader:
         if split is None:
             return
         domain, quantity = split
+        if (domain, quantity) in _STRING_FIELDS:
+            return
         site, device, sensor = m.get("site", ""), m.get("device", ""), m.get("sensor", "")
         for t, v in zip(obj["timestamps"], obj["values"], strict=True):
             if since_ms <= t < until_ms and isinstance(v, (int, float)):

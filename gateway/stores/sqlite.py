@@ -14,6 +14,21 @@ else installed. One row per (point, field)::
         UNIQUE (measurement, site, device, sensor, field, time_ms)
     );
 
+String fields (the ``device`` point's ``fw``, the firmware version) go to a table
+of their own with the same key, so ``readings.value`` stays a number every query
+can average::
+
+    CREATE TABLE text_fields (
+        measurement, site, device, sensor, field TEXT NOT NULL,
+        value       TEXT NOT NULL,     -- the string as the device sent it
+        time_ms     INTEGER NOT NULL,
+        UNIQUE (measurement, site, device, sensor, field, time_ms)
+    );
+
+    sqlite3 -readonly var/readings.sqlite "
+      SELECT device, value AS fw, max(time_ms) FROM text_fields
+      WHERE measurement = 'device' AND field = 'fw' GROUP BY device;"
+
 Writes are ``INSERT OR REPLACE``: a point written twice is kept once, like
 InfluxDB, so the forwarder may safely retry. The file is in WAL mode, so it can
 be read while the gateway writes. Example (hourly mean CO2 per device)::
@@ -57,18 +72,35 @@ CREATE TABLE IF NOT EXISTS readings (
     UNIQUE (measurement, site, device, sensor, field, time_ms)
 );
 CREATE INDEX IF NOT EXISTS readings_time ON readings (time_ms);
+CREATE TABLE IF NOT EXISTS text_fields (
+    measurement TEXT NOT NULL,
+    site        TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    sensor      TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    time_ms     INTEGER NOT NULL,
+    UNIQUE (measurement, site, device, sensor, field, time_ms)
+);
 """
 
 _INSERT = ("INSERT OR REPLACE INTO readings "
            "(measurement, site, device, sensor, field, value, time_ms) "
            "VALUES (?, ?, ?, ?, ?, ?, ?)")
 
+_INSERT_TEXT = ("INSERT OR REPLACE INTO text_fields "
+                "(measurement, site, device, sensor, field, value, time_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
 Row = tuple[str, str, str, str, str, float, int]
+TextRow = tuple[str, str, str, str, str, str, int]
 
 
-def rows_of(body: bytes) -> list[Row]:
-    """Line protocol -> readings rows; StoreRejected names the first bad line."""
+def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
+    """Line protocol -> (readings rows, text_fields rows); StoreRejected names the first
+    bad line."""
     rows: list[Row] = []
+    texts: list[TextRow] = []
     for n, raw in enumerate(body.split(b"\n"), 1):
         if not raw.strip():
             continue
@@ -81,8 +113,12 @@ def rows_of(body: bytes) -> list[Row]:
         if not site or not device:
             raise StoreRejected(f"line {n}: a point needs site and device tags: {raw!r}")
         sensor = tags.get("sensor", "")
-        rows.extend((p.measurement, site, device, sensor, k, v, p.time_ms) for k, v in p.fields)
-    return rows
+        for k, v in p.fields:
+            if isinstance(v, str):
+                texts.append((p.measurement, site, device, sensor, k, v, p.time_ms))
+            else:
+                rows.append((p.measurement, site, device, sensor, k, v, p.time_ms))
+    return rows, texts
 
 
 class SQLiteStore:
@@ -108,13 +144,15 @@ class SQLiteStore:
         return self._conn
 
     def _write(self, body: bytes) -> None:
-        rows = rows_of(body)
+        rows, texts = rows_of(body)
         with self._lock:
             conn = self._open()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     conn.executemany(_INSERT, rows)
+                    if texts:
+                        conn.executemany(_INSERT_TEXT, texts)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")

@@ -21,15 +21,17 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from starlette.testclient import TestClient
 
 from devices.inventory import Device, Inventory
-from gateway.app import BUFFER_FILE
+from gateway.app import BUFFER_FILE, load_accounting
 from gateway.buffer import DurableBuffer
 from gateway.config import Config, parse_config
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
 from gateway.console.queries import SQLiteReader, open_reader
+from gateway.delivery import Accounting, Event, hour_of
+from gateway.delivery_read import read_gaps, read_hours
 from gateway.lastseen import LastSeen, Sighting, lastseen_path
 from gateway.stores.sqlite import SCHEMA
-from protocols import Rejection
+from protocols import Accepted, Rejection
 
 SITE = "bdnc-lab"
 EVIL = '<script>alert("x")</script>'
@@ -52,12 +54,14 @@ def _fill(cfg: Config, now: float) -> None:
         inv.upsert(Device(device="noise-0001", site=SITE, board="pico_w"))
     seen = LastSeen(lastseen_path(data))
     seen.update([Sighting("air-0001", now - 5, "telemetry"),
-                 Sighting("air-0001", now - 4, "status", "online", {"state": "online",
-                                                                   "fw": "1.0.1", "rssi": -61})])
+                 Sighting("air-0001", now - 4, "status", "online", {
+                     "state": "online", "fw": "1.0.1", "rssi": -61,
+                     "update": {"version": "1.1.0", "state": "refused", "reason": EVIL}})])
     seen.close()
     buf = DurableBuffer(data / BUFFER_FILE, 64 * 1024 * 1024)
     buf.quarantine([(Rejection(f"livinglab/v1/{SITE}/air-0001/telemetry", "air-0001",
                                "out_of_range", f"co2 = 99999 {EVIL}"), EVIL.encode())])
+    _account(buf, load_accounting(data / BUFFER_FILE), now)
     buf.close()
     con = sqlite3.connect(cfg.store.path)
     con.executescript(SCHEMA)
@@ -75,6 +79,23 @@ def _fill(cfg: Config, now: float) -> None:
         ("device", SITE, "noise-0001", "", "rssi", -60.0, t - 3000)])
     con.commit()
     con.close()
+
+
+def _account(buf: DurableBuffer, acc: Accounting, now: float) -> None:
+    """A known pattern through the gateway's own accounting, as its pipeline feeds it: in
+    the previous hour seq 0, 1, 2, 5 (3 and 4 missing), 1 again (a duplicate), 6 rejected;
+    in this one seq 8 (7 missing)."""
+    before = hour_of(now) - 1800
+
+    def put(*events: Event) -> None:
+        buf.put([Accepted(e.device, e.boot or 0, e.seq or 0, ()) for e in events
+                 if e.kind == "accepted"], events[0].at, hook=acc.with_events(list(events)))
+
+    put(*(Event("air-0001", before + s, "accepted", 1, s) for s in (0, 1, 2)))
+    put(Event("air-0001", before + 5, "accepted", 1, 5))
+    put(Event("air-0001", before + 6, "accepted", 1, 1))
+    put(Event("air-0001", before + 7, "rejected", 1, 6))
+    put(Event("air-0001", now - 1, "accepted", 1, 8))
 
 
 @pytest.fixture
@@ -112,12 +133,10 @@ def test_api_devices_and_device(client: TestClient) -> None:
                                                 "time_ms": rows["air-0001"]["values"]["co2"][
                                                     "time_ms"]}
     assert rows["air-0001"]["rejected_24h"] == 1
-    assert rows["air-0001"]["delivered_24h"] == 32
     dev = client.get("/api/devices/air-0001").json()
     assert dev["status"]["rssi"] == -61
     assert dev["metadata"]["location"] == "room 1.12"
     assert dev["rejections"][0]["reason"] == "out_of_range"
-    assert sum(h["readings"] for h in dev["delivery_per_hour"]) == 32
 
 
 def test_site_quantities_on_the_fleet_page_api_and_charts(client: TestClient) -> None:
@@ -131,10 +150,10 @@ def test_site_quantities_on_the_fleet_page_api_and_charts(client: TestClient) ->
     row = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}["noise-0001"]
     assert {q: (v["value"], v["unit"]) for q, v in row["values"].items()} == {
         "noise_level": (49.0, "dBA"), "no2": (31.5, "ug/m3")}
-    assert row["delivered_24h"] == 11
+    assert row["delivery_24h"] is None  # readings in the store, but nothing accounted
     dev = client.get("/api/devices/noise-0001").json()
     assert dev["charts"]["noise_level"]["unit"] == "dBA"
-    assert sum(h["readings"] for h in dev["delivery_per_hour"]) == 11
+    assert {h["capture"] for h in dev["delivery_per_hour"]} == {None}
     html = client.get("/devices/noise-0001?window=1h").text
     assert sorted(re.findall(r'data-chart="([^"]+)" data-unit="([^"]*)"', html)) == [
         ("no2", "ug/m3"), ("noise_level", "dBA")]
@@ -262,3 +281,84 @@ def test_tojson_escapes_markup() -> None:
     out = _environment().from_string("<p data-x='{{ v|tojson }}'>").render(v={"a": EVIL})
     assert "<script" not in out and json.loads(
         out[len("<p data-x='"):-2].replace("&#34;", '"').replace("&amp;", "&"))["a"] == EVIL
+
+
+COUNTS = ("received", "accepted", "duplicates", "rejected", "missing")
+
+
+def test_fleet_delivery_is_the_gateways_accounting(client: TestClient, cfg: Config) -> None:
+    """The fleet row's 24 h delivery equals what the accounting (and so `livinglab report
+    delivery`) says for the known pattern: gaps, a duplicate, a rejection."""
+    now = time.time()
+    hours = read_hours(cfg.gateway.data_dir / BUFFER_FILE, now - 86400, now + 1, ["air-0001"])
+    want = {k: sum(getattr(h, k) for h in hours) for k in COUNTS}
+    assert want == {"received": 7, "accepted": 5, "duplicates": 1, "rejected": 1,
+                    "missing": 3}
+    rows = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}
+    got = rows["air-0001"]["delivery_24h"]
+    assert {k: got[k] for k in COUNTS} == want
+    assert got["capture"] == pytest.approx(5 / 9, abs=1e-6)
+    assert rows["light-0009"]["delivery_24h"] is None
+    html = client.get("/").text
+    cell = re.search(r'<tr data-device="air-0001".*?(<td data-label="Delivery 24 h"[^>]*>)',
+                     html, re.S)
+    assert cell is not None
+    assert ('data-received="7" data-accepted="5" data-duplicates="1" data-rejected="1" '
+            'data-missing="3" data-capture="0.555556"') in cell.group(1)
+    assert "55.6 %" in html and "7 received · 5 accepted · 3 missing" in html
+
+
+def test_device_delivery_per_hour_and_gaps(client: TestClient, cfg: Config) -> None:
+    now = time.time()
+    path = cfg.gateway.data_dir / BUFFER_FILE
+    dev = client.get("/api/devices/air-0001").json()
+    per_hour = dev["delivery_per_hour"]
+    assert len(per_hour) == 25 and per_hour[-1]["hour_ms"] == hour_of(now) * 1000
+    accounted = {h.hour * 1000: h for h in read_hours(path, 0, now + 1, ["air-0001"])}
+    assert accounted  # the pattern is in the window
+    for h in per_hour:
+        row = accounted.get(h["hour_ms"])
+        if row is None:
+            assert h["received"] == 0 and h["capture"] is None
+        else:
+            assert tuple(h[k] for k in COUNTS) == row.counts()
+            assert h["capture"] == pytest.approx(row.capture, abs=1e-6)
+    gaps = dev["delivery_gaps"]
+    assert [(g["cause"], g["seq_from"], g["seq_to"]) for g in gaps] == [
+        (g.cause, g.lo, g.hi) for g in reversed(read_gaps(path, 0, now + 1, ["air-0001"]))]
+    assert sorted((g["cause"], g["seq_from"]) for g in gaps) == [
+        ("rejection", 6), ("unknown", 3), ("unknown", 7)]
+    html = client.get("/devices/air-0001").text
+    assert html.count("data-gap-cause=") == 3 and 'data-gap-cause="rejection"' in html
+    assert html.count("<li data-hour=") == 25
+    assert 'data-accepted="4" data-missing="2" data-rejected="1" data-duplicates="1"' in html \
+        or 'data-accepted="5" data-missing="3"' in html  # the pattern straddled the hour
+
+
+def test_fw_and_update_state_shown_and_escaped(client: TestClient) -> None:
+    """The status's fw and update (OTA) on the fleet row, the device page and in the API; a
+    reason with <script> stays text."""
+    rows = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}
+    assert rows["air-0001"]["fw"] == "1.0.1"
+    assert rows["air-0001"]["update"] == {"version": "1.1.0", "state": "refused",
+                                          "reason": EVIL}
+    assert rows["light-0009"]["update"] is None and rows["light-0009"]["fw"] is None
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"
+    for page in ("/", "/devices/air-0001"):
+        html = client.get(page).text
+        assert 'data-update-state="refused" data-update-version="1.1.0"' in html
+        assert escaped in html and "<script>alert" not in html
+    # a live status (the console's own subscription, unvalidated JSON) moves it on
+    live: LiveStatus = client.live  # type: ignore[attr-defined]
+    assert live.observe(f"livinglab/v1/{SITE}/air-0001/status", json.dumps({
+        "state": "online", "fw": "1.1.0",
+        "update": {"version": "1.1.0", "state": "confirmed"}}).encode())
+    assert live.observe(f"livinglab/v1/{SITE}/light-0009/status", json.dumps({
+        "state": "online", "fw": EVIL, "update": {"version": ["x"], "state": 3}}).encode())
+    rows = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}
+    assert rows["air-0001"]["update"] == {"version": "1.1.0", "state": "confirmed",
+                                          "reason": ""}
+    assert rows["air-0001"]["firmware"] == "1.1.0"
+    assert rows["light-0009"]["update"] is None  # not the contract's shape: not shown
+    html = client.get("/").text
+    assert 'data-update-state="confirmed"' in html and "<script>alert" not in html

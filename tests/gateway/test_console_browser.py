@@ -216,6 +216,23 @@ def test_console_in_chromium(stack: dict[str, Any], tmp_path: Path) -> None:
         wait_for(lambda: driver.find_element(
             By.CSS_SELECTOR, 'tr[data-device="air-0001"] [data-col="rejected_24h"]').text
             not in ("", "0"), 10, 0.3, what="rejection count on the fleet row")
+        # delivery over 24 h is the gateway's accounting; fw and the update state are shown,
+        # live (SSE, written with textContent): a refused update's markup stays text
+        sent.publish(f"{PREFIX}/{SITE}/air-0009/status", json.dumps({
+            "state": "online", "fw": "0.1.0", "board": "pico_w",
+            "update": {"version": "0.2.0", "state": "refused", "reason": XSS}}).encode(),
+            retain=True)
+        upd = wait_for(lambda: driver.find_elements(
+            By.CSS_SELECTOR, 'tr[data-device="air-0009"] [data-update-state="refused"]'),
+            10, 0.2, what="the refused update on its row")
+        assert XSS in upd[0].text and driver.execute_script("return window.__xss") is None
+        cell = wait_for(lambda: driver.find_elements(
+            By.CSS_SELECTOR, 'tr[data-device="air-0001"] td[data-col="delivery_24h"]'
+            '[data-accepted]'), 15, 0.3, what="delivery on the fleet row")[0]
+        assert int(cell.get_attribute("data-accepted")) > 0
+        assert 0 < float(cell.get_attribute("data-capture")) <= 1
+        assert driver.find_element(By.CSS_SELECTOR, 'tr[data-device="air-0001"] '
+                                   '[data-col="firmware"]').text not in ("", "–")
         _shot(driver, tmp_path, "console-fleet", 1280, 700)
         _shot(driver, tmp_path, "console-fleet-phone", 390, 844)
 
@@ -232,6 +249,7 @@ def test_console_in_chromium(stack: dict[str, Any], tmp_path: Path) -> None:
                  15, 0.3, what="every chart drawn")
         assert len(driver.find_elements(By.CSS_SELECTOR, "[data-chart] canvas")) == len(charts)
         assert driver.execute_script("return window.__xss") is None
+        assert driver.find_elements(By.CSS_SELECTOR, "#delivery li[data-hour]")
         _shot(driver, tmp_path, "console-device", 1280, 900)
         _shot(driver, tmp_path, "console-device-phone", 390, 844)
 

@@ -40,7 +40,7 @@ def known_points(n_devices: int = 3, per_device: int = 40) -> tuple[list[Point],
                 rows.append((t, SITE, dev, "bh1750", "light", "illuminance", lux, "lx"))
             if i == 0:  # device health: not a reading, never exported by default
                 points.append(make_point("device", {"site": SITE, "device": dev},
-                                         {"rssi": -60.0, "online": 1.0}, t))
+                                         {"rssi": -60.0, "online": 1.0, "fw": "0.2.0"}, t))
     rows.sort(key=lambda r: (r[0], r[2], r[3], r[4], r[5]))
     return points, rows
 

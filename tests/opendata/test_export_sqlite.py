@@ -61,6 +61,14 @@ def test_filters(cfg: Config, tmp_path: Path) -> None:
     same(read_csv(out), [r for r in want if r[2] == "air-01" and r[4] == "light"])
 
 
+def test_device_health_exports_numbers_only(cfg: Config, tmp_path: Path) -> None:
+    """The device point's string field fw (text_fields in SQLite) is never a reading."""
+    out = tmp_path / "x.csv"
+    export(cfg, SINCE, UNTIL, "csv", out, domains=["device"])
+    assert {(r[2], r[5]) for r in read_csv(out)} == {
+        (f"air-{d:02d}", q) for d in range(3) for q in ("online", "rssi")}
+
+
 def test_datapackage_validates_and_has_locations(cfg: Config, tmp_path: Path) -> None:
     _, want = known_points()
     out = tmp_path / "pkg"

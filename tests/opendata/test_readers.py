@@ -52,3 +52,23 @@ def test_read_chunks_are_aligned_and_sorted() -> None:
     out = list(read_chunks(R(), 150, 420, 100, ["air"]))
     assert calls == [(150, 200), (200, 300), (300, 400), (400, 420)]
     assert [rows[0].time_ms for _, rows in out] == [150, 200, 300, 400]
+
+
+def test_string_fields_are_never_readings() -> None:
+    """The device point's fw (a string field): InfluxQL answers it as a string column,
+    VictoriaMetrics as the number it parsed out of it; neither becomes a reading."""
+    from gateway.stores.influxdb1_reader import _rows
+    from gateway.stores.influxdb2_reader import VictoriaMetricsReader
+
+    out: list[Reading] = []
+    _rows({"name": "device", "columns": ["time", "device", "fw", "online", "site"],
+           "values": [[5, "air-1", "0.2.0", 1.0, "lab"], [6, "air-1", "1.5", None, "lab"]]},
+          out)
+    assert out == [Reading(5, "lab", "air-1", "", "device", "online", 1.0)]
+    vm: list[Reading] = []
+    for name in ("device_fw", "device_online"):
+        VictoriaMetricsReader._series({"metric": {"__name__": name, "device": "air-1",
+                                                  "site": "lab"},
+                                       "timestamps": [5], "values": [1.5]}, 0, 10,
+                                      ["device"], vm)
+    assert [r.quantity for r in vm] == ["online"]

@@ -100,10 +100,57 @@ def test_encode_lines_joins_with_newlines() -> None:
 
 
 @pytest.mark.parametrize("line", [
-    "", "m", "m f=1", "m f=1 ", "m f=1i 2", "m f=1u 2", 'm f="s" 2', "m f=true 2", "m f=t 2",
+    "", "m", "m f=1", "m f=1 ", "m f=1i 2", "m f=1u 2", "m f=true 2", "m f=t 2",
     "m f=nan 2", "m f=inf 2", "m f=1_0 2", "m,t f=1 2", "m,t= f=1 2", "m f= 2", "m =1 2",
     "m f=1 2.5", "m f=1 x", ",t=v f=1 2", "m f=1 2\nm f=1 3", "m f=1,, 2",
+    'm f="s 2', 'm f="s\\" 2', 'm f="a"b 2', 'm f="a" ', 'm f=""', "m f='a' 2",
 ])
 def test_parse_rejects(line: str) -> None:
     with pytest.raises(ProtocolError):
         parse_line(line)
+
+
+# ---- string fields (the ``device`` point's ``fw``) ----------------------------------------
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("0.2.0", '"0.2.0"'),
+    ("", '""'),
+    ('say "hi"', '"say \\"hi\\""'),
+    ("C:\\fw\\", '"C:\\\\fw\\\\"'),
+    ('\\"', '"\\\\\\""'),
+    ("a b,c=d", '"a b,c=d"'),
+    ("<script>", '"<script>"'),
+    ("grüß 🌡", '"grüß 🌡"'),
+])
+def test_string_field_escaping(value: str, text: str) -> None:
+    p = make_point("device", {"device": "air-0001", "site": "lab"},
+                   {"fw": value, "online": 1}, 5)
+    line = encode_point(p)
+    assert line == f"device,device=air-0001,site=lab fw={text},online=1 5"
+    assert parse_line(line) == p
+    assert parse_line(line).fields == (("fw", value), ("online", 1.0))
+
+
+def test_string_backslash_before_other_chars_is_literal() -> None:
+    # InfluxDB unescapes only \" and \\ in a string; any other backslash is kept
+    assert parse_line('m f="a\\tb\\n" 1').fields == (("f", "a\\tb\\n"),)
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\rb", "\n"])
+def test_string_with_line_break_refused(value: str) -> None:
+    with pytest.raises(ProtocolError, match="line break"):
+        encode_point(make_point("device", {"site": "s"}, {"fw": value}, 1))
+
+
+@given(fields=st.dictionaries(
+    _text, st.one_of(st.text(st.characters(codec="utf-8", exclude_characters="\n\r"),
+                             max_size=20),
+                     st.floats(allow_nan=False, allow_infinity=False)),
+    min_size=1, max_size=4))
+def test_string_and_float_fields_round_trip(fields: dict[str, float | str]) -> None:
+    p = make_point("device", {"device": "d", "site": "s"}, fields, 7)
+    line = encode_point(p)
+    assert "\n" not in line
+    back = parse_line(line)
+    assert back == p
+    assert [type(v) for _, v in back.fields] == [type(v) for _, v in p.fields]

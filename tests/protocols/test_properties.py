@@ -135,9 +135,17 @@ def test_fast_validator_agrees_with_model(doc: Any) -> None:
         assert len(out.rejections) == 1
 
 
+update_docs = st.fixed_dictionaries({}, optional={
+    "version": maybe(st.text(max_size=5)),
+    "state": maybe(st.sampled_from(["downloading", "staged", "confirmed", "refused",
+                                    "rolled_back", "other"])),
+    "reason": maybe(st.text(max_size=5)), "x": json_values,
+}).map(lambda d: {k: v for k, v in d.items() if v is not ABSENT})
+
 status_docs = st.fixed_dictionaries({}, optional={
     "state": maybe(st.sampled_from(["online", "offline", "other"])),
     "fw": maybe(st.text(max_size=5)), "board": maybe(st.text(max_size=5)),
+    "update": maybe(update_docs),
     "ip": maybe(st.text(max_size=5)), "boot": maybe(st.integers(-2, 2**31 + 2)),
     "heap_free": maybe(st.integers(-2, 2**31 + 2)), "rssi": maybe(numbers),
     "uptime": maybe(numbers), "x": json_values,

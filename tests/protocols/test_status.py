@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from protocols import Status, validate_status
+from protocols import Status, encode_point, parse_line, validate_status
 
 TOPIC = "livinglab/v1/bdnc-lab/air-0001/status"
 NOW = 1795351940.25
@@ -28,8 +28,8 @@ def test_contract_example_maps_to_device_point() -> None:
     p = record.point
     assert p.measurement == "device"
     assert p.tags == (("device", "air-0001"), ("site", "bdnc-lab"))
-    assert p.fields == (("heap_free", 123456.0), ("online", 1.0), ("rssi", -61.0),
-                        ("uptime", 3600.0))
+    assert p.fields == (("fw", "1.0.0"), ("heap_free", 123456.0), ("online", 1.0),
+                        ("rssi", -61.0), ("uptime", 3600.0))
     assert p.time_ms == 1795351940250
     Status.model_validate(doc)
 
@@ -62,6 +62,16 @@ def test_empty_payload_is_a_cleared_retained_message() -> None:
     ({"state": "online", "rssi": -201}, "invalid_field"),
     ({"state": "online", "uptime": -1}, "invalid_field"),
     ({"state": "online", "uptime": True}, "mistyped_field"),
+    ({"state": "online", "fw": "1.0\n"}, "invalid_field"),
+    ({"state": "online", "fw": "1\u0000"}, "invalid_field"),
+    ({"state": "online", "update": "0.2.0"}, "mistyped_field"),
+    ({"state": "online", "update": None}, "mistyped_field"),
+    ({"state": "online", "update": {"state": "staged"}}, "missing_field"),
+    ({"state": "online", "update": {"version": "0.2.0"}}, "missing_field"),
+    ({"state": "online", "update": {"version": 2, "state": "staged"}}, "mistyped_field"),
+    ({"state": "online", "update": {"version": "2", "state": "done"}}, "invalid_field"),
+    ({"state": "online", "update": {"version": "2", "state": "refused", "reason": None}},
+     "mistyped_field"),
 ])
 def test_invalid_status(doc: Any, reason: str) -> None:
     record, rejection = run(doc)
@@ -74,3 +84,25 @@ def test_unknown_keys_ignored() -> None:
     record, rejection = run({"state": "online", "future_field": [1, 2]})
     assert rejection is None and record is not None
     assert record.fields == {}
+
+
+def test_fw_is_a_string_field_of_the_device_point() -> None:
+    record, _ = run({"state": "online", "fw": 'v"1\\2 <b>'})
+    assert dict(record.point.fields)["fw"] == 'v"1\\2 <b>'
+    assert encode_point(record.point).startswith(
+        'device,device=air-0001,site=bdnc-lab fw="v\\"1\\\\2 <b>",online=1 ')
+    assert parse_line(encode_point(record.point)) == record.point
+
+
+@pytest.mark.parametrize("update", [
+    {"version": "0.3.0", "state": "refused", "reason": "ll/app.py: sha256 mismatch"},
+    {"version": "0.2.0", "state": "downloading"},
+    {"version": "?", "state": "rolled_back", "reason": "not confirmed after 3 boots (x)"},
+])
+def test_update_object_kept_in_the_fields_not_the_point(update: dict[str, str]) -> None:
+    doc = {"state": "online", "fw": "0.2.0", "update": {**update, "extra": [1]}}
+    record, rejection = run(doc)
+    assert rejection is None
+    assert record.fields["update"] == update
+    assert "update" not in dict(record.point.fields)
+    assert Status.model_validate(doc).update is not None

@@ -74,11 +74,16 @@
     td.appendChild(b);
     tr.appendChild(td);
     tr.appendChild(cell("Board", "board"));
-    tr.appendChild(cell("Firmware", "firmware"));
+    td = cell("Firmware");
+    td.appendChild(el("span", null));
+    td.firstChild.dataset.col = "firmware";
+    td.appendChild(el("div", "sub update"));
+    td.lastChild.dataset.col = "update";
+    tr.appendChild(td);
     tr.appendChild(cell("Last seen", "last_seen"));
     tr.appendChild(cell("Latest", "values", "values"));
     tr.appendChild(cell("Rejected 24 h", "rejected_24h", "num"));
-    tr.appendChild(cell("Readings 24 h", "delivered_24h", "num"));
+    tr.appendChild(cell("Delivery 24 h", "delivery_24h", "num"));
     return tr;
   }
 
@@ -112,9 +117,40 @@
       a.href = "/rejected?device=" + encodeURIComponent(row.device);
       rej.appendChild(a);
     } else { rej.textContent = "0"; }
-    tr.querySelector('[data-col="delivered_24h"]').textContent =
-      row.delivered_24h === null ? "–" : String(row.delivered_24h);
+    updateCell(tr.querySelector('[data-col="update"]'), row.update);
+    deliveryCell(tr.querySelector('[data-col="delivery_24h"]'), row.delivery_24h);
     localizeTimes(tr);
+  }
+
+  // the device's last firmware update: "→ 0.3.0 refused: reason", all as text
+  function updateCell(div, u) {
+    div.textContent = "";
+    ["updateState", "updateVersion"].forEach(function (k) { delete div.dataset[k]; });
+    div.removeAttribute("title");
+    if (!u) return;
+    div.dataset.updateState = u.state;
+    div.dataset.updateVersion = u.version;
+    div.appendChild(document.createTextNode("→ " + u.version + " "));
+    div.appendChild(el("span", "ustate", u.state));
+    if (u.reason) {
+      div.title = u.reason;
+      div.appendChild(document.createTextNode(": "));
+      div.appendChild(el("span", "reason", u.reason));
+    }
+  }
+
+  var COUNTS = ["received", "accepted", "duplicates", "rejected", "missing", "capture"];
+
+  // delivery over 24 h from the gateway's accounting: capture, then the counts
+  function deliveryCell(td, d) {
+    td.textContent = "";
+    COUNTS.forEach(function (k) { td.removeAttribute("data-" + k); });
+    if (!d) { td.textContent = "–"; return; }
+    COUNTS.forEach(function (k) { td.setAttribute("data-" + k, String(d[k])); });
+    td.appendChild(el("b", "capture" + (d.capture < 0.95 ? " low" : ""),
+                      (100 * d.capture).toFixed(1) + " %"));
+    td.appendChild(el("div", "sub", d.received + " received · " + d.accepted + " accepted · " +
+                      d.missing + " missing"));
   }
 
   function updateGateway(gw) {
