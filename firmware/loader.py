@@ -55,7 +55,7 @@ def boot_state(path=STATE):
         why = s.get("why") or "hang, watchdog or no connection"
         s = {"slot": s.get("prev") or other(s["slot"]),
              "update": {"version": s.get("version", "?"), "state": "rolled_back",
-                        "reason": ("not confirmed after %d boots (%s)" % (MAX_TRIES, why))[:120]}}
+                        "reason": ("not confirmed after %d boots (%s)" % (MAX_TRIES, why))[:100]}}
     else:
         s["tries"] = tries
     write_state(s, path)
