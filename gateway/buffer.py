@@ -44,10 +44,12 @@ from .buffer_schema import (
     QuarantineItem,
     _line_id,
 )
+from .buffer_txn import DiskFull, is_disk_full, transaction
 from .errors import GatewayError
 from .seen import existing_keys, insert_many, prune_seen
 
-__all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutResult", "QuarantineItem"]
+__all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutResult",
+           "QuarantineItem"]
 
 _PRUNE_EVERY_S = 60.0
 
@@ -90,6 +92,8 @@ class DurableBuffer:
         self._quarantined = self._scalar("SELECT count(*) FROM quarantine")
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
+        #: the last write failed with SQLITE_FULL; cleared by the next one that commits
+        self.disk_full = False
         self._last_prune = float("-inf")
 
     # -- helpers (call with the lock held) ----------------------------------------------
@@ -99,6 +103,10 @@ class DurableBuffer:
     def _used_bytes(self) -> int:
         pages = self._scalar("PRAGMA page_count") - self._scalar("PRAGMA freelist_count")
         return pages * self._page_size
+
+    def _raise_disk_full(self, exc: BaseException) -> None:
+        self.disk_full = True
+        raise DiskFull(self.path, self._used_bytes(), self.max_bytes) from None
 
     def _bump(self, name: str, by: int) -> None:
         if by:
@@ -139,51 +147,59 @@ class DurableBuffer:
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
-            accepted = duplicates = points = 0
-            rows: list[tuple[float, int, bytes]] = []
-            new_keys: list[tuple[str, int, int, float]] = []
-            bad: list[tuple[Rejection, bytes]] = list(rejected)
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                taken = existing_keys(self._db, keys) if keys else set()
-                for key, (msg, body, error) in zip(keys, encoded, strict=True):
-                    if key in taken:  # seen before, or earlier in this same call
-                        duplicates += 1
-                        continue
-                    taken.add(key)
-                    new_keys.append((*key, received_at))
-                    accepted += 1
-                    if body is None:
-                        bad.append((Rejection("", msg.device, "unencodable", error),
-                                    repr(msg).encode()))
-                    elif body:
-                        n = body.count(b"\n") + 1
-                        points += n
-                        rows.append((received_at, n, body))
-                insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
-                insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
-                quarantined = self._insert_quarantine(bad, received_at) if bad \
-                    else self._quarantined
-                seen = self._seen + accepted
-                due = received_at - self._last_prune >= _PRUNE_EVERY_S or seen > self.seen_max
-                pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
-                                    self.seen_max) if due else 0
-                self._bump("seen_pruned", pruned)
-                self._db.execute("COMMIT")
+                with transaction(self._db):
+                    (accepted, duplicates, points, quarantined, seen, pruned,
+                     due) = self._insert(keys, encoded, received_at, rejected)
             except BaseException as exc:
-                self._db.execute("ROLLBACK")
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
-                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                if is_disk_full(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
-                    raise BufferFull(self._used_bytes(), self.max_bytes) from exc
+                    self._raise_disk_full(exc)
                 raise
+            self.disk_full = False
             if due:
                 self._last_prune = received_at
             self._seen = seen - pruned
             self._depth += points
             self._quarantined = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
+
+    def _insert(self, keys: list[tuple[str, int, int]],
+                encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
+                rejected: Sequence[tuple[Rejection, bytes]]
+                ) -> tuple[int, int, int, int, int, int, bool]:
+        """The body of ``put``'s transaction (lock held, transaction open)."""
+        accepted = duplicates = points = 0
+        rows: list[tuple[float, int, bytes]] = []
+        new_keys: list[tuple[str, int, int, float]] = []
+        bad: list[tuple[Rejection, bytes]] = list(rejected)
+        taken = existing_keys(self._db, keys) if keys else set()
+        for key, (msg, body, error) in zip(keys, encoded, strict=True):
+            if key in taken:  # seen before, or earlier in this same call
+                duplicates += 1
+                continue
+            taken.add(key)
+            new_keys.append((*key, received_at))
+            accepted += 1
+            if body is None:
+                bad.append((Rejection("", msg.device, "unencodable", error),
+                            repr(msg).encode()))
+            elif body:
+                n = body.count(b"\n") + 1
+                points += n
+                rows.append((received_at, n, body))
+        insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
+        insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
+        quarantined = self._insert_quarantine(bad, received_at) if bad \
+            else self._quarantined
+        seen = self._seen + accepted
+        due = received_at - self._last_prune >= _PRUNE_EVERY_S or seen > self.seen_max
+        pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
+                            self.seen_max) if due else 0
+        self._bump("seen_pruned", pruned)
+        return accepted, duplicates, points, quarantined, seen, pruned, due
 
     def _full(self, used: int) -> bool:
         """At the bound *and* holding points the forwarder can drain.
@@ -195,8 +211,9 @@ class DurableBuffer:
         return used >= self.max_bytes and self._depth > 0
 
     def is_full(self) -> bool:
+        """At the bound, or the disk was full at the last write (until one commits)."""
         with self._lock:
-            return self._full(self._used_bytes())
+            return self.disk_full or self._full(self._used_bytes())
 
     @property
     def depth(self) -> int:
@@ -278,15 +295,16 @@ class DurableBuffer:
 
     @contextmanager
     def _ack_transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE .. COMMIT; on failure roll back and re-read the acked count."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One transaction; on failure re-read the acked count (DiskFull: retry later)."""
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            with transaction(self._db):
+                yield
+        except BaseException as exc:
             self._acked = self._scalar("SELECT count(*) FROM acked")
+            if is_disk_full(exc):
+                self._raise_disk_full(exc)
             raise
+        self.disk_full = False
 
     def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
         """A batch as ``get_batch`` made it: every remaining line of a range of rows, then
@@ -363,12 +381,12 @@ class DurableBuffer:
         if not items:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                count = self._insert_quarantine(items, time.time())
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                with transaction(self._db):
+                    count = self._insert_quarantine(items, time.time())
+            except sqlite3.OperationalError as exc:
+                if is_disk_full(exc):
+                    self._raise_disk_full(exc)
                 raise
             self._quarantined = count
 

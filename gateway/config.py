@@ -38,6 +38,15 @@ class GatewaySection(_Section):
     # Serial ports (USB boards without Wi-Fi) whose JSON lines feed the pipeline.
     serial_ports: tuple[str, ...] = ()
     serial_baud: int = Field(default=115200, ge=300)
+    # "fsync": every commit of the durable buffer reaches the disk (fsync of its
+    # WAL) before the MQTT ack goes out, so a power cut loses nothing acknowledged.
+    # "os-cache": the commit reaches the OS page cache only (safe against a
+    # gateway crash or kill -9, not against a power cut); faster, fewer writes.
+    durability: Literal["fsync", "os-cache"] = "fsync"
+    # Commit grouping: wait until the oldest unacked message is this old before
+    # committing, so one fsync and one set of WAL pages cover the whole group
+    # (SD-card wear). Acks always wait for the commit.
+    commit_window_s: float = Field(default=0.1, ge=0, le=5)
 
 
 class MqttSection(_Section):

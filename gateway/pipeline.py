@@ -10,8 +10,14 @@ Top to bottom:
 4. Only then every message of the batch is acknowledged to the broker, the
    rejection reports are published, metrics bumped and the forwarder woken.
 
-If ``put`` raises ``BufferFull`` nothing is acked: the batch stays pending and
-the broker keeps everything else (its inflight window is our Receive Maximum).
+If ``put`` raises ``BufferFull`` (or ``DiskFull``: the file system is full) nothing
+is acked: the batch stays pending and the broker keeps everything else (its
+inflight window is our Receive Maximum); it is said once in the log, and the
+commit is retried until it succeeds, so the gateway resumes by itself.
+
+Commit grouping (``commit_window_s``): a commit waits until its oldest message is
+that old (or the batch is full), so one fsync and one set of WAL pages cover
+every message of the window: SD-card wear, measured in ``bench/wear.py``.
 
 Status messages have no (boot, seq); their ``device`` point is buffered as an
 ``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
@@ -22,6 +28,7 @@ two copies received in the same millisecond are kept once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -33,7 +40,7 @@ from protocols.errors import TopicError
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
 
-from .buffer import BufferFull
+from .buffer import BufferFull, DiskFull
 from .lastseen import LastSeen, Sighting
 from .metrics import Metrics
 from .mqtt_source import Message
@@ -143,7 +150,8 @@ class Pipeline:
     def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
                  sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
                  lastseen: LastSeen | None = None, max_batch: int = MAX_BATCH,
-                 full_poll_s: float = 0.1, full_wait_s: float = 5.0) -> None:
+                 full_poll_s: float = 0.1, full_wait_s: float = 5.0,
+                 commit_window_s: float = 0.0) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
         self._buffer = buffer
         self._sink = sink
@@ -153,11 +161,13 @@ class Pipeline:
         self._max_batch = max_batch
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
+        self._commit_window_s = commit_window_s
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._intake = True
         self.full = False
+        self.disk_full = False
         self.committed_messages = 0
 
     # -- stage 1: receive ---------------------------------------------------------
@@ -191,15 +201,16 @@ class Pipeline:
         try:
             result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
                                                              received_at)
-        except BufferFull:
-            if not self.full:
-                self.full = True
+        except BufferFull as exc:  # or DiskFull: the same backpressure, said once
+            disk = isinstance(exc, DiskFull)
+            if not self.full or disk != self.disk_full:
+                self.full, self.disk_full = True, disk
                 self._metrics.buffer_full.inc()
-                log.warning("buffer full: holding %d messages unacked until the store drains",
+                log.warning("%s; holding %d messages unacked (the broker keeps them)", exc,
                             len(self.pending))
             return False
         if self.full:
-            self.full = False
+            self.full = self.disk_full = False
             log.info("buffer has room again; resuming acks")
         del self.pending[: len(batch)]
         for msg in batch:
@@ -257,6 +268,14 @@ class Pipeline:
                 waiter.cancel()
                 stopper.cancel()
                 continue
+            if self._commit_window_s > 0 and len(self.pending) < self._max_batch:
+                # group commits: one fsync (and a few pages of WAL) for every message of
+                # the window instead of each; acks wait for the commit as always
+                age = max(0.0, time.time() - self.pending[0].received_at)
+                if age < self._commit_window_s:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self._commit_window_s - age)
+                    continue
             if not await self.commit_once():
                 await self._wait_room(stop)
 
