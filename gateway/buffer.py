@@ -44,7 +44,14 @@ from .buffer_schema import (
     QuarantineItem,
     _line_id,
 )
-from .buffer_txn import DiskFull, is_disk_full, transaction
+from .buffer_txn import (
+    DiskFull,
+    disk_room,
+    is_disk_full,
+    reclaim_wal,
+    transaction,
+    wal_pages,
+)
 from .errors import GatewayError
 from .seen import existing_keys, insert_many, prune_seen
 
@@ -73,6 +80,9 @@ class DurableBuffer:
                                        check_same_thread=False, timeout=30.0)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
+            # Debian builds SQLite with SECURE_DELETE: every forwarded row would be
+            # zeroed, a second full page write per message (SD-card wear, full disk)
+            self._db.execute("PRAGMA secure_delete=OFF")
             self._db.executescript(_SCHEMA)
         except OSError as exc:
             raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
@@ -84,6 +94,8 @@ class DurableBuffer:
             raise GatewayError(f"buffer {self.path}: cannot use WAL mode (got {mode}); "
                                "put [gateway] data_dir on a local file system")
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        wal = wal_pages(self.path.parent, self._page_size)  # small disks: a small WAL
+        self._db.execute(f"PRAGMA wal_autocheckpoint={wal}")
         self._legacy = self._scalar("SELECT count(*) FROM lines")
         self._acked = self._scalar("SELECT count(*) FROM acked")
         self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
@@ -106,6 +118,7 @@ class DurableBuffer:
 
     def _raise_disk_full(self, exc: BaseException) -> None:
         self.disk_full = True
+        reclaim_wal(self._db)
         raise DiskFull(self.path, self._used_bytes(), self.max_bytes) from None
 
     def _bump(self, name: str, by: int) -> None:
@@ -147,6 +160,15 @@ class DurableBuffer:
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
+            # a generous estimate (WAL frames, then the checkpoint's pages): a put
+            # never eats into the reserve the forwarder's deletes need
+            need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
+            if not disk_room(self.path.parent, need):
+                reclaim_wal(self._db)
+                if not disk_room(self.path.parent, need):
+                    self.full_refusals += 1
+                    self.disk_full = True
+                    raise DiskFull(self.path, used, self.max_bytes)
             try:
                 with transaction(self._db):
                     (accepted, duplicates, points, quarantined, seen, pruned,

@@ -49,6 +49,7 @@ log = logging.getLogger("livinglab.gateway.pipeline")
 
 STATUS_BOOT = -1
 MAX_BATCH = 2000
+_FULL_LOG_EVERY_S = 60.0
 
 
 class Sink(Protocol):
@@ -159,6 +160,7 @@ class Pipeline:
         self._wake = wake
         self._lastseen = lastseen
         self._max_batch = max_batch
+        self._cap = max_batch  # halved while the disk is full, doubled back after
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
         self._commit_window_s = commit_window_s
@@ -168,6 +170,8 @@ class Pipeline:
         self._intake = True
         self.full = False
         self.disk_full = False
+        self._full_logged = float("-inf")
+        self._full_announced = False
         self.committed_messages = 0
 
     # -- stage 1: receive ---------------------------------------------------------
@@ -193,7 +197,7 @@ class Pipeline:
             return await self._commit()
 
     async def _commit(self) -> bool:
-        batch = self.pending[: self._max_batch]
+        batch = self.pending[: self._cap]
         if not batch:
             return True
         decoded = decode(batch, self.site, self.prefix)
@@ -203,15 +207,24 @@ class Pipeline:
                                                              received_at)
         except BufferFull as exc:  # or DiskFull: the same backpressure, said once
             disk = isinstance(exc, DiskFull)
+            if disk:  # a smaller batch may fit where this one does not
+                self._cap = max(1, len(batch) // 2)
             if not self.full or disk != self.disk_full:
                 self.full, self.disk_full = True, disk
                 self._metrics.buffer_full.inc()
-                log.warning("%s; holding %d messages unacked (the broker keeps them)", exc,
-                            len(self.pending))
+                # once per episode: at the edge a small batch may fit between refusals
+                if time.monotonic() - self._full_logged >= _FULL_LOG_EVERY_S:
+                    self._full_logged = time.monotonic()
+                    self._full_announced = True
+                    log.warning("%s; holding %d messages unacked (the broker keeps them)",
+                                exc, len(self.pending))
             return False
+        self._cap = min(self._max_batch, self._cap * 2)
         if self.full:
             self.full = self.disk_full = False
-            log.info("buffer has room again; resuming acks")
+            if self._full_announced:
+                self._full_announced = False
+                log.info("buffer has room again; resuming acks")
         del self.pending[: len(batch)]
         for msg in batch:
             self._sink.ack(msg)
