@@ -58,7 +58,8 @@ class Gateway:
         cfg.gateway.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
-                                    sync_full=cfg.gateway.durability == "fsync")
+                                    sync_full=cfg.gateway.durability == "fsync",
+                                    seen_window_s=cfg.gateway.dedup_window_s)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,

@@ -59,6 +59,8 @@ __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "P
            "QuarantineItem"]
 
 _PRUNE_EVERY_S = 60.0
+_PAGE_SIZE = 1024
+_WAL_BYTES = 4 * 1024 * 1024
 
 
 class DurableBuffer:
@@ -78,6 +80,9 @@ class DurableBuffer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False, timeout=30.0)
+            # 1 KiB pages for a new file (an existing one keeps its own): a commit
+            # writes whole pages to the WAL, and most of a 4 KiB page is unchanged
+            self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
             # Debian builds SQLite with SECURE_DELETE: every forwarded row would be
@@ -94,7 +99,8 @@ class DurableBuffer:
             raise GatewayError(f"buffer {self.path}: cannot use WAL mode (got {mode}); "
                                "put [gateway] data_dir on a local file system")
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-        wal = wal_pages(self.path.parent, self._page_size)  # small disks: a small WAL
+        # checkpoint every ~4 MiB of WAL whatever the page size (small disks: less)
+        wal = wal_pages(self.path.parent, self._page_size, _WAL_BYTES // self._page_size)
         self._db.execute(f"PRAGMA wal_autocheckpoint={wal}")
         self._legacy = self._scalar("SELECT count(*) FROM lines")
         self._acked = self._scalar("SELECT count(*) FROM acked")
@@ -217,7 +223,8 @@ class DurableBuffer:
         quarantined = self._insert_quarantine(bad, received_at) if bad \
             else self._quarantined
         seen = self._seen + accepted
-        due = received_at - self._last_prune >= _PRUNE_EVERY_S or seen > self.seen_max
+        every = min(_PRUNE_EVERY_S, self.seen_window_s / 4)
+        due = received_at - self._last_prune >= every or seen > self.seen_max
         pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
                             self.seen_max) if due else 0
         self._bump("seen_pruned", pruned)

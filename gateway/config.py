@@ -46,7 +46,10 @@ class GatewaySection(_Section):
     # Commit grouping: wait until the oldest unacked message is this old before
     # committing, so one fsync and one set of WAL pages cover the whole group
     # (SD-card wear). Acks always wait for the commit.
-    commit_window_s: float = Field(default=0.1, ge=0, le=5)
+    commit_window_s: float = Field(default=0.5, ge=0, le=5)
+    # How long the dedup record keeps a (device, boot, seq): as long as the broker
+    # may redeliver (the MQTT session expiry, 7 days by default).
+    dedup_window_s: float = Field(default=7 * 24 * 3600.0, ge=10)
 
 
 class MqttSection(_Section):
