@@ -33,6 +33,7 @@ from pathlib import Path
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
+from .buffer_ack import ack_legacy, ack_rows
 from .buffer_schema import (
     _BASE,
     _SCHEMA,
@@ -354,55 +355,12 @@ class DurableBuffer:
             self._depth -= n
 
     def _ack_legacy(self, ids: list[int], batch: Batch) -> int:
-        if len(ids) == len(batch.ids) and batch.last_id - batch.first_id + 1 == len(ids):
-            return int(self._db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?",
-                                        (batch.first_id, batch.last_id)).rowcount)
-        return int(self._db.executemany("DELETE FROM lines WHERE id = ?",
-                                        [(i,) for i in ids]).rowcount)
+        return ack_legacy(self._db, ids, batch)
 
     def _ack_rows(self, ids: Sequence[int]) -> int:
         """Ack lines of ``msgs`` rows; returns how many were still waiting."""
-        per_row: dict[int, list[int]] = {}
-        for i in ids:
-            per_row.setdefault((i - _BASE) >> _SHIFT, []).append(i)
-        lo, hi = min(per_row), max(per_row)
-        totals = dict(self._db.execute("SELECT id, points FROM msgs WHERE id BETWEEN ? AND ?",
-                                       (lo, hi)).fetchall())
-        done_before: dict[int, set[int]] = {}
-        if self._acked:
-            for (line,) in self._db.execute(
-                    "SELECT line_id FROM acked WHERE line_id BETWEEN ? AND ?",
-                    (_line_id(lo, 0), _line_id(hi + 1, 0) - 1)):
-                done_before.setdefault((line - _BASE) >> _SHIFT, set()).add(line)
-        full: list[int] = []
-        partial: list[tuple[int]] = []
-        count = 0
-        for row, lines in per_row.items():
-            total = totals.get(row)
-            if total is None:
-                continue  # acked already
-            before = done_before.get(row, set())
-            new = {i for i in lines if i not in before and i - _line_id(row, 0) < total}
-            count += len(new)
-            if len(before) + len(new) >= total:
-                full.append(row)
-            else:
-                partial.extend((i,) for i in new)
-        if full:
-            full.sort()
-            if full[-1] - full[0] + 1 == len(full):
-                self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?",
-                                 (full[0], full[-1]))
-            else:
-                self._db.executemany("DELETE FROM msgs WHERE id = ?", [(r,) for r in full])
-            cleared = [r for r in full if r in done_before]
-            for r in cleared:
-                self._db.execute("DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
-                                 (_line_id(r, 0), _line_id(r + 1, 0) - 1))
-                self._acked -= len(done_before[r])
-        if partial:
-            self._db.executemany("INSERT INTO acked VALUES (?)", partial)
-            self._acked += len(partial)
+        count, acked_delta = ack_rows(self._db, ids, self._acked > 0)
+        self._acked += acked_delta
         return count
 
     def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
