@@ -28,7 +28,6 @@ two copies received in the same millisecond are kept once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -145,6 +144,16 @@ def decode(msgs: Sequence[Message], site: str, prefix: str) -> Decoded:
     return out
 
 
+async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set or ``timeout`` passes."""
+    tasks = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
 class Pipeline:
     """The thin asyncio shell around :func:`decode` and the buffer commit."""
 
@@ -166,6 +175,7 @@ class Pipeline:
         self._commit_window_s = commit_window_s
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
+        self._batch_full = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._intake = True
         self.full = False
@@ -182,6 +192,8 @@ class Pipeline:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
         self._ready.set()
+        if len(self.pending) >= self._max_batch:
+            self._batch_full.set()  # ends a commit window early
 
     def stop_intake(self) -> None:
         self._intake = False
@@ -286,8 +298,8 @@ class Pipeline:
                 # the window instead of each; acks wait for the commit as always
                 age = max(0.0, time.time() - self.pending[0].received_at)
                 if age < self._commit_window_s:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self._commit_window_s - age)
+                    self._batch_full.clear()
+                    await _first_of(stop, self._batch_full, self._commit_window_s - age)
                     continue
             if not await self.commit_once():
                 await self._wait_room(stop)
