@@ -86,6 +86,9 @@ class LastSeen:
             # a convenience view, not part of the delivery guarantee: no fsync per
             # flush (SD-card wear); a power cut may lose its last few seconds
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # the table is a few pages: checkpoint often so its WAL stays ~256 KiB,
+            # not SQLite's 4 MiB of repeated copies of the same pages
+            self._db.execute("PRAGMA wal_autocheckpoint=64")
             self._db.execute(_SCHEMA)
         self._pending: dict[str, _Latest] = {}
         self._flush_every_s = flush_every_s
