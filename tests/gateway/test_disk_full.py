@@ -154,3 +154,29 @@ def test_lastseen_keeps_sightings_while_the_disk_is_full(tmp_path: Path) -> None
         assert len(ls.all()) == 500 and not ls.disk_full
     finally:
         ls.close()
+
+
+def test_forwarder_retries_a_delete_that_fails_on_a_full_disk(buf: DurableBuffer) -> None:
+    from tests.gateway.test_forwarder import FakeSleep, FakeStore, fill, make, run_until
+
+    lines = fill(buf, 50)
+    store, sleep = FakeStore(), FakeSleep()
+    fwd, metrics = make(buf, store, sleep=sleep)
+    real = buf._db
+    buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
+    fails: list[bool] = []
+
+    async def go() -> None:
+        def cond() -> bool:
+            fails.append(fwd.disk_full)
+            if len(sleep.delays) >= 3:  # three retries refused: space returns
+                buf._db = real
+            return buf.stats().depth == 0
+
+        await run_until(fwd, cond)
+
+    asyncio.run(go())
+    assert any(fails) and not fwd.disk_full  # it was retrying, and it recovered
+    assert sleep.delays[:3] == [1.0, 1.0, 1.0]
+    assert sorted(set(store.written)) == sorted(lines)  # all forwarded, rows then deleted
+    assert metrics.registry.get_sample_value("livinglab_points_forwarded_total") == 50
