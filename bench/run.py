@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer", action="store_true",
                     help="then run bench/peer.sh once (Node-RED and ours via ../shared/peers)")
     ap.add_argument("--keep", action="store_true", help="keep the run dir (logs, data)")
+    ap.add_argument("--durability", choices=["fsync", "os-cache"], default=None,
+                    help="the gateway's [gateway] durability (default: its config default)")
     ap.add_argument("--out", type=Path,
                     default=HERE / "results" / f"{time.strftime('%Y%m%d')}.jsonl")
     a = ap.parse_args(argv)
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     r: dict[str, object] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             "consumer": a.consumer, "store": a.store, "quick": a.quick,
                             "publishers": a.publishers, "machine": machine(),
+                            "durability": a.durability,
                             "commit": _git_head()}
     broker = Mosquitto(run_dir / "mosquitto", extra=("log_type subscribe",))
     store = None
@@ -191,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = render_config(tpl, run_dir / "consumer.toml", {
             "MQTT_PORT": str(broker.port), "STORE_URL": store.url, "STORE_PORT": str(store.port),
             "STORE_DB": DB, "RUN_DIR": str(run_dir), "CONSUMER_HTTP_PORT": str(health)})
+        if a.durability:  # [gateway] durability: the cost of fsync-before-ack
+            cfg.write_text(cfg.read_text().replace(
+                "[gateway]\n", f'[gateway]\ndurability = "{a.durability}"\n', 1))
         consumer = Consumer(consumer_cmd(a.consumer, cfg), run_dir, health)
         ctx = Ctx(run_dir, broker, counter, consumer, a.publishers)
         if a.profile:

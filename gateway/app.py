@@ -60,7 +60,9 @@ class Gateway:
         self.metrics = Metrics()
         cfg.gateway.data_dir.mkdir(parents=True, exist_ok=True)
         self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
-                                    cfg.gateway.quarantine_max)
+                                    cfg.gateway.quarantine_max,
+                                    sync_full=cfg.gateway.durability == "fsync",
+                                    seen_window_s=cfg.gateway.dedup_window_s)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,
@@ -78,7 +80,8 @@ class Gateway:
                                  rejected_topic=rejected_topic(cfg.site, cfg.gateway.id, prefix),
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
-                                 registry=cfg.registry, accounting=self.accounting)
+                                 registry=cfg.registry, accounting=self.accounting,
+                                 commit_window_s=cfg.gateway.commit_window_s)
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
@@ -98,11 +101,17 @@ class Gateway:
         since = getattr(self.forwarder, "failing_since", None)
         return 0.0 if since is None else max(time.monotonic() - float(since), 0.0)
 
+    def disk_full(self) -> bool:
+        return self.pipeline.disk_full or self.forwarder.disk_full
+
     def health(self) -> tuple[int, dict[str, Any]]:
-        ok = self.source.connected and self.store_down_s() <= STORE_DOWN_UNHEALTHY_S
+        """503 while the broker or store is lost, or acks are held back (full buffer/disk)."""
+        ok = self.source.connected and self.store_down_s() <= STORE_DOWN_UNHEALTHY_S \
+            and not self.pipeline.full and not self.disk_full()
         doc = {"status": "ok" if ok else "unhealthy", "mqtt_connected": self.source.connected,
                "buffer_depth": self.depth, "oldest_age_s": round(self.oldest_age_s, 3),
-               "buffer_full": self.pipeline.full, "store_down_s": round(self.store_down_s(), 1),
+               "buffer_full": self.pipeline.full, "disk_full": self.disk_full(),
+               "store_down_s": round(self.store_down_s(), 1),
                "pending": len(self.pipeline.pending)}
         return (200 if ok else 503), doc
 
@@ -121,12 +130,14 @@ class Gateway:
             rejected=self._total("livinglab_rejections_total"),
             duplicates=self._total("livinglab_duplicates_total"),
             forwarded=self._total("livinglab_points_forwarded_total"),
-            buffer_depth=self.depth)
+            buffer_depth=self.depth, buffer_full=self.pipeline.full,
+            disk_full=self.disk_full())
         self.source.publish(self.status_topic, online_payload(h), qos=1, retain=True)
 
     async def _refresh(self, stop: asyncio.Event) -> None:
         """Buffer gauges every second, the retained status every ``REFRESH_S``."""
         last_status = last_delivery = time.monotonic()
+        last_flags = (False, False)
         while not stop.is_set():
             stats = await asyncio.to_thread(self.buffer.stats)
             self.depth, self.oldest_age_s = stats.depth, stats.oldest_age_s
@@ -138,8 +149,9 @@ class Gateway:
             if time.monotonic() - last_delivery >= self.cfg.gateway.delivery_flush_s:
                 last_delivery = time.monotonic()
                 await self.pipeline.flush_delivery(time.time())
-            if time.monotonic() - last_status >= REFRESH_S:
-                last_status = time.monotonic()
+            flags = (self.pipeline.full, self.disk_full())
+            if time.monotonic() - last_status >= REFRESH_S or flags != last_flags:
+                last_status, last_flags = time.monotonic(), flags
                 self.publish_status()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)

@@ -34,6 +34,7 @@ from typing import Protocol
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
+from .buffer_ack import ack_legacy, ack_rows
 from .buffer_schema import (
     _BASE,
     _SCHEMA,
@@ -45,13 +46,23 @@ from .buffer_schema import (
     QuarantineItem,
     _line_id,
 )
+from .buffer_txn import (
+    DiskFull,
+    disk_room,
+    is_disk_full,
+    reclaim_wal,
+    transaction,
+    wal_pages,
+)
 from .errors import GatewayError
 from .seen import existing_keys, insert_many, prune_seen
 
-__all__ = ["Batch", "BufferFull", "BufferStats", "DurableBuffer", "PutHook", "PutResult",
-           "QuarantineItem"]
+__all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutHook",
+           "PutResult", "QuarantineItem"]
 
 _PRUNE_EVERY_S = 60.0
+_PAGE_SIZE = 1024
+_WAL_BYTES = 4 * 1024 * 1024
 Key = tuple[str, int, int]
 
 
@@ -80,8 +91,14 @@ class DurableBuffer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None,
                                        check_same_thread=False, timeout=30.0)
+            # 1 KiB pages for a new file (an existing one keeps its own): a commit
+            # writes whole pages to the WAL, and most of a 4 KiB page is unchanged
+            self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
+            # Debian builds SQLite with SECURE_DELETE: every forwarded row would be
+            # zeroed, a second full page write per message (SD-card wear, full disk)
+            self._db.execute("PRAGMA secure_delete=OFF")
             self._db.executescript(_SCHEMA)
         except OSError as exc:
             raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
@@ -93,6 +110,9 @@ class DurableBuffer:
             raise GatewayError(f"buffer {self.path}: cannot use WAL mode (got {mode}); "
                                "put [gateway] data_dir on a local file system")
         self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        # checkpoint every ~4 MiB of WAL whatever the page size (small disks: less)
+        wal = wal_pages(self.path.parent, self._page_size, _WAL_BYTES // self._page_size)
+        self._db.execute(f"PRAGMA wal_autocheckpoint={wal}")
         self._legacy = self._scalar("SELECT count(*) FROM lines")
         self._acked = self._scalar("SELECT count(*) FROM acked")
         self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
@@ -101,6 +121,8 @@ class DurableBuffer:
         self._quarantined = self._scalar("SELECT count(*) FROM quarantine")
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
+        #: the last write failed with SQLITE_FULL; cleared by the next one that commits
+        self.disk_full = False
         self._last_prune = float("-inf")
 
     # -- helpers (call with the lock held) ----------------------------------------------
@@ -110,6 +132,11 @@ class DurableBuffer:
     def _used_bytes(self) -> int:
         pages = self._scalar("PRAGMA page_count") - self._scalar("PRAGMA freelist_count")
         return pages * self._page_size
+
+    def _raise_disk_full(self, exc: BaseException) -> None:
+        self.disk_full = True
+        reclaim_wal(self._db)
+        raise DiskFull(self.path, self._used_bytes(), self.max_bytes) from None
 
     def _bump(self, name: str, by: int) -> None:
         if by:
@@ -153,59 +180,78 @@ class DurableBuffer:
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
-            accepted = duplicates = points = 0
-            rows: list[tuple[float, int, bytes]] = []
-            new_keys: list[tuple[str, int, int, float]] = []
-            bad: list[tuple[Rejection, bytes]] = list(rejected)
+            # a generous estimate (WAL frames, then the checkpoint's pages): a put
+            # never eats into the reserve the forwarder's deletes need
+            need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
+            if not disk_room(self.path.parent, need):
+                reclaim_wal(self._db)
+                if not disk_room(self.path.parent, need):
+                    self.full_refusals += 1
+                    self.disk_full = True
+                    raise DiskFull(self.path, used, self.max_bytes)
             dups: set[Key] = set()
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                taken = existing_keys(self._db, keys) if keys else set()
-                for key, (msg, body, error) in zip(keys, encoded, strict=True):
-                    if key in taken:  # seen before, or earlier in this same call
-                        duplicates += 1
-                        dups.add(key)
-                        continue
-                    taken.add(key)
-                    new_keys.append((*key, received_at))
-                    accepted += 1
-                    if body is None:
-                        bad.append((Rejection("", msg.device, "unencodable", error),
-                                    repr(msg).encode()))
-                    elif body:
-                        n = body.count(b"\n") + 1
-                        points += n
-                        rows.append((received_at, n, body))
-                insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
-                insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
-                quarantined = self._insert_quarantine(bad, received_at) if bad \
-                    else self._quarantined
-                seen = self._seen + accepted
-                due = received_at - self._last_prune >= _PRUNE_EVERY_S or seen > self.seen_max
-                pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
-                                    self.seen_max) if due else 0
-                self._bump("seen_pruned", pruned)
-                if hook is not None:
-                    hook.stage(self._db, dups)
-                self._db.execute("COMMIT")
+                with transaction(self._db):
+                    (accepted, duplicates, points, quarantined, seen, pruned,
+                     due) = self._insert(keys, encoded, received_at, rejected, dups)
+                    if hook is not None:
+                        hook.stage(self._db, dups)
             except BaseException as exc:
-                self._db.execute("ROLLBACK")
                 if hook is not None:
                     hook.done(False)
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
-                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                if is_disk_full(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
-                    raise BufferFull(self._used_bytes(), self.max_bytes) from exc
+                    self._raise_disk_full(exc)
                 raise
             if hook is not None:
                 hook.done(True)
+            self.disk_full = False
             if due:
                 self._last_prune = received_at
             self._seen = seen - pruned
             self._depth += points
             self._quarantined = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
+
+    def _insert(self, keys: list[tuple[str, int, int]],
+                encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
+                rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
+                ) -> tuple[int, int, int, int, int, int, bool]:
+        """The body of ``put``'s transaction (lock held, transaction open); the keys
+        found already accepted are added to ``dups`` (for the delivery accounting)."""
+        accepted = duplicates = points = 0
+        rows: list[tuple[float, int, bytes]] = []
+        new_keys: list[tuple[str, int, int, float]] = []
+        bad: list[tuple[Rejection, bytes]] = list(rejected)
+        taken = existing_keys(self._db, keys) if keys else set()
+        for key, (msg, body, error) in zip(keys, encoded, strict=True):
+            if key in taken:  # seen before, or earlier in this same call
+                duplicates += 1
+                dups.add(key)
+                continue
+            taken.add(key)
+            new_keys.append((*key, received_at))
+            accepted += 1
+            if body is None:
+                bad.append((Rejection("", msg.device, "unencodable", error),
+                            repr(msg).encode()))
+            elif body:
+                n = body.count(b"\n") + 1
+                points += n
+                rows.append((received_at, n, body))
+        insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
+        insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
+        quarantined = self._insert_quarantine(bad, received_at) if bad \
+            else self._quarantined
+        seen = self._seen + accepted
+        every = min(_PRUNE_EVERY_S, self.seen_window_s / 4)
+        due = received_at - self._last_prune >= every or seen > self.seen_max
+        pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
+                            self.seen_max) if due else 0
+        self._bump("seen_pruned", pruned)
+        return accepted, duplicates, points, quarantined, seen, pruned, due
 
     def _full(self, used: int) -> bool:
         """At the bound *and* holding points the forwarder can drain.
@@ -217,8 +263,9 @@ class DurableBuffer:
         return used >= self.max_bytes and self._depth > 0
 
     def is_full(self) -> bool:
+        """At the bound, or the disk was full at the last write (until one commits)."""
         with self._lock:
-            return self._full(self._used_bytes())
+            return self.disk_full or self._full(self._used_bytes())
 
     @property
     def depth(self) -> int:
@@ -300,15 +347,16 @@ class DurableBuffer:
 
     @contextmanager
     def _ack_transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE .. COMMIT; on failure roll back and re-read the acked count."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One transaction; on failure re-read the acked count (DiskFull: retry later)."""
         try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            with transaction(self._db):
+                yield
+        except BaseException as exc:
             self._acked = self._scalar("SELECT count(*) FROM acked")
+            if is_disk_full(exc):
+                self._raise_disk_full(exc)
             raise
+        self.disk_full = False
 
     def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
         """A batch as ``get_batch`` made it: every remaining line of a range of rows, then
@@ -329,55 +377,12 @@ class DurableBuffer:
             self._depth -= n
 
     def _ack_legacy(self, ids: list[int], batch: Batch) -> int:
-        if len(ids) == len(batch.ids) and batch.last_id - batch.first_id + 1 == len(ids):
-            return int(self._db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?",
-                                        (batch.first_id, batch.last_id)).rowcount)
-        return int(self._db.executemany("DELETE FROM lines WHERE id = ?",
-                                        [(i,) for i in ids]).rowcount)
+        return ack_legacy(self._db, ids, batch)
 
     def _ack_rows(self, ids: Sequence[int]) -> int:
         """Ack lines of ``msgs`` rows; returns how many were still waiting."""
-        per_row: dict[int, list[int]] = {}
-        for i in ids:
-            per_row.setdefault((i - _BASE) >> _SHIFT, []).append(i)
-        lo, hi = min(per_row), max(per_row)
-        totals = dict(self._db.execute("SELECT id, points FROM msgs WHERE id BETWEEN ? AND ?",
-                                       (lo, hi)).fetchall())
-        done_before: dict[int, set[int]] = {}
-        if self._acked:
-            for (line,) in self._db.execute(
-                    "SELECT line_id FROM acked WHERE line_id BETWEEN ? AND ?",
-                    (_line_id(lo, 0), _line_id(hi + 1, 0) - 1)):
-                done_before.setdefault((line - _BASE) >> _SHIFT, set()).add(line)
-        full: list[int] = []
-        partial: list[tuple[int]] = []
-        count = 0
-        for row, lines in per_row.items():
-            total = totals.get(row)
-            if total is None:
-                continue  # acked already
-            before = done_before.get(row, set())
-            new = {i for i in lines if i not in before and i - _line_id(row, 0) < total}
-            count += len(new)
-            if len(before) + len(new) >= total:
-                full.append(row)
-            else:
-                partial.extend((i,) for i in new)
-        if full:
-            full.sort()
-            if full[-1] - full[0] + 1 == len(full):
-                self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?",
-                                 (full[0], full[-1]))
-            else:
-                self._db.executemany("DELETE FROM msgs WHERE id = ?", [(r,) for r in full])
-            cleared = [r for r in full if r in done_before]
-            for r in cleared:
-                self._db.execute("DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
-                                 (_line_id(r, 0), _line_id(r + 1, 0) - 1))
-                self._acked -= len(done_before[r])
-        if partial:
-            self._db.executemany("INSERT INTO acked VALUES (?)", partial)
-            self._acked += len(partial)
+        count, acked_delta = ack_rows(self._db, ids, self._acked > 0)
+        self._acked += acked_delta
         return count
 
     def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
@@ -385,12 +390,12 @@ class DurableBuffer:
         if not items:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                count = self._insert_quarantine(items, time.time())
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                with transaction(self._db):
+                    count = self._insert_quarantine(items, time.time())
+            except sqlite3.OperationalError as exc:
+                if is_disk_full(exc):
+                    self._raise_disk_full(exc)
                 raise
             self._quarantined = count
 

@@ -47,6 +47,18 @@ class GatewaySection(_Section):
     # store as ``delivery`` points every ``delivery_flush_s`` (the contract: <= 60 s).
     delivery_accounting: bool = True
     delivery_flush_s: float = Field(default=30.0, gt=0, le=60)
+    # "fsync": every commit of the durable buffer reaches the disk (fsync of its
+    # WAL) before the MQTT ack goes out, so a power cut loses nothing acknowledged.
+    # "os-cache": the commit reaches the OS page cache only (safe against a
+    # gateway crash or kill -9, not against a power cut); faster, fewer writes.
+    durability: Literal["fsync", "os-cache"] = "fsync"
+    # Commit grouping: wait until the oldest unacked message is this old before
+    # committing, so one fsync and one set of WAL pages cover the whole group
+    # (SD-card wear). Acks always wait for the commit.
+    commit_window_s: float = Field(default=0.5, ge=0, le=5)
+    # How long the dedup record keeps a (device, boot, seq): as long as the broker
+    # may redeliver (the MQTT session expiry, 7 days by default).
+    dedup_window_s: float = Field(default=7 * 24 * 3600.0, ge=10)
 
 
 class MqttSection(_Section):

@@ -37,7 +37,7 @@ from prometheus_client import Histogram
 
 from protocols import Rejection
 
-from .buffer import Batch, DurableBuffer
+from .buffer import Batch, DiskFull, DurableBuffer
 from .metrics import Metrics
 from .retry import Backoff
 from .stores import Store, StoreFatal, StoreRejected, StoreTransient
@@ -47,6 +47,7 @@ __all__ = ["Forwarder"]
 log = logging.getLogger(__name__)
 
 _IDLE_POLL_S = 1.0
+_DISK_RETRY_S = 1.0
 _DEVICE_TAG = re.compile(rb",device=([a-z0-9][a-z0-9-]{0,62})(?:,|$)")
 
 _Outcome = Literal["ok", "stopped"]
@@ -75,6 +76,8 @@ class Forwarder:
         self.failing_since: float | None = None
         #: the last store error message, for logs and health
         self.last_error: str | None = None
+        #: a buffer update after a write failed with a full disk (being retried)
+        self.disk_full = False
 
     def wake(self) -> None:
         """New data was committed (call from the event loop thread)."""
@@ -154,15 +157,17 @@ class Forwarder:
             self._metrics.store_errors.labels(kind="rejected").inc()
             if len(batch) == 1:
                 log.warning("store rejected a line, quarantined: %s", exc)
-                await asyncio.to_thread(self._buffer.quarantine,
-                                        [(_rejection(batch.lines[0], exc), batch.lines[0])])
-                await asyncio.to_thread(self._buffer.ack, batch)
-                return "ok"
+                item = (_rejection(batch.lines[0], exc), batch.lines[0])
+                if await self._on_disk(lambda: self._buffer.quarantine([item]), stop) \
+                        == "stopped":
+                    return "stopped"
+                return await self._on_disk(lambda: self._buffer.ack(batch), stop)
             mid = len(batch) // 2
             if await self._send(batch.slice(0, mid), stop) == "stopped":
                 return "stopped"
             return await self._send(batch.slice(mid, len(batch)), stop)
-        await asyncio.to_thread(self._buffer.ack, batch)
+        if await self._on_disk(lambda: self._buffer.ack(batch), stop) == "stopped":
+            return "stopped"  # the store has it, the buffer too: written again next time
         self._metrics.forwarded.inc(len(batch))
         now = self._wall()
         # one observation per line, but one call per run of equal receive times (a whole
@@ -171,6 +176,29 @@ class Forwarder:
             _observe_many(self._metrics.latency, max(0.0, now - t), len(list(same)))
         self._metrics.buffer_depth.set(self._buffer.depth)
         return "ok"
+
+    async def _on_disk(self, op: Callable[[], None], stop: asyncio.Event) -> _Outcome:
+        """A buffer write after the store answered; retried while the disk is full.
+
+        A delete of forwarded rows needs a little disk too (the WAL grows first).
+        Until it commits the rows stay, so at worst they are written again, which
+        the store treats as the same points; giving up would stop the gateway.
+        """
+        while True:
+            try:
+                await asyncio.to_thread(op)
+            except DiskFull as exc:
+                if not self.disk_full:
+                    log.warning("%s; retrying the buffer update every %.0f s", exc,
+                                _DISK_RETRY_S)
+                self.disk_full = True
+                if not await _until_stopped(self._sleep(_DISK_RETRY_S), stop):
+                    return "stopped"
+                continue
+            if self.disk_full:
+                log.info("buffer writable again; forwarded rows deleted")
+            self.disk_full = False
+            return "ok"
 
     async def _with_retries(self, op: Callable[[], Awaitable[None]],
                             stop: asyncio.Event) -> _Outcome:

@@ -9,6 +9,7 @@ a convenience view, not part of the delivery guarantee.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -16,6 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from .buffer_txn import is_disk_full
+
+log = logging.getLogger("livinglab.gateway.lastseen")
 
 FILE_NAME = "lastseen.sqlite"
 
@@ -78,11 +83,18 @@ class LastSeen:
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # a convenience view, not part of the delivery guarantee: no fsync per
+            # flush (SD-card wear); a power cut may lose its last few seconds
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # the table is a few pages: checkpoint often so its WAL stays ~256 KiB,
+            # not SQLite's 4 MiB of repeated copies of the same pages
+            self._db.execute("PRAGMA wal_autocheckpoint=64")
             self._db.execute(_SCHEMA)
         self._pending: dict[str, _Latest] = {}
         self._flush_every_s = flush_every_s
         self._clock = clock
         self._last_flush = clock()
+        self.disk_full = False
 
     def update(self, sightings: Sequence[Sighting]) -> None:
         """Note a batch; older sightings never overwrite newer ones. Written when due."""
@@ -118,6 +130,20 @@ class LastSeen:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
+        try:
+            self._write(pending)
+        except sqlite3.OperationalError as exc:
+            if not is_disk_full(exc):
+                raise
+            self._pending = pending  # kept for the next flush; nothing newer came (lock held)
+            if not self.disk_full:
+                log.warning("last-seen table not updated: %s (retrying every %.0f s)", exc,
+                            self._flush_every_s)
+            self.disk_full = True
+            return
+        self.disk_full = False
+
+    def _write(self, pending: dict[str, _Latest]) -> None:
         with self._db:
             self._db.executemany(
                 "INSERT INTO devices(device, last_seen) VALUES (?, ?) ON CONFLICT(device) "

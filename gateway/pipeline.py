@@ -10,8 +10,14 @@ Top to bottom:
 4. Only then every message of the batch is acknowledged to the broker, the
    rejection reports are published, metrics bumped and the forwarder woken.
 
-If ``put`` raises ``BufferFull`` nothing is acked: the batch stays pending and
-the broker keeps everything else (its inflight window is our Receive Maximum).
+If ``put`` raises ``BufferFull`` (or ``DiskFull``: the file system is full) nothing
+is acked: the batch stays pending and the broker keeps everything else (its
+inflight window is our Receive Maximum); it is said once in the log, and the
+commit is retried until it succeeds, so the gateway resumes by itself.
+
+Commit grouping (``commit_window_s``): a commit waits until its oldest message is
+that old (or the batch is full), so one fsync and one set of WAL pages cover
+every message of the window: SD-card wear, measured in ``bench/wear.py``.
 
 Status messages have no (boot, seq); their ``device`` point is buffered as an
 ``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
@@ -34,7 +40,7 @@ from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
 
-from .buffer import BufferFull, PutHook
+from .buffer import BufferFull, DiskFull, PutHook
 from .delivery import Accounting, Event, readable_key
 from .lastseen import LastSeen, Sighting
 from .metrics import Metrics
@@ -45,6 +51,7 @@ log = logging.getLogger("livinglab.gateway.pipeline")
 STATUS_BOOT = -1
 DELIVERY_BOOT = -2  # the buffer item holding ``delivery`` points (seq = flush time in ms)
 MAX_BATCH = 2000
+_FULL_LOG_EVERY_S = 60.0
 
 
 class Sink(Protocol):
@@ -158,6 +165,16 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
     return out
 
 
+async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set or ``timeout`` passes."""
+    tasks = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
 class Pipeline:
     """The thin asyncio shell around :func:`decode` and the buffer commit."""
 
@@ -166,7 +183,7 @@ class Pipeline:
                  lastseen: LastSeen | None = None, accounting: Accounting | None = None,
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
-                 registry: Registry = BUILTIN) -> None:
+                 registry: Registry = BUILTIN, commit_window_s: float = 0.0) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
         self.registry = registry
         self._buffer = buffer
@@ -176,13 +193,19 @@ class Pipeline:
         self._lastseen = lastseen
         self._accounting = accounting
         self._max_batch = max_batch
+        self._cap = max_batch  # halved while the disk is full, doubled back after
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
+        self._commit_window_s = commit_window_s
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
+        self._batch_full = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._intake = True
         self.full = False
+        self.disk_full = False
+        self._full_logged = float("-inf")
+        self._full_announced = False
         self.committed_messages = 0
 
     # -- stage 1: receive ---------------------------------------------------------
@@ -193,6 +216,8 @@ class Pipeline:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
         self._ready.set()
+        if len(self.pending) >= self._max_batch:
+            self._batch_full.set()  # ends a commit window early
 
     def stop_intake(self) -> None:
         self._intake = False
@@ -208,7 +233,7 @@ class Pipeline:
             return await self._commit()
 
     async def _commit(self) -> bool:
-        batch = self.pending[: self._max_batch]
+        batch = self.pending[: self._cap]
         if not batch:
             return True
         decoded = decode(batch, self.site, self.prefix, self.registry,
@@ -217,16 +242,26 @@ class Pipeline:
         try:
             result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
                                                              received_at)
-        except BufferFull:
-            if not self.full:
-                self.full = True
+        except BufferFull as exc:  # or DiskFull: the same backpressure, said once
+            disk = isinstance(exc, DiskFull)
+            if disk:  # a smaller batch may fit where this one does not
+                self._cap = max(1, len(batch) // 2)
+            if not self.full or disk != self.disk_full:
+                self.full, self.disk_full = True, disk
                 self._metrics.buffer_full.inc()
-                log.warning("buffer full: holding %d messages unacked until the store drains",
-                            len(self.pending))
+                # once per episode: at the edge a small batch may fit between refusals
+                if time.monotonic() - self._full_logged >= _FULL_LOG_EVERY_S:
+                    self._full_logged = time.monotonic()
+                    self._full_announced = True
+                    log.warning("%s; holding %d messages unacked (the broker keeps them)",
+                                exc, len(self.pending))
             return False
+        self._cap = min(self._max_batch, self._cap * 2)
         if self.full:
-            self.full = False
-            log.info("buffer has room again; resuming acks")
+            self.full = self.disk_full = False
+            if self._full_announced:
+                self._full_announced = False
+                log.info("buffer has room again; resuming acks")
         del self.pending[: len(batch)]
         for msg in batch:
             self._sink.ack(msg)
@@ -306,6 +341,14 @@ class Pipeline:
                 waiter.cancel()
                 stopper.cancel()
                 continue
+            if self._commit_window_s > 0 and len(self.pending) < self._max_batch:
+                # group commits: one fsync (and a few pages of WAL) for every message of
+                # the window instead of each; acks wait for the commit as always
+                age = max(0.0, time.time() - self.pending[0].received_at)
+                if age < self._commit_window_s:
+                    self._batch_full.clear()
+                    await _first_of(stop, self._batch_full, self._commit_window_s - age)
+                    continue
             if not await self.commit_once():
                 await self._wait_room(stop)
 

@@ -40,6 +40,8 @@ class GatewayHealth:
     duplicates: int
     forwarded: int
     buffer_depth: int
+    buffer_full: bool = False
+    disk_full: bool = False
 
 
 def online_payload(h: GatewayHealth, now: float | None = None) -> bytes:
@@ -48,7 +50,8 @@ def online_payload(h: GatewayHealth, now: float | None = None) -> bytes:
         state="online", gateway=h.gateway, site=h.site, version=_version(),
         started_at=float(h.started_at), ts=float(time.time() if now is None else now),
         received=h.received, accepted=h.accepted, rejected=h.rejected,
-        duplicates=h.duplicates, forwarded=h.forwarded, buffer_depth=h.buffer_depth)
+        duplicates=h.duplicates, forwarded=h.forwarded, buffer_depth=h.buffer_depth,
+        buffer_full=h.buffer_full, disk_full=h.disk_full)
     return model.model_dump_json(exclude_none=True).encode()
 
 

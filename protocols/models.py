@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -228,6 +229,11 @@ class GatewayStatus(BaseModel):
         default=None, description="points acknowledged by the store")
     buffer_depth: Annotated[StrictInt, Field(ge=0)] | None = Field(
         default=None, description="points in the durable buffer, not yet forwarded")
+    buffer_full: StrictBool | None = Field(
+        default=None,
+        description="true while acks are held back: buffer at its bound or disk full")
+    disk_full: StrictBool | None = Field(
+        default=None, description="true while the file system under the buffer is full")
 
 
 class RejectionReport(BaseModel):

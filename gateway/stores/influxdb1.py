@@ -1,9 +1,10 @@
 """InfluxDB 1.x through its v1 HTTP API (``/write?db=&precision=ms``, ``/query``).
 
 The stdlib ``http.client`` is enough for two endpoints: one persistent
-keep-alive connection, used from a worker thread (``asyncio.to_thread``) under a
-lock, re-opened after any error. No extra dependency and no hidden retries: the
-durable buffer is the retry memory, this class only says what went wrong.
+keep-alive connection, used from a daemon thread (:mod:`.detached`, so a hung
+server never delays the exit) under a lock, re-opened after any error. No extra
+dependency and no hidden retries: the durable buffer is the retry memory, this
+class only says what went wrong.
 
 ``ensure_ready`` runs ``CREATE DATABASE`` (idempotent in InfluxDB 1.x), so the
 gateway creates its database if it is missing. If the database disappears while
@@ -13,7 +14,6 @@ transient error so the same batch is retried.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.client
 import json
@@ -23,6 +23,7 @@ import urllib.parse
 
 from ..config import StoreSection
 from .base import StoreError, StoreFatal, StoreTransient, classify_status
+from .detached import detached
 
 __all__ = ["InfluxDB1Store"]
 
@@ -124,10 +125,10 @@ class InfluxDB1Store:
 
     # -- the Store protocol ---------------------------------------------------------
     async def ensure_ready(self) -> None:
-        await asyncio.to_thread(self._create_database)
+        await detached(self._create_database, "influxdb1-setup")
 
     async def write(self, body: bytes, n_lines: int) -> None:
-        await asyncio.to_thread(self._write, body)
+        await detached(lambda: self._write(body), "influxdb1-write")
 
     async def aclose(self) -> None:
         # Not under the lock: a write stuck on a silent server must not block

@@ -4,7 +4,7 @@ Works with InfluxDB 2.x/3.x, InfluxDB 1.8+ (token ``user:password``, bucket
 ``db/rp``) and VictoriaMetrics (which ignores org and token; it names series
 ``{measurement}_{field}`` and keeps ``bucket``/``db`` as a label only if asked).
 
-We use the client's SYNCHRONOUS write API from a worker thread, never its
+We use the client's SYNCHRONOUS write API from a daemon thread (:mod:`.detached`), never its
 background batching mode: that mode keeps its retries in memory and gives up
 after a few attempts, while our durable buffer already is the retry memory.
 The client's own urllib3 retries are turned off for the same reason; every
@@ -14,6 +14,7 @@ error is translated into StoreTransient / StoreRejected / StoreFatal here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -29,8 +30,11 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from ..config import StoreSection
 from .base import StoreTransient, classify_status
+from .detached import detached
 
 __all__ = ["InfluxDB2Store"]
+
+_CLOSE_S = 1.0
 
 
 class InfluxDB2Store:
@@ -90,16 +94,17 @@ class InfluxDB2Store:
     async def ensure_ready(self) -> None:
         """Reachability only: bucket and token problems show up as StoreFatal on write
         (VictoriaMetrics and InfluxDB 1.8 have no bucket API to check them with)."""
-        await asyncio.to_thread(self._ping)
+        await detached(self._ping, "influxdb2-ping")
 
     async def write(self, body: bytes, n_lines: int) -> None:
-        await asyncio.to_thread(self._write, body)
+        await detached(lambda: self._write(body), "influxdb2-write")
 
     async def aclose(self) -> None:
         def close() -> None:  # not under the lock: see InfluxDB1Store.aclose
             self._write_api.close()
             self._client.close()
-        await asyncio.to_thread(close)
+        with contextlib.suppress(TimeoutError):  # never wait long for a hung store
+            await asyncio.wait_for(detached(close, "influxdb2-close"), _CLOSE_S)
 
 
 def _message(body: str) -> str:

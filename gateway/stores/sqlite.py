@@ -48,7 +48,6 @@ a StoreRejected, so the forwarder isolates and quarantines it.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -57,6 +56,7 @@ from protocols import ProtocolError, parse_line
 
 from ..config import StoreSection
 from .base import StoreFatal, StoreRejected, StoreTransient
+from .detached import detached
 
 __all__ = ["SCHEMA", "SQLiteStore"]
 
@@ -94,6 +94,8 @@ _INSERT_TEXT = ("INSERT OR REPLACE INTO text_fields "
 
 Row = tuple[str, str, str, str, str, float, int]
 TextRow = tuple[str, str, str, str, str, str, int]
+
+_CLOSE_S = 1.0
 
 
 def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
@@ -169,16 +171,22 @@ class SQLiteStore:
             self._open()
 
     async def ensure_ready(self) -> None:
-        await asyncio.to_thread(self._ensure)
+        await detached(self._ensure, "sqlite-setup")
 
     async def write(self, body: bytes, n_lines: int) -> None:
-        await asyncio.to_thread(self._write, body)
+        await detached(lambda: self._write(body), "sqlite-write")
 
     def _close(self) -> None:
-        with self._lock:
+        # a write waiting on a lock held by a reader keeps ours: do not wait for it
+        # (that connection then dies with the process; the WAL keeps the file sound)
+        if not self._lock.acquire(timeout=_CLOSE_S):
+            return
+        try:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        finally:
+            self._lock.release()
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._close)
+        await detached(self._close, "sqlite-close")
