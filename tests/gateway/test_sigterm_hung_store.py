@@ -38,7 +38,8 @@ def sqlite_rows(path: Path) -> list[tuple[str, str, int, str, float]]:
     db = sqlite3.connect(path, timeout=10)
     try:
         return [(d, s, int(t), f, float(v)) for d, s, t, f, v in db.execute(
-            "SELECT device, sensor, time_ms, field, value FROM readings")]
+            "SELECT device, sensor, time_ms, field, value FROM readings "
+            "WHERE measurement = 'air'")]  # not the gateway's device/delivery points
     finally:
         db.close()
 
