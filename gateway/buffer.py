@@ -3,21 +3,16 @@
 One SQLite file under ``data_dir`` in WAL mode; its tables (``msgs``, the legacy
 ``lines``, ``seen``, ``quarantine``) and value types are in :mod:`gateway.buffer_schema`.
 
-Durability: ``synchronous=NORMAL`` in WAL mode makes every committed ``put``
-survive a process crash (kill -9, OOM): the commit is in the WAL file in the
-OS page cache before the MQTT ack goes out. It does not fsync on commit, so a
-power loss can lose the last commits that the broker already considers
-delivered. ``sync_full=True`` (``synchronous=FULL``) fsyncs the WAL on every
-commit and closes that gap, at the cost of one fsync per ``put`` (ms on an SD
-card). Batching many messages per ``put`` keeps either mode cheap.
+Durability: the gateway opens it with ``sync_full=True`` (``[gateway] durability =
+"fsync"``, the default): ``synchronous=FULL`` fsyncs the WAL at every commit, and the
+MQTT acks wait for the commit, so a power cut loses nothing acknowledged; commit
+grouping (``commit_window_s``, in the pipeline) keeps that to one fsync per group.
+``"os-cache"`` (``synchronous=NORMAL``) survives kill -9 but not a power cut.
 
-Bound (backpressure policy): when the used size of the file (``(page_count -
-freelist_count) * page_size``, the bytes actually holding data, cheap to read)
-reaches ``max_bytes``, ``put`` raises :class:`BufferFull` and writes nothing.
-The caller then does not acknowledge the MQTT messages, so the broker keeps
-them and redelivers later: nothing is dropped silently. Every refusal is
-counted (``full_refusals``). Freed pages are reused, so the file does not grow
-past the bound by more than one batch plus the WAL.
+Bound (backpressure): when the bytes holding data (``(page_count - freelist_count) *
+page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
+nothing; the caller does not ack, so the broker keeps the messages. Every refusal is
+counted (``full_refusals``); freed pages are reused, so the file stays near the bound.
 
 Dedup record (the ``seen`` table, its queries and retention window): :mod:`gateway.seen`.
 """
@@ -30,10 +25,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
+from . import quarantine
 from .buffer_ack import ack_legacy, ack_rows
 from .buffer_schema import (
     _BASE,
@@ -48,6 +43,8 @@ from .buffer_schema import (
 )
 from .buffer_txn import (
     DiskFull,
+    Key,
+    PutHook,
     disk_room,
     is_disk_full,
     reclaim_wal,
@@ -63,15 +60,6 @@ __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "P
 _PRUNE_EVERY_S = 60.0
 _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
-Key = tuple[str, int, int]
-
-
-class PutHook(Protocol):
-    """Extra writes committed in a ``put``'s transaction (see :mod:`gateway.delivery`)."""
-
-    def stage(self, db: sqlite3.Connection, duplicates: set[Key]) -> None: ...
-
-    def done(self, committed: bool) -> None: ...
 
 
 class DurableBuffer:
@@ -145,17 +133,9 @@ class DurableBuffer:
                              "SET value = value + excluded.value", (name, by))
 
     def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float) -> int:
-        self._db.executemany(
-            "INSERT INTO quarantine (at, topic, device, reason, detail, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(at, r.topic, r.device, r.reason, r.detail, bytes(p)) for r, p in items])
-        count = self._quarantined + len(items)
-        excess = count - self.quarantine_max
-        if excess > 0:
-            self._db.execute("DELETE FROM quarantine WHERE id IN "
-                             "(SELECT id FROM quarantine ORDER BY id LIMIT ?)", (excess,))
-            self._bump("quarantine_evicted", excess)
-            count -= excess
+        count, evicted = quarantine.insert(self._db, items, at, self._quarantined,
+                                           self.quarantine_max)
+        self._bump("quarantine_evicted", evicted)
         return count
 
     # -- public API ------------------------------------------------------------------------
@@ -339,7 +319,7 @@ class DurableBuffer:
             or batch.last_id < _BASE else []
         with self._lock:
             with self._ack_transaction():
-                n = self._ack_legacy(legacy, batch) if legacy else 0
+                n = ack_legacy(self._db, legacy, batch) if legacy else 0
                 if len(legacy) < len(batch.ids):
                     n += self._ack_rows([i for i in batch.ids if i >= _BASE]
                                         if legacy else batch.ids)
@@ -376,9 +356,6 @@ class DurableBuffer:
                     n += self._ack_rows(cut)
             self._depth -= n
 
-    def _ack_legacy(self, ids: list[int], batch: Batch) -> int:
-        return ack_legacy(self._db, ids, batch)
-
     def _ack_rows(self, ids: Sequence[int]) -> int:
         """Ack lines of ``msgs`` rows; returns how many were still waiting."""
         count, acked_delta = ack_rows(self._db, ids, self._acked > 0)
@@ -402,11 +379,7 @@ class DurableBuffer:
     def list_quarantine(self, limit: int = 100) -> list[QuarantineItem]:
         """Newest first."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, at, topic, device, reason, detail, payload FROM quarantine "
-                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [QuarantineItem(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5], bytes(r[6]))
-                for r in rows]
+            return quarantine.newest(self._db, limit)
 
     def stats(self) -> BufferStats:
         with self._lock:

@@ -20,10 +20,11 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from .buffer_schema import BufferFull
 
-__all__ = ["DiskFull", "disk_room", "is_disk_full", "reclaim_wal", "transaction",
+__all__ = ["DiskFull", "Key", "PutHook", "disk_room", "is_disk_full", "reclaim_wal", "transaction",
            "wal_pages"]
 
 _SQLITE_FULL = 13
@@ -98,3 +99,14 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+Key = tuple[str, int, int]
+
+
+class PutHook(Protocol):
+    """Extra writes committed in a ``put``'s transaction (see :mod:`gateway.delivery`)."""
+
+    def stage(self, db: sqlite3.Connection, duplicates: set[Key]) -> None: ...
+
+    def done(self, committed: bool) -> None: ...

@@ -38,7 +38,8 @@ from typing import Any, Protocol
 from protocols.errors import TopicError
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
-from protocols.validate import Accepted, Rejection, validate_status, validate_telemetry
+from protocols.validate import Accepted, Rejection, validate_telemetry
+from protocols.validate_status import validate_status
 
 from .buffer import BufferFull, DiskFull, PutHook
 from .delivery import Accounting, Event, readable_key

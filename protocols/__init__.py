@@ -35,10 +35,10 @@ from .validate import (
     Outcome,
     Rejection,
     StatusRecord,
-    validate_status,
     validate_telemetry,
     value_verdict,
 )
+from .validate_status import validate_status
 
 __all__ = [
     "BUILTIN",

@@ -25,7 +25,8 @@ from pydantic import (
 
 from .ids import ID_PATTERN, SENSOR_PATTERN
 from .quantities import QUANTITIES
-from .validate import FW_PATTERN, MAX_COUNTER, MAX_SAMPLES, MAX_VALUES, REASONS, UPDATE_STATES
+from .validate import MAX_COUNTER, MAX_SAMPLES, MAX_VALUES, REASONS
+from .validate_status import FW_PATTERN, UPDATE_STATES
 
 Id = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
 SensorId = Annotated[StrictStr, Field(pattern=SENSOR_PATTERN)]

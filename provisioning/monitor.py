@@ -30,10 +30,10 @@ from protocols.validate import (
     REASONS,
     Rejection,
     loads_strict,
-    validate_status,
     validate_telemetry,
     value_verdict,
 )
+from protocols.validate_status import validate_status
 
 from .common import DEFAULT_CONFIG
 

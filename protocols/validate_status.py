@@ -1,0 +1,123 @@
+"""Validation of device status messages (birth, last will, OTA update state).
+
+Split from :mod:`protocols.validate` (telemetry, the hot path); the same rules:
+pure, exact types, one reason code per rejection.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .lineprotocol import Point
+from .validate import (
+    MAX_COUNTER,
+    Rejection,
+    StatusRecord,
+    _check_clock,
+    _decode,
+    _is_number,
+    _Reject,
+    _short,
+)
+
+_STATUS_STR = ("fw", "board", "ip")
+#: ``update.state`` values (wire contract, "Status additions")
+UPDATE_STATES = ("downloading", "staged", "confirmed", "refused", "rolled_back")
+#: ``fw`` is stored as a string field of the ``device`` point: no control characters
+FW_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+_FW_BAD = re.compile(r"[\u0000-\u001f\u007f]")
+# (name, min, max): rssi in dBm, uptime in seconds; inclusive, so inf is out of range.
+_STATUS_NUM: tuple[tuple[str, float, float], ...] = (
+    ("rssi", -200, 200), ("uptime", 0, MAX_COUNTER))
+
+
+def validate_status(topic: str, payload: bytes, site: str, received_at: float,
+                    device: str) -> tuple[StatusRecord | None, Rejection | None]:
+    """Validate a device status message (birth, or the last will ``{"state":"offline"}``).
+
+    An empty payload is how MQTT clears a retained message: neither a status nor an
+    error, so it returns ``(None, None)``. Unknown keys are ignored. The point has
+    measurement ``device``, tags ``device``/``site``, float fields ``rssi``,
+    ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), the string field
+    ``fw`` when present, at ``received_at``. ``update`` (OTA progress) is checked and kept
+    in the record's fields, not in the point.
+    """
+    _check_clock(received_at)
+    if not payload:
+        return None, None
+    try:
+        obj = _decode(payload)
+        record = _status(obj, site, received_at, device)
+    except _Reject as r:
+        return None, Rejection(topic, device, r.reason, r.detail)
+    return record, None
+
+
+def _status(obj: object, site: str, received_at: float, device: str) -> StatusRecord:
+    if type(obj) is not dict:
+        raise _Reject("not_object", f"top level is {type(obj).__name__}, not an object")
+    if "state" not in obj:
+        raise _Reject("missing_field", "'state' is required")
+    state = obj["state"]
+    if type(state) is not str:
+        raise _Reject("mistyped_field", f"'state' must be a string, got {_short(state)}")
+    if state not in ("online", "offline"):
+        raise _Reject("invalid_field", f"state {_short(state)} is not online/offline")
+    fields: dict[str, float | str | dict[str, str]] = {}
+    for key in _STATUS_STR:
+        if key in obj:
+            x = obj[key]
+            if type(x) is not str:
+                raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
+            fields[key] = x
+    if "fw" in fields and _FW_BAD.search(str(fields["fw"])):
+        raise _Reject("invalid_field", f"'fw' {_short(fields['fw'])} contains a control "
+                                       "character")
+    if "update" in obj:
+        fields["update"] = _update(obj["update"])
+    for key in ("boot", "heap_free"):
+        if key in obj:
+            x = obj[key]
+            if type(x) is not int:
+                raise _Reject("mistyped_field", f"{key!r} must be an integer, got {_short(x)}")
+            if not 0 <= x <= MAX_COUNTER:
+                raise _Reject("invalid_field", f"{key} {x} outside 0..2^31-1")
+            fields[key] = float(x)
+    for key, lo, hi in _STATUS_NUM:
+        if key in obj:
+            x = obj[key]
+            if not _is_number(x):
+                raise _Reject("mistyped_field", f"{key!r} must be a number, got {_short(x)}")
+            if not lo <= x <= hi:
+                raise _Reject("invalid_field", f"{key} {_short(x)} outside {lo}..{hi}")
+            fields[key] = float(x)
+    point_fields: list[tuple[str, float | str]] = [
+        (k, v) for k, v in fields.items()
+        if k in ("rssi", "heap_free", "uptime") and type(v) is float]
+    point_fields.append(("online", 1.0 if state == "online" else 0.0))
+    if "fw" in fields:
+        point_fields.append(("fw", str(fields["fw"])))
+    point = Point("device", (("device", device), ("site", site)), tuple(sorted(point_fields)),
+                  round(received_at * 1000.0))
+    return StatusRecord(device, "online" if state == "online" else "offline", fields, point)
+
+
+def _update(u: object) -> dict[str, str]:
+    """``update``: ``{"version": str, "state": one of UPDATE_STATES, "reason"?: str}``;
+    other keys are ignored, like the status's own."""
+    if type(u) is not dict:
+        raise _Reject("mistyped_field", f"'update' must be an object, got {_short(u)}")
+    out: dict[str, str] = {}
+    for key in ("version", "state", "reason"):
+        if key not in u:
+            if key == "reason":
+                continue
+            raise _Reject("missing_field", f"'update.{key}' is required")
+        x = u[key]
+        if type(x) is not str:
+            raise _Reject("mistyped_field", f"'update.{key}' must be a string, got {_short(x)}")
+        out[key] = x
+    if out["state"] not in UPDATE_STATES:
+        raise _Reject("invalid_field", f"update.state {_short(out['state'])} is not one of "
+                                       + "/".join(UPDATE_STATES))
+    return out
