@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from protocols.quantities import QuantityError, Registry, site_quantity
 
@@ -59,6 +67,14 @@ class GatewaySection(_Section):
     # How long the dedup record keeps a (device, boot, seq): as long as the broker
     # may redeliver (the MQTT session expiry, 7 days by default).
     dedup_window_s: float = Field(default=7 * 24 * 3600.0, ge=10)
+    # Gateway health points to the store (wire contract, "Gateway health"), 5..60 s.
+    store_health_s: float = Field(default=30.0, ge=5, le=60)
+    # The quarantine's own bound (bytes), outside buffer_max_bytes: one device's
+    # rejected messages can never use up the site's outage buffer.
+    quarantine_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    # Optional: the device ids each serial port may speak for ("/dev/ttyACM0" = ["air-0007"]).
+    # A port listed in serial_ports but not here may speak for any id (doctor warns).
+    serial_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class MqttSection(_Section):
@@ -86,6 +102,11 @@ class MqttSection(_Section):
     # How long the broker keeps the gateway's session (and queues for it) while
     # it is down. 7 days by default.
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=1)
+    # The operators' account (config and update topics: `fleet update`, `device set`
+    # pushes). The gateway's own account only reads the site's topics and writes its
+    # own _gateway/{id}/#. Empty: the [mqtt] login (a small lab with one account).
+    operator_username: str = ""
+    operator_password: str = ""
 
 
 class StoreSection(_Section):
@@ -104,6 +125,16 @@ class StoreSection(_Section):
     flush_interval_s: float = Field(default=0.2, gt=0, le=60)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+    # What speaks the v2 write API at `url`: "auto" asks the server once, "influxdb" or
+    # "victoriametrics" say it. Replaces [console] query_api and [export] influxdb2_reader.
+    flavour: Literal["auto", "influxdb", "victoriametrics"] = "auto"
+    # Where readers query, tried in order (empty: [url]); e.g. both VictoriaMetrics
+    # nodes behind vmagent, so a reader keeps answering when one node is lost.
+    read_urls: tuple[str, ...] = ()
+
+    @property
+    def reader_urls(self) -> tuple[str, ...]:
+        return self.read_urls or (self.url,)
 
 
 class QuantitySection(_Section):
@@ -131,6 +162,18 @@ class ConsoleSection(_Section):
     # answers /api/v1/status/buildinfo), "flux" for InfluxDB 2.x, "victoria" for
     # VictoriaMetrics' Prometheus query API.
     query_api: Literal["auto", "flux", "victoria"] = "auto"
+    # "gateway": one site's console (its data_dir, broker and store); "city": every
+    # site in the shared store, from the store alone (no data_dir, no broker, no site).
+    scope: Literal["gateway", "city"] = "gateway"
+    # City scope: the sites to show; empty = every site in the store.
+    sites: tuple[str, ...] = ()
+    # Map tiles URL template ("https://tile.openstreetmap.org/{z}/{x}/{y}.png");
+    # empty = no basemap (the map still shows the stations: a lab may have no internet).
+    map_tiles: str = ""
+    # How far back "latest" looks (derived states, latest values): 30 days.
+    lookback_s: int = Field(default=30 * 86400, ge=60)
+    # Life of the signed session cookie the token login sets.
+    session_s: int = Field(default=12 * 3600, ge=60)
 
 
 class ExportSection(_Section):
@@ -145,13 +188,59 @@ class ExportSection(_Section):
     influxdb2_reader: Literal["auto", "flux", "victoriametrics"] = "auto"
 
 
+class SensorThingsSection(_Section):
+    """``livinglab sensorthings``: the OGC SensorThings API over the shared store."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=1, le=65535)
+    # The public URL for @iot.selfLink and nextLinks behind a proxy; empty = from the request.
+    base_url: str = ""
+
+
+class ThresholdSection(_Section):
+    """``[[alerts.threshold]]``: an alert on readings of one quantity, with a duration and
+    a hysteresis (docs/alerts.md)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    quantity: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    above: float | None = None
+    below: float | None = None
+    for_s: float = Field(default=600.0, ge=0)
+    hysteresis: float = Field(default=0.0, ge=0)
+    severity: Literal["critical", "warning", "info"] = "warning"
+
+    @model_validator(mode="after")
+    def _one_side(self) -> ThresholdSection:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+
+class AlertsSection(_Section):
+    """``livinglab alerts``: rules over the shared store, sent to Alertmanager."""
+
+    interval_s: float = Field(default=30.0, ge=1, le=3600)
+    alertmanager_url: str = ""
+    # Default <data_dir>/alerts.json (see Config.alerts_state_file).
+    state_file: Path | None = None
+    offline_for_s: float = Field(default=300.0, ge=0)
+    backlog_s: float = Field(default=600.0, ge=0)
+    disk_low_bytes: int = Field(default=200_000_000, ge=0)
+    threshold: tuple[ThresholdSection, ...] = ()
+
+
 class Config(_Section):
-    site: str = Field(pattern=ID_PATTERN)
+    # Required by every command that serves one site (gateway, device, fleet, broker,
+    # doctor, devices, the gateway-scope console); `load_config(..., need_site=False)`
+    # for those that serve every site in the store (alerts, sensorthings, city console).
+    site: str = Field(default="", pattern=r"^$|" + ID_PATTERN)
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttSection = MqttSection()
     store: StoreSection = StoreSection()
     console: ConsoleSection = ConsoleSection()
     export: ExportSection = ExportSection()
+    sensorthings: SensorThingsSection = SensorThingsSection()
+    alerts: AlertsSection = AlertsSection()
     # Sections owned by other packages (fleet, provisioning) are kept as plain
     # tables here and parsed by their owners, so the gateway never rejects them.
     fleet: dict[str, Any] = Field(default_factory=dict)
@@ -165,6 +254,10 @@ class Config(_Section):
         :func:`parse_config`, so this does not raise for a loaded config)."""
         return Registry(site_quantity(name, q.unit, q.domain, q.min, q.max)
                         for name, q in self.quantities.items())
+
+    @property
+    def alerts_state_file(self) -> Path:
+        return self.alerts.state_file or self.gateway.data_dir / "alerts.json"
 
     @property
     def client_id(self) -> str:
@@ -211,6 +304,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Relative paths in a config file are relative to the file, not the cwd."""
     for section, key in (("gateway", "data_dir"), ("store", "path"), ("store", "ca_file"),
+                         ("alerts", "state_file"),
                          ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file")):
         table = raw.get(section)
         if isinstance(table, dict) and isinstance(table.get(key), str):
@@ -224,8 +318,10 @@ def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
-                 env: Mapping[str, str] | None = None) -> Config:
-    """Validate a config mapping (+ env overrides) into a frozen :class:`Config`."""
+                 env: Mapping[str, str] | None = None, need_site: bool = True) -> Config:
+    """Validate a config mapping (+ env overrides) into a frozen :class:`Config`.
+
+    ``need_site``: the command serves one site, so ``site`` is required."""
     data = _merge(dict(raw), _env_overrides(os.environ if env is None else env))
     data = _resolve_paths({k: dict(v) if isinstance(v, dict) else v for k, v in data.items()},
                           base_dir)
@@ -252,10 +348,14 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
     except QuantityError as exc:
         key = ".".join(p for p in ("quantities", exc.name, exc.field) if p)
         raise ConfigError(f"config key '{key}': {exc.why}") from None
+    if need_site and not cfg.site:
+        raise ConfigError("config key 'site': required by this command "
+                          "(add site = \"your-site\" to the config file)")
     return cfg
 
 
-def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: Path | str, env: Mapping[str, str] | None = None,
+                need_site: bool = True) -> Config:
     """Read and validate a TOML config file; every failure is a one-line ConfigError."""
     p = Path(path)
     try:
@@ -266,4 +366,4 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(f"config file {p} is not readable (check its permissions)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    return parse_config(raw, p.resolve().parent, env)
+    return parse_config(raw, p.resolve().parent, env, need_site)
