@@ -18,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 from provisioning import otakey
 from provisioning.settings import settings_from_config
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.config import Config
+from protocols.config import Config
 
 from .fleet_errors import FleetError
 

@@ -20,21 +20,21 @@ import sqlite3
 import time
 from typing import Any
 
+from gateway.accounting.delivery import Accounting
+from gateway.accounting.lastseen import LastSeen, lastseen_path
+from gateway.buffer.core import DurableBuffer
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.retry import Backoff
+from gateway.ingest.mqtt import MqttSource
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.serial import SerialSource
+from gateway.ops.health import start_health_server
+from gateway.ops.metrics import Metrics
+from gateway.ops.sdnotify import Notifier, describe
+from gateway.ops.status import REFRESH_S, GatewayHealth, offline_payload, online_payload
+from protocols.config import Config
 from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
-from .buffer import DurableBuffer
-from .config import Config
-from .delivery import Accounting
-from .forwarder import Forwarder
-from .health import start_health_server
-from .lastseen import LastSeen, lastseen_path
-from .metrics import Metrics
-from .mqtt_source import MqttSource
-from .pipeline import Pipeline
-from .retry import Backoff
-from .sdnotify import Notifier, describe
-from .serial_source import SerialSource
-from .status import REFRESH_S, GatewayHealth, offline_payload, online_payload
 from .stores import make_store
 
 log = logging.getLogger("livinglab.gateway")

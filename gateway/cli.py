@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from .errors import GatewayError
+from .errors import ConfigError, GatewayError
 
 # Packages whose cli module adds sub-commands, in --help order.
 COMMAND_MODULES = (
@@ -26,7 +26,7 @@ COMMAND_MODULES = (
     "provisioning.cli",
     "provisioning.devices_cli",
     "provisioning.broker_cli",
-    "gateway.doctor_cli",
+    "gateway.ops.doctor_cli",
     "devices.sensor_cli",
     "gateway.opendata.cli",
 )
@@ -55,7 +55,7 @@ def build_parser(mods: Sequence[ModuleType]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     mods = _load(COMMAND_MODULES)
-    errors: tuple[type[BaseException], ...] = (GatewayError,)
+    errors: tuple[type[BaseException], ...] = (GatewayError, ConfigError)
     for mod in mods:
         errors += tuple(getattr(mod, "ERRORS", ()))
     parser = build_parser(mods)

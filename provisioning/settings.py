@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.config import Config
+from protocols.config import Config
 
 from .errors import SettingsError
 

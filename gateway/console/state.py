@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..delivery import Gap, HourRow
-from ..delivery_read import read_gaps, read_hours
+from gateway.accounting.delivery import Gap, HourRow
+from gateway.accounting.read import read_gaps, read_hours
 
-# File names the gateway and the inventory use (gateway/app.py, gateway/lastseen.py,
+# File names the gateway and the inventory use (gateway/app.py, gateway/accounting/lastseen.py,
 # devices/inventory.py); repeated here so the console imports none of their code.
 BUFFER_FILE = "buffer.sqlite"
 LASTSEEN_FILE = "lastseen.sqlite"

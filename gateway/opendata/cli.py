@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 from .errors import ExportError
 from .report import CaptureRow
@@ -91,8 +91,8 @@ def _range(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from gateway.accounting.read import read_gaps, read_hours
     from gateway.app import buffer_path
-    from gateway.delivery_read import read_gaps, read_hours
 
     from . import report
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
-from gateway.config import Config
 from gateway.stores import StoreReader, make_reader, read_chunks
 from protocols import DOMAINS
+from protocols.config import Config
 
 from .errors import ExportError
 from .writers import CsvWriter, ParquetWriter, ReadingsWriter

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
-from gateway.forwarder import Forwarder
-from gateway.metrics import Metrics
-from gateway.retry import Backoff
+from gateway.buffer.core import DurableBuffer
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.retry import Backoff
+from gateway.ops.metrics import Metrics
 from gateway.stores import StoreFatal, StoreRejected, StoreTransient
 from protocols import Accepted, Point, encode_lines
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from .buffer_schema import BufferFull
+from gateway.buffer.schema import BufferFull
 
 __all__ = ["DiskFull", "Key", "PutHook", "disk_room", "is_disk_full", "reclaim_wal", "transaction",
            "wal_pages"]

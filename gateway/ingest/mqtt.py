@@ -31,8 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .config import Config
-from .errors import GatewayError
+from gateway.errors import GatewayError
+from protocols.config import Config
 
 log = logging.getLogger("livinglab.gateway.mqtt")
 

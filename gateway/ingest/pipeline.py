@@ -35,17 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.accounting.delivery import Accounting, Event, readable_key
+from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.buffer.core import BufferFull, DiskFull, PutHook
+from gateway.ingest.mqtt import Message
+from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
-
-from .buffer import BufferFull, DiskFull, PutHook
-from .delivery import Accounting, Event, readable_key
-from .lastseen import LastSeen, Sighting
-from .metrics import Metrics
-from .mqtt_source import Message
 
 log = logging.getLogger("livinglab.gateway.pipeline")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .buffer_txn import is_disk_full
+from gateway.buffer.txn import is_disk_full
 
 log = logging.getLogger("livinglab.gateway.lastseen")
 

@@ -22,9 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from protocols.quantities import QuantityError, Registry, site_quantity
-
 from .errors import ConfigError
+from .quantities import QuantityError, Registry, site_quantity
 
 ENV_PREFIX = "LIVINGLAB_"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"

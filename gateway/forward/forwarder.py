@@ -35,12 +35,11 @@ from typing import Literal
 
 from prometheus_client import Histogram
 
+from gateway.buffer.core import Batch, DiskFull, DurableBuffer
+from gateway.forward.retry import Backoff
+from gateway.ops.metrics import Metrics
+from gateway.stores import Store, StoreFatal, StoreRejected, StoreTransient
 from protocols import Rejection
-
-from .buffer import Batch, DiskFull, DurableBuffer
-from .metrics import Metrics
-from .retry import Backoff
-from .stores import Store, StoreFatal, StoreRejected, StoreTransient
 
 __all__ = ["Forwarder"]
 
