@@ -37,6 +37,11 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
 DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
 MQTT_TLS_PORT = 8883
+# The files several processes share under [gateway] data_dir (the gateway writes them;
+# the console, reports and `devices` read them): named once, here.
+BUFFER_FILE = "buffer.sqlite"
+LASTSEEN_FILE = "lastseen.sqlite"
+INVENTORY_FILE = "inventory.sqlite"
 #: the kinds of simulated device (devices/fleet_plan.py)
 DeviceKind = Literal["air", "light", "flow"]
 
@@ -328,6 +333,19 @@ class Config(_Section):
         :func:`parse_config`, so this does not raise for a loaded config)."""
         return Registry(site_quantity(name, q.unit, q.domain, q.min, q.max)
                         for name, q in self.quantities.items())
+
+    @property
+    def buffer_file(self) -> Path:
+        """The durable buffer (readings, dedup record, quarantine, delivery accounting)."""
+        return self.gateway.data_dir / BUFFER_FILE
+
+    @property
+    def lastseen_file(self) -> Path:
+        return self.gateway.data_dir / LASTSEEN_FILE
+
+    @property
+    def inventory_file(self) -> Path:
+        return self.gateway.data_dir / INVENTORY_FILE
 
     @property
     def alerts_state_file(self) -> Path:

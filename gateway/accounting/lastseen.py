@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.buffer.txn import is_disk_full
+from protocols.config import LASTSEEN_FILE
 
 log = logging.getLogger("livinglab.gateway.lastseen")
 
-FILE_NAME = "lastseen.sqlite"
+FILE_NAME = LASTSEEN_FILE
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (

@@ -43,7 +43,7 @@ from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
-from protocols.validate import Accepted, Rejection, validate_telemetry
+from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
 
 log = logging.getLogger("livinglab.gateway.pipeline")
@@ -105,7 +105,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
 
     ``account``: also list the delivery :class:`~gateway.delivery.Event`s."""
     out = Decoded()
-    seen_keys: set[tuple[str, int, int]] = set()
+    seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
         try:
