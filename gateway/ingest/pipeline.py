@@ -271,7 +271,7 @@ class Pipeline:
         self._count(batch, decoded, result)
         self._wake()
         if lastseen_error is not None:
-            raise lastseen_error  # after the acks, as when it had its own step
+            raise lastseen_error  # only now: the committed batch is acked first
         return True
 
     def _commit_sync(self, decoded: Decoded, received_at: float
