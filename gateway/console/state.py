@@ -24,7 +24,6 @@ from typing import Any
 
 from gateway.accounting.delivery import Gap, HourRow
 from gateway.accounting.read import read_gaps, read_hours
-
 from protocols.config import BUFFER_FILE, INVENTORY_FILE, LASTSEEN_FILE
 
 __all__ = ["GatewayFiles", "InventoryRow", "Rejection", "SeenRow", "fetch_healthz"]
