@@ -25,8 +25,14 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .city_model import OFFLINE, STATUS_EVERY_S, SimDevice, Walk, status_payload, \
-    telemetry_payload
+from .city_model import (
+    OFFLINE,
+    STATUS_EVERY_S,
+    SimDevice,
+    Walk,
+    status_payload,
+    telemetry_payload,
+)
 
 __all__ = ["CityLoad", "SiteTally"]
 
@@ -72,7 +78,7 @@ class _Device:
         c.on_socket_open = self._open
         c.on_socket_close = self._close
         c.on_socket_register_write = lambda _c, _u, s: loop.add_writer(s, c.loop_write)
-        c.on_socket_unregister_write = lambda _c, _u, s: loop.remove_writer(s)
+        c.on_socket_unregister_write = self._unregister_write
         c.on_connect = self._connected
         c.on_disconnect = self._disconnected
         c.on_publish = self._published
@@ -84,6 +90,9 @@ class _Device:
 
     def _close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+
+    def _unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self.loop.remove_writer(sock)
 
     def connect(self) -> None:
@@ -155,7 +164,7 @@ class _Device:
     def drop(self) -> None:
         """Close the socket without DISCONNECT: the broker publishes the last will."""
         self.stopping = True
-        sock = self.client.socket()
+        sock: Any = self.client.socket()
         if sock is None:
             return
         with contextlib.suppress(OSError, ValueError):
