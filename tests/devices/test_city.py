@@ -20,7 +20,7 @@ from gateway.config import load_config, parse_config
 from protocols import validate_telemetry
 from protocols.ids import ID_RE
 from protocols.validate_status import validate_status
-from tests.servers import Influxd, wait_for
+from tests.servers import Influxd, VMCluster, wait_for
 
 T0 = 1_795_351_934.0
 
@@ -96,10 +96,11 @@ def _ours(marker: str) -> list[int]:
     return out
 
 
-def _simulate(config: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+def _simulate(config: Path, data_dir: Path, *extra: str, sites: int = 2,
+              per_site: int = 3) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "city", "simulate", "--config", str(config),
-         "--sites", "2", "--devices-per-site", "3", "--interval", "2",
+         "--sites", str(sites), "--devices-per-site", str(per_site), "--interval", "2",
          "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -160,3 +161,27 @@ def test_sigint_stops_everything(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "city stopped" in out and "gateway exit 0" in out
     assert _ours(str(run)) == []
+
+
+@pytest.mark.slow
+def test_three_sites_through_vmagent_land_on_both_nodes(tmp_path: Path,
+                                                        vm_cluster: VMCluster) -> None:
+    """The HA layout: every gateway writes to vmagent, both nodes get every reading."""
+    cfg = tmp_path / "city.toml"
+    cfg.write_text("[store]\n" + "".join(f"{k} = {json.dumps(v)}\n"
+                                         for k, v in vm_cluster.store().items()))
+    proc = _simulate(cfg, tmp_path / "run", "--duration", "15", sites=3, per_site=2)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert f"store: influxdb2 {vm_cluster.agent.url}" in out
+
+    def series(node: object) -> list[tuple[str, str, str, tuple[int, ...]]]:
+        rows = node.export('{__name__="air_co2"}')  # type: ignore[attr-defined]
+        return sorted((r["metric"]["site"], r["metric"]["device"], r["metric"]["sensor"],
+                       tuple(r["timestamps"])) for r in rows)
+
+    node1, node2 = vm_cluster.nodes
+    wait_for(lambda: {s for s, *_ in series(node1)} == {"city-01", "city-02", "city-03"}, 20,
+             what="air readings from the three sites on node 1")
+    wait_for(lambda: series(node1) == series(node2), 20, what="both nodes holding the same")
+    assert all(len(ts) >= 4 for *_, ts in series(node2))  # ~7 per device in 15 s
