@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 from .city_load import CityLoad, SiteTally
 from .city_model import plan_city

@@ -9,7 +9,8 @@ import json
 import urllib.parse
 from collections.abc import Sequence
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .reading import Reading, StoreUnreadable
 
 __all__ = ["InfluxDB1Reader", "influxql"]

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .reading import Reading, StoreUnreadable, split_metric
 
 __all__ = ["FluxReader", "VictoriaMetricsReader", "detect", "flux_query", "vm_match"]

@@ -6,7 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .reading import Reading, StoreUnreadable
 
 __all__ = ["SQLiteReader"]
