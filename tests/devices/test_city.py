@@ -16,8 +16,8 @@ import pytest
 
 from devices.city import site_config_text, store_table
 from devices.city_model import OFFLINE, Walk, plan_city, status_payload, telemetry_payload
-from protocols.config import load_config, parse_config
 from protocols import validate_telemetry
+from protocols.config import load_config, parse_config
 from protocols.ids import ID_RE
 from protocols.validate_status import validate_status
 from tests.servers import Influxd, VMCluster, wait_for
