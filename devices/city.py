@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -199,6 +200,13 @@ async def _until(cond: Any, timeout: float, stop: asyncio.Event | None = None) -
     return False
 
 
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class City:
     """One run; :meth:`run` returns the exit code."""
 
@@ -248,6 +256,7 @@ class City:
                                 f"(log {s.dir / 'gateway.log'})")
 
     async def run(self) -> int:
+        _raise_fd_limit()  # a socket per device: thousands of them
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

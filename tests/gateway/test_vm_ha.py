@@ -3,7 +3,8 @@
 One node is killed (SIGKILL) mid-run while the gateway keeps sending: the
 surviving node holds exactly every reading written, a reader with ``read_urls``
 = both nodes keeps answering from it, and the killed node, restarted, gets its
-backlog from vmagent's on-disk queue.
+backlog from vmagent's on-disk queue; what it lost itself in the kill (its last
+seconds in memory) is copied back from the replica.
 """
 
 from __future__ import annotations
