@@ -82,12 +82,17 @@ def _toml_table(d: dict[str, Any]) -> str:
 
 
 def site_config_text(site: str, data_dir: Path, mqtt_port: int, health_port: int,
-                     store: dict[str, Any], quantities: dict[str, Any]) -> str:
-    """One site's gateway config: its broker, its own data_dir, the city's one store."""
+                     store: dict[str, Any], quantities: dict[str, Any],
+                     topic_prefix: str = "livinglab/v1") -> str:
+    """One site's gateway config: its broker, its own data_dir, the city's one store.
+
+    ``os-cache`` durability: N gateways fsyncing on one machine's disk would measure
+    that disk, not the city (a real site's gateway keeps the default ``fsync``)."""
     gw = {"id": f"gw-{site}", "data_dir": str(data_dir), "health_port": health_port,
           "durability": "os-cache"}
+    mqtt = {"host": HOST, "port": mqtt_port, "topic_prefix": topic_prefix}
     text = (f'site = "{site}"\n\n[gateway]\n{_toml_table(gw)}\n'
-            f'[mqtt]\n{_toml_table({"host": HOST, "port": mqtt_port})}\n'
+            f"[mqtt]\n{_toml_table(mqtt)}\n"
             f"[store]\n{_toml_table(store)}")
     for name, q in quantities.items():
         text += f"\n[quantities.{name}]\n{_toml_table(q)}"
@@ -234,7 +239,8 @@ class City:
         cfg_path.touch(mode=0o600)  # the store's token or password may be in it
         quantities = {k: v.model_dump(mode="json") for k, v in self.cfg.quantities.items()}
         cfg_path.write_text(site_config_text(name, d / "var", site.mqtt_port, site.health_port,
-                                             store_table(self.cfg), quantities))
+                                             store_table(self.cfg), quantities,
+                                             self.cfg.mqtt.topic_prefix))
         self.sites.append(site)
         return site
 

@@ -74,13 +74,15 @@ def test_site_config_takes_the_citys_store(tmp_path: Path) -> None:
                     "min = 0\nmax = 140\n")
     cfg = load_config(city, need_site=False)
     text = site_config_text("city-03", tmp_path / "var", 1883, 9100, store_table(cfg),
-                            {k: v.model_dump(mode="json") for k, v in cfg.quantities.items()})
+                            {k: v.model_dump(mode="json") for k, v in cfg.quantities.items()},
+                            "lab/v1")
     import tomllib
 
     site = parse_config(tomllib.loads(text))
     assert site.site == "city-03" and site.gateway.id == "gw-city-03"
     assert site.store.kind == "influxdb1" and site.store.database == "c"
     assert "noise" in site.quantities and site.mqtt.port == 1883
+    assert site.mqtt.topic_prefix == "lab/v1"
 
 
 def _ours(marker: str) -> list[int]:
