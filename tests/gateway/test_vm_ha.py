@@ -9,6 +9,7 @@ seconds in memory) is copied back from the replica.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 import urllib.error
@@ -52,6 +53,24 @@ def read_with_failover(urls: tuple[str, ...]) -> tuple[str, list[Row]]:
     raise AssertionError(f"no read_url answered: {last}")
 
 
+def centre_rows(config: Path, since_ms: int) -> list[Row] | None:
+    """The same readings through the centre's reader (``make_centre_reader``, which tries
+    ``read_urls`` in order); None until that reader is in this tree (branch ``reader``)."""
+    try:
+        readers = importlib.import_module("gateway.stores.readers")
+    except ImportError:
+        return None
+    from protocols.config import load_config
+
+    reader = readers.make_centre_reader(load_config(config, need_site=False))
+    try:
+        return sorted((r.device, r.sensor, r.time_ms, r.quantity, r.value)
+                      for r in reader.readings(since_ms, int(time.time() * 1000) + 60_000,
+                                               domains=("air",)))
+    finally:
+        reader.close()
+
+
 def _safe_rows(url: str) -> list[Row]:
     try:
         return export_rows(url)
@@ -92,6 +111,8 @@ def test_one_node_lost_nothing_lost(tmp_path: Path, mosquitto: Mosquitto,
         assert len(export_rows(node2.url)) == len(expected)  # exact: none lost, none doubled
         url, rows = read_with_failover(vm_cluster.read_urls)
         assert url == node2.url and rows == expected
+        since_ms = int(base * 1000) - 60_000
+        assert centre_rows(cfg, since_ms) in (None, expected)  # node 1 dead: node 2 answers
 
         # Same port, same data dir: vmagent replays its on-disk queue. What the node had
         # itself taken in the last seconds before a kill -9 may be gone (VictoriaMetrics
@@ -118,6 +139,7 @@ def test_one_node_lost_nothing_lost(tmp_path: Path, mosquitto: Mosquitto,
             assert r.status == 204
         wait_for(lambda: _safe_rows(node1.url) == expected, 30, interval=0.5,
                  what="node 1 equal to node 2 after the copy")
+        assert centre_rows(cfg, since_ms) in (None, expected)
     finally:
         pub.close()
         gw.kill()
