@@ -19,6 +19,7 @@ from .quantities import (
     Registry,
     site_quantity,
 )
+from .text import text_problem
 from .topics import (
     DEFAULT_PREFIX,
     TopicInfo,
@@ -39,7 +40,6 @@ from .validate import (
     validate_telemetry,
     value_verdict,
 )
-from .text import text_problem
 from .validate_status import validate_status
 
 __all__ = [

@@ -1,8 +1,9 @@
 """The validation stage: raw MQTT payload -> accepted points plus rejection reports.
 
 Pure functions, no I/O. This is the gateway's hot path (10,000+ messages/s on one
-core), so it checks the output of the one strict JSON reader (:mod:`protocols.jsonstrict`) with exact-type tests instead of
-building pydantic models per message; ``tests/protocols`` proves it agrees with the
+core), so it checks the output of the one strict JSON reader
+(:mod:`protocols.jsonstrict`) with exact-type tests instead of building pydantic
+models per message; ``tests/protocols`` proves it agrees with the
 models in :mod:`protocols.models`. Every rule of the contract's Validation section
 lives in :func:`validate_telemetry`; the reason codes are listed in ``REASONS`` and
 documented in ``docs/wire-contract-reference.md``.
