@@ -8,8 +8,9 @@ Every other line (REPL banner, tracebacks, logs) is ignored and counted.
 Which ids a port may speak for: ``[gateway.serial_ids]`` maps a port to its
 device ids, and the pipeline rejects (``port_not_allowed``) a line for any other
 id, so a board plugged into the gateway cannot write as another device. A port
-without a mapping may speak for any id (``livinglab doctor`` warns about it).
-Messages carry their ``port`` for that check.
+without a mapping may speak for any id (``livinglab doctor`` warns about it);
+``serial_ports`` alone still says which ports are read. Messages carry their
+``port`` for that check.
 
 Serial has no acknowledgement: what a board prints while the gateway is down
 (or before the port is opened) is lost. Boards that must not lose data need MQTT.
