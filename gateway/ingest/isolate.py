@@ -26,24 +26,16 @@ from typing import Any
 
 from gateway.accounting.delivery import Accounting, Event
 from gateway.buffer.core import BufferFull
+from gateway.errors import one_line
 from gateway.ingest.mqtt import Message
 from protocols import Rejection
 from protocols.errors import TopicError
 from protocols.topics import TopicInfo, parse_topic
 
-__all__ = ["commit_isolating", "culprit", "one_line", "quarantine_culprit", "quarantine_row"]
-
-_DETAIL_MAX = 200
+__all__ = ["commit_isolating", "culprit", "quarantine_culprit", "quarantine_row"]
 
 Commit = Callable[[Sequence[Message]], Awaitable[None]]
 Isolate = Callable[[Message, Exception], Awaitable[None]]
-
-
-def one_line(exc: BaseException) -> str:
-    """``TypeName: message`` on one line, at most 200 characters (a report's detail)."""
-    text = " ".join(str(exc).split())
-    out = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return out[:_DETAIL_MAX]
 
 
 def _storable(s: str) -> str:
