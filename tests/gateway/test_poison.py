@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,19 @@ from gateway.ops.metrics import Metrics
 from protocols import Accepted, ProtocolError, encode_lines, make_point
 from protocols.config import parse_config
 from protocols.errors import ConfigError
-from tests.gateway.helpers import PREFIX, SITE, T0, FakeSink, telemetry, topic
+from tests.gateway.helpers import (
+    PREFIX,
+    SITE,
+    T0,
+    FakeSink,
+    GatewayProc,
+    Publisher,
+    telemetry,
+    topic,
+    wait_subscribed,
+    write_config,
+)
+from tests.servers import Mosquitto, free_port, wait_for
 
 REJ = f"{PREFIX}/{SITE}/_gateway/gw-test/rejected"
 COUNT_MAX = 2**63 - 1  # SQLite's largest INTEGER
@@ -316,3 +329,47 @@ def test_forwarder_dead_letters_a_line_the_store_fails_on(tmp_path: Path) -> Non
     assert row.detail == "ValueError: a store bug"
     assert encode_lines(msgs[1].points) == row.payload
     buf.close()
+
+
+# -- end to end: the issue's reproduction, against the real gateway process ----------------
+
+@pytest.mark.slow
+def test_gateway_process_survives_the_poison_and_its_restart(tmp_path: Path,
+                                                            mosquitto: Mosquitto) -> None:
+    """On main the first message (seq 2^64) crashed the gateway, never acked: the broker
+    handed it over again at every start. Now it stays up, and so does the next start."""
+    hp = free_port()
+    db = tmp_path / "readings.sqlite"
+    cfg = write_config(tmp_path / "gw.toml", mqtt_port=mosquitto.port, health_port=hp,
+                       store={"kind": "sqlite", "path": str(db)},
+                       gateway={"commit_window_s": 0.0})
+    gw = GatewayProc(cfg, hp)
+    pub = Publisher(mosquitto.port, "poison-publisher")
+    try:
+        gw.start()
+        wait_subscribed(gw)
+        pub.raw(topic("air-0001"), rejected_telemetry(1, 2**64))
+        pub.raw(topic("air-0002", "status"), b'{"state":"online","fw":"\\ud800"}', retain=True)
+        pub.raw(topic("air-0003"), telemetry("air-0003", 1, 0, ts=time.time() - 5))
+
+        def readings() -> int:
+            if not db.exists():
+                return 0
+            with sqlite3.connect(db) as c:
+                return int(c.execute("SELECT count(*) FROM readings WHERE device = 'air-0003'"
+                                     ).fetchone()[0])
+
+        wait_for(lambda: readings() == 2, 15, what="the valid reading behind the poison")
+        wait_for(lambda: gw.metric("livinglab_rejections_total") >= 2, 10, what="rejections")
+        assert gw.healthz()[0] == 200
+        assert gw.terminate() == 0
+        gw.start()  # the retained status comes again: no crash this time either
+        wait_subscribed(gw)
+        wait_for(lambda: gw.metric('livinglab_rejections_total{reason="not_json"}') >= 1, 10,
+                 what="the retained status rejected again")
+        assert gw.healthz()[0] == 200
+        assert gw.terminate() == 0
+    finally:
+        pub.raw(topic("air-0002", "status"), b"", retain=True)
+        pub.close()
+        gw.kill()
