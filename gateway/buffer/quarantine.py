@@ -10,8 +10,9 @@ bytes of the payload and its full ``length``; the table holds at most ``max_rows
 rows and about ``max_bytes`` bytes (``[gateway] quarantine_max`` and
 ``quarantine_max_bytes``), and those bytes are left out of ``buffer_max_bytes``
 (:meth:`DurableBuffer._full`). The size is an estimate kept in memory (the row's
-strings and payload plus :data:`ROW_OVERHEAD`), within ~10 % of the pages SQLite
-uses for the usual rows, so no query measures it per ``put``.
+strings and payload plus :data:`ROW_OVERHEAD`), so no query measures it per
+``put``; against SQLite's ``dbstat`` with 1 KiB pages it is 1 % off for 2 KiB
+payloads, +13 % for 100-byte ones and -24 % for 500-byte ones (cell slack).
 """
 
 from __future__ import annotations
