@@ -87,9 +87,7 @@ def _rejected(args: argparse.Namespace) -> int:
     cfg = load_config(_config_path(args, "rejected_config"))
     from gateway.buffer.core import DurableBuffer
 
-    from .app import buffer_path
-
-    path = buffer_path(cfg)
+    path = cfg.buffer_file
     if not path.exists():
         print("no rejected messages (the gateway has not run with this data_dir yet)",
               file=sys.stderr)

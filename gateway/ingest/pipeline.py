@@ -45,7 +45,7 @@ from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
-from protocols.validate import Accepted, Rejection, validate_telemetry
+from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
 
 log = logging.getLogger("livinglab.gateway.pipeline")
@@ -85,7 +85,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
     mapped port for another id is ``port_not_allowed``, and not accounted: it is not
     that device's message)."""
     out = Decoded()
-    seen_keys: set[tuple[str, int, int]] = set()
+    seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
         try:
