@@ -57,7 +57,8 @@ class Gateway:
         self.buffer = DurableBuffer(cfg.buffer_file, cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
-                                    seen_window_s=cfg.gateway.dedup_window_s)
+                                    seen_window_s=cfg.gateway.dedup_window_s,
+                                    quarantine_max_bytes=cfg.gateway.quarantine_max_bytes)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,
@@ -76,7 +77,9 @@ class Gateway:
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
-                                 commit_window_s=cfg.gateway.commit_window_s)
+                                 commit_window_s=cfg.gateway.commit_window_s,
+                                 serial_ids={port: frozenset(ids) for port, ids
+                                             in cfg.gateway.serial_ids.items()})
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
