@@ -11,6 +11,7 @@ read from each device's retained status (``fw``, ``update``: wire contract,
 from __future__ import annotations
 
 import functools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,21 +73,14 @@ class Broker:
     """One MQTT session: every device status of the site, and publishing updates."""
 
     def __init__(self, host: str, port: int, username: str, password: str,
-                 prefix: str, site: str, ca_file: Path | None = None,
-                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
+                 prefix: str, site: str, tls: ssl.SSLContext | None = None) -> None:
         self.prefix, self.site = prefix, site
         self.where = f"{host}:{port}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         if username:
             self.client.username_pw_set(username, password)
-        if ca_file or cert_file:  # the gateway's [mqtt] TLS settings, verified
-            try:
-                self.client.tls_set(ca_certs=str(ca_file) if ca_file else None,
-                                    certfile=str(cert_file) if cert_file else None,
-                                    keyfile=str(key_file) if key_file else None)
-            except (OSError, ValueError) as exc:
-                raise OtaError(f"cannot use the [mqtt] TLS files: {exc} "
-                               "(check [mqtt] ca_file/cert_file/key_file)") from None
+        if tls is not None:  # protocols.mqtt_tls.client_tls(cfg): the one MQTT TLS setup
+            self.client.tls_set_context(tls)
         self.cond = threading.Condition()
         # device -> [(received at, live (not a retained copy), payload)]
         self.status: dict[str, list[tuple[float, bool, dict[str, Any]]]] = {}

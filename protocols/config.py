@@ -267,6 +267,14 @@ class Config(_Section):
         return self.mqtt.tls or self.mqtt.ca_file is not None
 
     @property
+    def mqtt_operator(self) -> tuple[str, str]:
+        """(username, password) for config and update topics (`fleet update`): the
+        operators' account, else the [mqtt] login (a small lab with one account)."""
+        if self.mqtt.operator_username:
+            return self.mqtt.operator_username, self.mqtt.operator_password
+        return self.mqtt.username, self.mqtt.password
+
+    @property
     def mqtt_ca_file(self) -> Path | None:
         """The CA the broker's certificate must chain to (None: no TLS)."""
         if self.mqtt.ca_file is not None:

@@ -181,7 +181,9 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
             # Subscribe before the reset so the first live "online" cannot be missed.
             watcher = StatusWatcher(settings.mqtt_host, settings.mqtt_port,
                                     settings.gateway_username, settings.gateway_password,
-                                    ca_file=settings.mqtt_ca_file)
+                                    ca_file=settings.mqtt_ca_file,
+                                    cert_file=settings.mqtt_cert_file,
+                                    key_file=settings.mqtt_key_file)
             try:
                 watcher.start([status_topic(settings.prefix, settings.site, req.device)])
             except BrokerError as exc:

@@ -82,6 +82,9 @@ class Settings(_Section):
     gateway_username: str
     gateway_password: str
     mqtt_ca_file: Path | None = None  # set: devices and the gateway speak verified TLS
+    # The host side's client certificate ([mqtt] cert_file/key_file), if the broker asks one.
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     wifi: WifiSettings
     #: ``[console] mqtt_username/mqtt_password``: a read-only login for the console
     console_username: str = ""
@@ -132,6 +135,7 @@ def settings_from_config(cfg: Config) -> Settings:
         gateway_username=cfg.mqtt.username, gateway_password=cfg.mqtt.password,
         console_username=cfg.console.mqtt_username,
         console_password=cfg.console.mqtt_password, mqtt_ca_file=cfg.mqtt_ca_file,
+        mqtt_cert_file=cfg.mqtt.cert_file, mqtt_key_file=cfg.mqtt.key_file,
         wifi=wifi, prov=prov)
 
 

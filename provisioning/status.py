@@ -19,6 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from protocols.mqtt_tls import MqttTlsError, tls_context
+
 from .errors import BrokerError
 
 
@@ -53,17 +55,17 @@ class StatusWatcher:
     """A connected subscriber to some status topics; use as a context manager."""
 
     def __init__(self, host: str, port: int, username: str = "", password: str = "",
-                 client_id: str = "", ca_file: Path | None = None) -> None:
+                 client_id: str = "", ca_file: Path | None = None,
+                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
         self.host, self.port = host, port
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if username:
             self._client.username_pw_set(username, password)
-        if ca_file is not None:
-            try:  # verified TLS: the site CA and the broker's host name
-                ctx = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise BrokerError(f"cannot use CA file {ca_file}: {exc} (run livinglab broker "
-                                  "certs, or fix [mqtt] ca_file)") from None
+        if ca_file is not None or cert_file is not None:
+            try:  # the one MQTT TLS setup: the site CA and the broker's host name
+                ctx = tls_context(ca_file, cert_file, key_file)
+            except MqttTlsError as exc:
+                raise BrokerError(str(exc)) from None
             self._client.tls_set_context(ctx)
         self._lock = threading.Condition()
         self._messages: list[StatusMessage] = []

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import aiomqtt
 
 from protocols.config import Config
+from protocols.mqtt_tls import client_tls
 
 log = logging.getLogger("livinglab.console.live")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -86,9 +86,7 @@ class LiveStatus:
         """Subscribe until cancelled; reconnect with a bounded backoff."""
         m, c = self.cfg.mqtt, self.cfg.console
         version = aiomqtt.ProtocolVersion.V5 if m.protocol == "5" else aiomqtt.ProtocolVersion.V311
-        tls = None
-        if m.ca_file is not None:
-            tls = aiomqtt.TLSParameters(ca_certs=str(m.ca_file), cert_reqs=ssl.CERT_REQUIRED)
+        tls = client_tls(self.cfg)  # the one setup every MQTT client uses (tls = true too)
         username = c.mqtt_username or m.username or None
         password = c.mqtt_password if c.mqtt_username else (m.password or None)
         delay = 0.5
@@ -97,7 +95,7 @@ class LiveStatus:
                 async with aiomqtt.Client(m.host, m.port, username=username,
                                           password=password or None, protocol=version,
                                           identifier=f"livinglab-console-{os.getpid()}",
-                                          tls_params=tls, keepalive=30, timeout=10) as client:
+                                          tls_context=tls, keepalive=30, timeout=10) as client:
                     await client.subscribe(f"{self.prefix}+/status", qos=1)
                     await client.subscribe(f"{self.prefix}_gateway/+/status", qos=1)
                     self.connected, self.error, delay = True, "", 0.5

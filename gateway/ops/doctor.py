@@ -141,7 +141,7 @@ def check_broker(host: Host) -> Finding | None:
 
     m = host.cfg.mqtt
     login = f"user {m.username}" if m.username else "anonymous"
-    tls = " over TLS" if m.ca_file or getattr(m, "tls", False) else ""
+    tls = " over TLS" if host.cfg.mqtt_tls or m.cert_file else ""
     try:
         broker_login(host.cfg, host.timeout_s)
     except ProbeError as exc:
