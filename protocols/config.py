@@ -30,6 +30,8 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
 DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
 MQTT_TLS_PORT = 8883
+# The console's token guards a network-reachable page: shorter ones are guessed.
+MIN_CONSOLE_TOKEN = 16
 
 
 class _Section(BaseModel):
@@ -355,6 +357,10 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
     except QuantityError as exc:
         key = ".".join(p for p in ("quantities", exc.name, exc.field) if p)
         raise ConfigError(f"config key '{key}': {exc.why}") from None
+    if cfg.console.token and len(cfg.console.token.strip()) < MIN_CONSOLE_TOKEN:
+        raise ConfigError(f"config key 'console.token': at least {MIN_CONSOLE_TOKEN} characters "
+                          "(a short token is guessed; make one with: python3 -c 'import "
+                          "secrets; print(secrets.token_urlsafe(24))')")
     if need_site and not cfg.site:
         raise ConfigError("config key 'site': required by this command "
                           "(add site = \"your-site\" to the config file)")
