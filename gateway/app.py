@@ -62,7 +62,8 @@ class Gateway:
         self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
-                                    seen_window_s=cfg.gateway.dedup_window_s)
+                                    seen_window_s=cfg.gateway.dedup_window_s,
+                                    quarantine_max_bytes=cfg.gateway.quarantine_max_bytes)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,

@@ -6,9 +6,8 @@ pure, exact types, one reason code per rejection.
 
 from __future__ import annotations
 
-import re
-
 from .lineprotocol import Point
+from .text import text_problem
 from .validate import (
     MAX_COUNTER,
     Rejection,
@@ -25,7 +24,6 @@ _STATUS_STR = ("fw", "board", "ip")
 UPDATE_STATES = ("downloading", "staged", "confirmed", "refused", "rolled_back")
 #: ``fw`` is stored as a string field of the ``device`` point: no control characters
 FW_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
-_FW_BAD = re.compile(r"[\u0000-\u001f\u007f]")
 # (name, min, max): rssi in dBm, uptime in seconds; inclusive, so inf is out of range.
 _STATUS_NUM: tuple[tuple[str, float, float], ...] = (
     ("rssi", -200, 200), ("uptime", 0, MAX_COUNTER))
@@ -69,10 +67,8 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             x = obj[key]
             if type(x) is not str:
                 raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
+            _text(key, x)
             fields[key] = x
-    if "fw" in fields and _FW_BAD.search(str(fields["fw"])):
-        raise _Reject("invalid_field", f"'fw' {_short(fields['fw'])} contains a control "
-                                       "character")
     if "update" in obj:
         fields["update"] = _update(obj["update"])
     for key in ("boot", "heap_free"):
@@ -116,8 +112,18 @@ def _update(u: object) -> dict[str, str]:
         x = u[key]
         if type(x) is not str:
             raise _Reject("mistyped_field", f"'update.{key}' must be a string, got {_short(x)}")
+        _text(f"update.{key}", x)
         out[key] = x
     if out["state"] not in UPDATE_STATES:
         raise _Reject("invalid_field", f"update.state {_short(out['state'])} is not one of "
                                        + "/".join(UPDATE_STATES))
     return out
+
+
+def _text(key: str, x: str) -> None:
+    """Every status string is stored (a string field, its ``_info`` tag, the console):
+    no control characters, nothing UTF-8 cannot carry (wire contract, "Strings where
+    the store keeps none")."""
+    why = text_problem(x)
+    if why is not None:
+        raise _Reject("invalid_field", f"{key!r} {_short(x)} {why}")
