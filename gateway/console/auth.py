@@ -55,9 +55,9 @@ def valid_session(token: str, value: str | None, now: float, life_s: int) -> boo
 
 
 def _same_site_path(raw: str) -> str:
-    """A local path to go back to: never ``//host`` (no open redirect)."""
-    parts = urllib.parse.urlsplit(raw or "/")
-    path = "/" + parts.path.lstrip("/")
+    """A local path to go back to: never ``//host`` or ``/\\host`` (no open redirect)."""
+    parts = urllib.parse.urlsplit("/" + (raw or "").lstrip("/\\"))
+    path = "/" + parts.path.lstrip("/\\")
     return path + ("?" + parts.query if parts.query else "")
 
 

@@ -8,17 +8,18 @@ broker publishes it. Read-only: the console subscribes and never publishes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
 
-from protocols.config import Config
+from protocols.config import Config, MqttSection
+from protocols.jsonstrict import JsonError, loads_strict
 from protocols.mqtt_tls import client_tls
 
 log = logging.getLogger("livinglab.console.live")
@@ -43,6 +44,9 @@ class LiveStatus:
     gateways: dict[str, Status] = field(default_factory=dict)
     connected: bool = False
     error: str = ""
+    # retained or live statuses skipped: not strict JSON (NaN, a lone surrogate, deep
+    # nesting, not UTF-8); counted, never fatal to the subscription
+    skipped: int = 0
     version: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -56,8 +60,9 @@ class LiveStatus:
             return False
         levels = topic[len(self.prefix):].split("/")
         try:
-            doc = json.loads(payload) if payload else {"state": "offline"}
-        except ValueError:
+            doc = loads_strict(payload) if payload else {"state": "offline"}
+        except JsonError:
+            self.skipped += 1
             return False
         if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
             return False
@@ -89,6 +94,15 @@ class LiveStatus:
         tls = client_tls(self.cfg)  # the one setup every MQTT client uses (tls = true too)
         username = c.mqtt_username or m.username or None
         password = c.mqtt_password if c.mqtt_username else (m.password or None)
+        try:
+            await self._subscribe(m, version, tls, username, password)
+        finally:  # whatever ends the subscription, the page must not say "connected"
+            self.connected = False
+            self.error = self.error or "live subscription stopped"
+
+    async def _subscribe(self, m: MqttSection, version: aiomqtt.ProtocolVersion,
+                         tls: ssl.SSLContext | None, username: str | None,
+                         password: str | None) -> None:
         delay = 0.5
         while True:
             try:

@@ -22,6 +22,7 @@ from gateway.console.queries import SQLiteReader
 from protocols.config import Config, parse_config
 from protocols.errors import ConfigError
 from tests.gateway.test_console import SITE, _config, _fill
+from tests.servers import Mosquitto
 
 TOKEN = "a-console-token-long-enough"
 
@@ -79,10 +80,13 @@ def test_token_form_posts_and_sets_a_session_that_expires(
         assert 'value="/devices/air-0001?window=1h"' in page.text
         bad = c.post("/_login", data={"token": "wrong", "next": "/"}, follow_redirects=False)
         assert bad.status_code == 401 and 'id="wrong-token"' in bad.text
+        for evil in ("/\\evil.example/x", "https://evil.example/x"):
+            r = c.post("/_login", data={"token": TOKEN, "next": evil}, follow_redirects=False)
+            where = r.headers["location"]  # a local path, never another host
+            assert r.status_code == 303 and where.startswith("/") and where[1] not in "/\\"
         r = c.post("/_login", data={"token": TOKEN, "next": "//evil.example/x"},
                    follow_redirects=False)
-        where = r.headers["location"]  # a local path, never another host
-        assert r.status_code == 303 and where.startswith("/") and not where.startswith("//")
+        assert r.status_code == 303 and r.headers["location"] == "/evil.example/x"
         cookie = r.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=600" in cookie
         assert "secure" not in cookie  # plain http: a Secure cookie would never come back
@@ -136,3 +140,51 @@ def test_a_hostile_status_neither_breaks_pages_nor_is_kept(client: TestClient,
     assert live.skipped == 1
     assert client.get("/", headers={"accept": "text/html"}).status_code == 200
     assert client.get("/api/devices").status_code == 200
+
+
+HOSTILE = [b'{"state":"online","fw":"\\ud800"}', b'{"state":"online","rssi":NaN}',
+           b'{"state":"online","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}", b"\xff not json"]
+
+
+@pytest.mark.timeout(60)
+def test_hostile_retained_statuses_do_not_end_the_live_subscription(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    import asyncio
+
+    import paho.mqtt.client as mqtt
+
+    cfg = parse_config({"site": SITE, "gateway": {"data_dir": "var", "health_port": 0},
+                        "mqtt": {"port": mosquitto.port}}, tmp_path, env={})
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-hostile")
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    try:
+        for i, payload in enumerate(HOSTILE):
+            pub.publish(f"livinglab/v1/{SITE}/bad-{i}/status", payload, qos=1,
+                        retain=True).wait_for_publish(10)
+        pub.publish(f"livinglab/v1/{SITE}/air-0001/status", b'{"state":"online"}', qos=1,
+                    retain=True).wait_for_publish(10)
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+    live = LiveStatus(cfg)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(live.run())
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 15
+        try:
+            while (live.skipped < len(HOSTILE) or "air-0001" not in live.devices) \
+                    and loop.time() < end and not task.done():
+                await asyncio.sleep(0.05)
+            assert not task.done(), task.exception()
+            assert live.connected
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert not live.connected  # stopped: the page no longer says "connected"
+
+    asyncio.run(scenario())
+    assert live.skipped == len(HOSTILE) and live.devices["air-0001"].state == "online"
+    assert not any(d.startswith("bad-") for d in live.devices)
