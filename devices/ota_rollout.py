@@ -24,6 +24,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from protocols.jsonstrict import JsonError, loads_strict
+
 from .ota_pack import BoardPack, OtaError, control_message
 
 FINAL = ("confirmed", "refused", "rolled_back")
@@ -84,6 +86,7 @@ class Broker:
         self.cond = threading.Condition()
         # device -> [(received at, live (not a retained copy), payload)]
         self.status: dict[str, list[tuple[float, bool, dict[str, Any]]]] = {}
+        self.skipped = 0  # statuses that were not strict JSON
         self._connected = threading.Event()
         self._refused = ""
         self.client.on_connect = self._on_connect
@@ -108,12 +111,12 @@ class Broker:
         self._connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        import json
-
         device = msg.topic.split("/")[-2]
-        try:
-            payload = json.loads(msg.payload)
-        except ValueError:
+        try:  # a hostile retained status is skipped and counted, never fatal to the thread
+            payload = loads_strict(msg.payload)
+        except JsonError:
+            with self.cond:
+                self.skipped += 1
             return
         if isinstance(payload, dict) and device != "_gateway":
             with self.cond:

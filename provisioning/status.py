@@ -7,7 +7,6 @@ network loop in its own thread and hands messages over through a lock.
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 import time
@@ -19,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from protocols.jsonstrict import JsonError, loads_strict
 from protocols.mqtt_tls import MqttTlsError, tls_context
 
 from .errors import BrokerError
@@ -42,10 +42,7 @@ def _parse(topic: str, raw: bytes, retained: bool) -> StatusMessage | None:
     parts = topic.split("/")
     if len(parts) < 4 or parts[-1] != "status" or parts[-3] == "_gateway":
         return None
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return None
+    payload = loads_strict(raw)  # JsonError: NaN, lone surrogates, deep nesting, not UTF-8
     if not isinstance(payload, dict):
         return None
     return StatusMessage(parts[-3], parts[-2], payload, retained, time.time())
@@ -69,6 +66,7 @@ class StatusWatcher:
             self._client.tls_set_context(ctx)
         self._lock = threading.Condition()
         self._messages: list[StatusMessage] = []
+        self.skipped = 0  # statuses that were not strict JSON
         self._connected = threading.Event()
         self._refused: str | None = None
         self._lost = False
@@ -89,7 +87,12 @@ class StatusWatcher:
             self._lock.notify_all()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        parsed = _parse(msg.topic, bytes(msg.payload), bool(msg.retain))
+        try:
+            parsed = _parse(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except JsonError:  # a hostile status is skipped and counted, never fatal
+            with self._lock:
+                self.skipped += 1
+            return
         if parsed is not None:
             with self._lock:
                 self._messages.append(parsed)

@@ -188,3 +188,19 @@ def test_hostile_retained_statuses_do_not_end_the_live_subscription(
     asyncio.run(scenario())
     assert live.skipped == len(HOSTILE) and live.devices["air-0001"].state == "online"
     assert not any(d.startswith("bad-") for d in live.devices)
+
+
+def test_nan_or_surrogate_kept_in_the_last_seen_file_does_not_500(cfg: Config) -> None:
+    """An older gateway wrote statuses with json.dumps (NaN allowed, surrogates escaped)."""
+    from gateway.accounting.lastseen import LastSeen, Sighting, lastseen_path
+
+    seen = LastSeen(lastseen_path(cfg.gateway.data_dir))
+    seen.update([Sighting("air-0001", time.time(), "status", "online",
+                          {"state": "online", "fw": "\ud800", "rssi": float("nan")})])
+    seen.close()
+    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    with TestClient(app) as c:
+        assert c.get("/", headers={"accept": "text/html"}).status_code == 200
+        assert c.get("/api/devices").status_code == 200
+        assert c.get("/api/devices/air-0001").status_code == 200
+        assert c.get("/devices/air-0001", headers={"accept": "text/html"}).status_code == 200
