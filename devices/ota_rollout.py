@@ -113,7 +113,7 @@ class Broker:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         device = msg.topic.split("/")[-2]
         try:  # a hostile retained status is skipped and counted, never fatal to the thread
-            payload = loads_strict(msg.payload)
+            payload = loads_strict(bytes(msg.payload))
         except JsonError:
             with self.cond:
                 self.skipped += 1

@@ -28,7 +28,8 @@ from gateway.stores.base import StoreError
 from protocols.config import Config, MqttSection
 from protocols.mqtt_tls import MqttTlsError, client_tls
 
-__all__ = ["PROBE_MEASUREMENT", "Connack", "ProbeError", "clock_synchronised", "mqtt_connect",
+__all__ = ["PROBE_MEASUREMENT", "Connack", "ProbeError", "anonymous_accepted",
+           "clock_synchronised", "mqtt_connect",
            "broker_login", "session_kept", "store_probe"]
 
 # The one point `doctor` writes to an InfluxDB store per run (no livinglab query reads it):
@@ -120,6 +121,20 @@ def broker_login(cfg: Config, timeout_s: float) -> Connack:
                           timeout_s=timeout_s, tls=_tls(cfg))
     _disconnect(c)
     return ack
+
+
+def anonymous_accepted(cfg: Config, timeout_s: float) -> bool:
+    """Does the broker at [mqtt] host/port accept a CONNECT without a username?"""
+    anon = cfg.mqtt.model_copy(update={"username": "", "password": ""})
+    try:
+        c, _ = mqtt_connect(anon, f"{cfg.client_id}-doctor-anon", clean=True, expiry=0,
+                            timeout_s=timeout_s, tls=_tls(cfg))
+    except ProbeError as exc:
+        if str(exc).startswith("refused"):
+            return False
+        raise
+    _disconnect(c)
+    return True
 
 
 def session_kept(cfg: Config, timeout_s: float) -> Connack:
