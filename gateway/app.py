@@ -82,7 +82,9 @@ class Gateway:
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
-                                 commit_window_s=cfg.gateway.commit_window_s)
+                                 commit_window_s=cfg.gateway.commit_window_s,
+                                 serial_ids={port: frozenset(ids) for port, ids
+                                             in cfg.gateway.serial_ids.items()})
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .ids import is_sensor
-from .jsonstrict import loads_strict
+from .jsonstrict import loads_strict as loads_strict
 from .lineprotocol import Point
 from .quantities import BUILTIN, Registry
 
