@@ -19,9 +19,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocols.ids import ID_PATTERN
+
 from .errors import DeviceNotFoundError, InventoryError
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 INVENTORY_FILE = "inventory.sqlite"
 
 _SCHEMA = """

@@ -23,10 +23,10 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .ids import ID_PATTERN
 from .quantities import QuantityError, Registry, site_quantity
 
 ENV_PREFIX = "LIVINGLAB_"
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
 DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
 MQTT_TLS_PORT = 8883

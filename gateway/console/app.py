@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from protocols.config import Config
+from protocols.ids import ID_RE
 
 from .auth import COOKIE, TokenGate
 from .live import LiveStatus
@@ -45,7 +46,7 @@ __all__ = ["COOKIE", "TokenGate", "build_app"]
 
 HERE = Path(__file__).parent
 SSE_PERIOD_S = 2.0
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ID = ID_RE  # the one id check (protocols/ids.py: \Z, no trailing newline)
 
 
 def _iso(ts: float | None) -> str:
@@ -127,7 +128,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         quantity = request.query_params.get("quantity", "")
         if not _ID.match(device):
             return not_found(request, device)
-        if not re.match(r"^[a-z0-9_]{1,32}$", quantity):
+        if not re.match(r"^[a-z0-9_]{1,32}\Z", quantity):
             return JSONResponse({"error": "quantity=Q is required (e.g. quantity=co2)"},
                                 status_code=400)
         now = time.time()

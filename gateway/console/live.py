@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -19,11 +18,11 @@ from typing import Any
 import aiomqtt
 
 from protocols.config import Config, MqttSection
+from protocols.ids import is_id
 from protocols.jsonstrict import JsonError, loads_strict
 from protocols.mqtt_tls import client_tls
 
 log = logging.getLogger("livinglab.console.live")
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 __all__ = ["LiveStatus", "Status"]
 
@@ -72,7 +71,7 @@ class LiveStatus:
             table, key = self.gateways, levels[1]
         else:
             return False
-        if not _ID.match(key):  # not a device of the contract (the gateway rejects it too)
+        if not is_id(key):  # not a device of the contract (the gateway rejects it too)
             return False
         now, before = time.time(), table.get(key)
         if doc["state"] == "offline" and before is not None:
