@@ -20,10 +20,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocols.config import INVENTORY_FILE as _INVENTORY_FILE
+from protocols.ids import ID_PATTERN
+from protocols.sqlitefile import open_shared
 
 from .errors import DeviceNotFoundError, InventoryError
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 INVENTORY_FILE = _INVENTORY_FILE
 
 _SCHEMA = """
@@ -135,9 +136,9 @@ class Inventory:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+            # another process may be creating it this instant (two boards flashed at once)
+            self._db = open_shared(path, timeout_s)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             with self._write():
                 for stmt in _SCHEMA.split(";"):

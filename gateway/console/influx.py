@@ -20,7 +20,7 @@ from .queries import LATEST_WINDOW_S, Latest, Series, StoreUnavailable, check_id
 
 __all__ = ["FluxReader", "InfluxQLReader", "VictoriaReader", "is_victoria"]
 
-_QUANTITY = re.compile(r"^[a-z0-9_]{1,32}$")
+_QUANTITY = re.compile(r"^[a-z0-9_]{1,32}\Z")  # \Z: no trailing newline
 
 
 # -- HTTP helpers --------------------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from protocols.config import Config
+from protocols.ids import is_id
 from protocols.quantities import Registry
 
 from .errors import ConsoleError
@@ -38,8 +39,7 @@ __all__ = ["LATEST_WINDOW_S", "Latest", "SQLiteReader", "Series", "StoreReader",
            "StoreUnavailable", "check_id", "domain_of", "open_reader"]
 
 LATEST_WINDOW_S = 3600
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_QUANTITY = re.compile(r"^[a-z0-9_]{1,32}$")
+_QUANTITY = re.compile(r"^[a-z0-9_]{1,32}\Z")  # \Z: no trailing newline
 
 
 class StoreUnavailable(ConsoleError):
@@ -47,7 +47,7 @@ class StoreUnavailable(ConsoleError):
 
 
 def check_id(value: str) -> str:
-    if not _ID.match(value):
+    if not is_id(value):
         raise ValueError(f"not an identifier: {value!r}")
     return value
 

@@ -13,6 +13,7 @@ from types import FrameType
 import uvicorn
 
 from protocols.config import Config
+from protocols.mqtt_tls import client_tls
 
 from .app import build_app
 from .errors import ConsoleError
@@ -77,6 +78,8 @@ async def serve(cfg: Config, host: str, port: int,
                 on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until cancelled or SIGINT/SIGTERM (uvicorn's handlers)."""
     check_token(cfg, host)
+    if cfg.console.scope != "city":  # unusable [mqtt] TLS files: one line now, not a dead task
+        client_tls(cfg)
     sock = bind(host, port)
     actual = sock.getsockname()[1]
     reader = open_reader(cfg)
