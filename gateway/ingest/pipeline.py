@@ -41,6 +41,7 @@ from gateway.buffer.core import BufferFull, DiskFull, PutHook
 from gateway.ingest.mqtt import Message
 from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
+from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, Rejection, validate_telemetry
@@ -158,7 +159,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
                 if key not in seen_keys:
                     seen_keys.add(key)
                     out.accepted.append(Accepted(device=record.device, boot=STATUS_BOOT,
-                                                 seq=seq, points=(record.point,)))
+                                                 seq=seq, points=with_info(record.point)))
                 out.sightings.append(Sighting(record.device, msg.received_at, "status",
                                               state=record.state, fields=dict(record.fields)))
     out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
