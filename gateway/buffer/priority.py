@@ -1,0 +1,33 @@
+"""The ``lines`` table: one row per point, drained before the ``msgs`` backlog.
+
+It held every point in earlier versions (a buffer from before the upgrade still
+drains from it first); now the gateway's own health points go there, so they
+reach the store ahead of any backlog (wire contract, "Health before backlog").
+Called by :class:`gateway.buffer.core.DurableBuffer` with its lock held.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.buffer.schema import Batch
+
+__all__ = ["first_lines", "insert_lines"]
+
+
+def first_lines(db: sqlite3.Connection, max_points: int) -> Batch | None:
+    """Up to ``max_points`` oldest rows of ``lines`` as a batch, or None when empty."""
+    old = db.execute("SELECT id, line, received_at FROM lines ORDER BY id LIMIT ?",
+                     (max_points,)).fetchall()
+    if not old:
+        return None
+    ids = tuple(int(r[0]) for r in old)
+    return Batch(ids[0], ids[-1], ids, tuple(bytes(r[1]) for r in old),
+                 tuple(float(r[2]) for r in old))
+
+
+def insert_lines(db: sqlite3.Connection, lines: list[bytes], at: float) -> int:
+    """Add ``lines`` (encoded points) received ``at``; returns how many."""
+    db.executemany("INSERT INTO lines (received_at, line) VALUES (?, ?)",
+                   [(at, line) for line in lines])
+    return len(lines)
