@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import sqlite3
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from gateway.accounting.delivery import Accounting
 from gateway.accounting.lastseen import LastSeen, lastseen_path
-from gateway.buffer.core import DurableBuffer
+from gateway.buffer.core import DiskFull, DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
 from gateway.ingest.mqtt import MqttSource
@@ -32,6 +33,7 @@ from gateway.ops.health import start_health_server
 from gateway.ops.metrics import Metrics
 from gateway.ops.sdnotify import Notifier, describe
 from gateway.ops.status import REFRESH_S, GatewayHealth, offline_payload, online_payload
+from gateway.ops.store_health import GatewaySample, gateway_points, package_version
 from protocols.config import Config
 from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
@@ -156,6 +158,33 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
+    async def put_health(self, up: bool = True) -> None:
+        """One ``gateway`` point into the buffer's priority lines (gateway/ops/store_health)."""
+        stats = await asyncio.to_thread(self.buffer.stats)
+        online = sum(1 for d in await asyncio.to_thread(self.lastseen.all)
+                     if d.state == "online")
+        now = time.time()
+        sample = GatewaySample(
+            site=self.cfg.site, gateway=self.cfg.gateway.id, at=now, up=up,
+            broker_connected=self.source.connected, buffer_points=stats.depth,
+            buffer_oldest_s=stats.oldest_age_s,
+            disk_free_bytes=shutil.disk_usage(self.cfg.gateway.data_dir).free,
+            devices_online=online, uptime_s=now - self.started_at,
+            interval_s=self.cfg.gateway.store_health_s, version=package_version())
+        try:
+            await asyncio.to_thread(self.buffer.put_priority, gateway_points(sample), now)
+        except DiskFull:
+            return  # the next one may fit; the health endpoint says the disk is full
+        self.forwarder.wake()
+
+    async def _store_health(self, stop: asyncio.Event) -> None:
+        """A ``gateway`` point every ``store_health_s`` (the first is written by ``run``)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.cfg.gateway.store_health_s)
+            if not stop.is_set():
+                await self.put_health()
+
     # -- run -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, connect_timeout_s: float = 0.0) -> None:
@@ -185,7 +214,9 @@ class Gateway:
 
         try:
             spawn(self.notify.watchdog(), "watchdog")
+            await self.put_health()  # before the forwarder starts: the first it sends
             spawn(self.forwarder.run(fwd_stop), "forwarder")
+            spawn(self._store_health(stop), "store-health")
             connect = asyncio.create_task(self.source.connect(connect_timeout_s))
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -231,6 +262,7 @@ class Gateway:
             await asyncio.wait(stages, timeout=left(DRAIN_S))
         await self.pipeline.drain(left(DRAIN_S))
         await self.pipeline.flush_delivery(time.time())
+        await self.put_health(up=False)  # the centre knows at once: a clean stop
         fwd_stop.set()
         fwd = [t for t in tasks if t.get_name() == "forwarder"]
         if fwd:

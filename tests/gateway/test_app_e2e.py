@@ -95,7 +95,11 @@ def test_influxdb1_end_to_end(tmp_path: Path, mosquitto: Mosquitto, influxd: Inf
         assert watch.rejected[0]["reason"] == "device_mismatch"
         assert watch.rejected[0]["device"] == "air-0009"
         assert gw.metric("livinglab_duplicates_total") == 1
-        assert gw.metric("livinglab_points_forwarded_total") == len(want) // 2 + 1
+        # the readings, the device point and its device_info, and the gateway's own
+        # health points (gateway + gateway_info each: wire contract, third turn)
+        wait_for(lambda: gw.metric("livinglab_points_forwarded_total")
+                 == len(want) // 2 + 2 + 2 * len(influxd.points("ll", "gateway")), 10,
+                 what="forwarded = readings + device points + health points")
         out = run_cli("gateway", "rejected", "--config", str(cfg))
         assert out.returncode == 0 and "device_mismatch" in out.stdout and "air-0009" in out.stdout
         js = run_cli("gateway", "rejected", "--config", str(cfg), "--json", "--limit", "1")
