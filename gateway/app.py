@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.accounting.delivery import Accounting
 from gateway.accounting.lastseen import LastSeen, lastseen_path
+from gateway.accounting.rejections import RejectionCounts
 from gateway.buffer.core import DiskFull, DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
@@ -73,6 +74,8 @@ class Gateway:
         self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
         self.accounting = load_accounting(buffer_path(cfg)) \
             if cfg.gateway.delivery_accounting else None
+        self.rejections = load_rejections(buffer_path(cfg)) \
+            if cfg.gateway.delivery_accounting else None
         self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
         self.offline = offline_payload(cfg.gateway.id, cfg.site)
         self.source = MqttSource(cfg, site_filter(cfg.site, prefix), self._submit,
@@ -83,7 +86,8 @@ class Gateway:
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
-                                 commit_window_s=cfg.gateway.commit_window_s)
+                                 commit_window_s=cfg.gateway.commit_window_s,
+                                 rejections=self.rejections)
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
@@ -287,6 +291,17 @@ def load_accounting(path: Any) -> Accounting:
     finally:
         db.close()
     return acc
+
+
+def load_rejections(path: Any) -> RejectionCounts:
+    """The rejection counts (next to the delivery accounting) from the buffer file."""
+    counts = RejectionCounts()
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        counts.load(db, time.time())
+    finally:
+        db.close()
+    return counts
 
 
 async def run_gateway(cfg: Config, connect_timeout_s: float = 0.0) -> int:

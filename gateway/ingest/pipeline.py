@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.accounting.rejections import Hooks, RejectionCounts
 from gateway.buffer.core import BufferFull, DiskFull, PutHook
 from gateway.ingest.mqtt import Message
 from gateway.ops.metrics import Metrics
@@ -184,7 +185,8 @@ class Pipeline:
                  lastseen: LastSeen | None = None, accounting: Accounting | None = None,
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
-                 registry: Registry = BUILTIN, commit_window_s: float = 0.0) -> None:
+                 registry: Registry = BUILTIN, commit_window_s: float = 0.0,
+                 rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
         self.registry = registry
         self._buffer = buffer
@@ -193,6 +195,7 @@ class Pipeline:
         self._wake = wake
         self._lastseen = lastseen
         self._accounting = accounting
+        self._rejections = rejections  # counted with the accounting, in its put
         self._max_batch = max_batch
         self._cap = max_batch  # halved while the disk is full, doubled back after
         self._full_poll_s = full_poll_s
@@ -281,8 +284,13 @@ class Pipeline:
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
         if self._accounting is not None:
+            hook: PutHook = self._accounting.with_events(decoded.deliveries)
+            if self._rejections is not None and decoded.rejected:  # none: no extra work
+                hook = Hooks(hook, self._rejections.with_rejections(
+                    [(r.device, r.reason) for r, _ in decoded.rejected if r.device],
+                    received_at))
             result = self._buffer.put(decoded.accepted, received_at, decoded.rejected,
-                                      hook=self._accounting.with_events(decoded.deliveries))
+                                      hook=hook)
         else:
             result = self._buffer.put(decoded.accepted, received_at, decoded.rejected)
         if self._lastseen is not None and decoded.sightings:
@@ -305,13 +313,18 @@ class Pipeline:
             m.rejected.labels(reason=reason).inc(n)
 
     async def flush_delivery(self, now: float) -> int:
-        """Buffer the ``delivery`` points of dirty and current hours (the forwarder writes
-        them like any other); returns how many. Skipped while the buffer is full."""
+        """Buffer the ``delivery`` (and ``rejections``) points of dirty and current hours
+        (the forwarder writes them like any other); returns how many. Skipped while the
+        buffer is full."""
         acc = self._accounting
         if acc is None:
             return 0
         async with self._commit_lock:  # never while a commit stages counts
-            points, hook = acc.points(self.site, now)
+            points, delivered = acc.points(self.site, now)
+            hook: PutHook = delivered
+            if self._rejections is not None:  # the rejections points travel with them
+                more, rhook = self._rejections.points(self.site, now)
+                points, hook = points + more, Hooks(hook, rhook)
             if not points:
                 return 0
             item = Accepted(device="_delivery", boot=DELIVERY_BOOT, seq=int(now * 1000),
