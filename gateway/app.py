@@ -24,7 +24,7 @@ from typing import Any
 from gateway.accounting.delivery import Accounting
 from gateway.accounting.lastseen import LastSeen, lastseen_path
 from gateway.accounting.rejections import RejectionCounts
-from gateway.buffer.core import DiskFull, DurableBuffer
+from gateway.buffer.core import BufferFull, DiskFull, DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
 from gateway.ingest.mqtt import MqttSource
@@ -33,8 +33,11 @@ from gateway.ingest.serial import SerialSource
 from gateway.ops.health import start_health_server
 from gateway.ops.metrics import Metrics
 from gateway.ops.sdnotify import Notifier, describe
+from gateway.ops.stations import POLL_S as STATION_POLL_S
+from gateway.ops.stations import StationWatcher
 from gateway.ops.status import REFRESH_S, GatewayHealth, offline_payload, online_payload
 from gateway.ops.store_health import GatewaySample, gateway_points, package_version
+from protocols import Accepted
 from protocols.config import Config
 from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
@@ -47,6 +50,8 @@ STORE_DOWN_UNHEALTHY_S = 60.0
 SHUTDOWN_S = 9.0  # SIGTERM to exit, the contract says 10 s
 DRAIN_S = 2.0
 FLUSH_S = 6.0
+STATION_BOOT = -3  # the buffer item of ``station`` points (seq = put time in ms + index)
+STATION_CHUNK = 500
 
 
 def buffer_path(cfg: Config) -> Any:
@@ -189,6 +194,32 @@ class Gateway:
             if not stop.is_set():
                 await self.put_health()
 
+    async def _stations(self, stop: asyncio.Event) -> None:
+        """``station`` points: at start, within ``POLL_S`` of an inventory change, and the
+        current state every day (gateway/ops/stations.py); through the buffer like
+        readings. A full buffer or an unreadable inventory is tried again next poll."""
+        watcher = StationWatcher(self.cfg.gateway.data_dir, self.cfg.site)
+        complained = False
+        while not stop.is_set():
+            now = time.time()
+            try:
+                points = await asyncio.to_thread(watcher.due, now)
+                for i in range(0, len(points), STATION_CHUNK):
+                    chunk = tuple(points[i:i + STATION_CHUNK])
+                    item = Accepted(device="_station", boot=STATION_BOOT,
+                                    seq=int(now * 1000) + i, points=chunk)
+                    await asyncio.to_thread(self.buffer.put, [item], now)
+                if points:
+                    watcher.written(points)
+                    self.forwarder.wake()
+                complained = False
+            except (BufferFull, sqlite3.Error) as exc:  # DiskFull is a BufferFull
+                if not complained:
+                    log.warning("station points not buffered yet (%s); trying again", exc)
+                complained = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATION_POLL_S)
+
     # -- run -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, connect_timeout_s: float = 0.0) -> None:
@@ -221,6 +252,7 @@ class Gateway:
             await self.put_health()  # before the forwarder starts: the first it sends
             spawn(self.forwarder.run(fwd_stop), "forwarder")
             spawn(self._store_health(stop), "store-health")
+            spawn(self._stations(stop), "stations")
             connect = asyncio.create_task(self.source.connect(connect_timeout_s))
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
