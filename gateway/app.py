@@ -70,7 +70,8 @@ class Gateway:
         self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
-                                    seen_window_s=cfg.gateway.dedup_window_s)
+                                    seen_window_s=cfg.gateway.dedup_window_s,
+                                    quarantine_max_bytes=cfg.gateway.quarantine_max_bytes)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,
@@ -92,7 +93,9 @@ class Gateway:
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
                                  commit_window_s=cfg.gateway.commit_window_s,
-                                 rejections=self.rejections)
+                                 rejections=self.rejections,
+                                 serial_ids={port: frozenset(ids) for port, ids
+                                             in cfg.gateway.serial_ids.items()})
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0

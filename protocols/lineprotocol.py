@@ -154,8 +154,17 @@ def encode_point(p: Point) -> str:
 
 
 def encode_lines(points: Iterable[Point]) -> bytes:
-    """Newline-joined UTF-8 lines, as the write APIs take them (no trailing newline)."""
-    return "\n".join(map(encode_point, points)).encode("utf-8")
+    """Newline-joined UTF-8 lines, as the write APIs take them (no trailing newline).
+
+    A string UTF-8 cannot carry (a lone surrogate) is a :class:`ProtocolError` like any
+    other unrepresentable value, never a ``UnicodeEncodeError`` escaping to the caller.
+    """
+    text = "\n".join(map(encode_point, points))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"{text[max(exc.start - 20, 0):exc.start]!r}... holds "
+                            f"{text[exc.start]!r}, not encodable as UTF-8") from None
 
 
 _ESCAPABLE = frozenset(", =")

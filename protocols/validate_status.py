@@ -6,9 +6,8 @@ pure, exact types, one reason code per rejection.
 
 from __future__ import annotations
 
-import re
-
 from .lineprotocol import Point, clean_string
+from .text import text_problem
 from .validate import (
     MAX_COUNTER,
     Rejection,
@@ -25,7 +24,6 @@ _STATUS_STR = ("fw", "board", "ip")
 UPDATE_STATES = ("downloading", "staged", "confirmed", "refused", "rolled_back")
 #: ``fw`` is stored as a string field of the ``device`` point: no control characters
 FW_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
-_FW_BAD = re.compile(r"[\u0000-\u001f\u007f]")
 # (name, min, max): integers; interval_s as the device config allows it
 _STATUS_INT: tuple[tuple[str, int, int], ...] = (
     ("boot", 0, MAX_COUNTER), ("heap_free", 0, MAX_COUNTER), ("interval_s", 1, 86400),
@@ -78,10 +76,8 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             x = obj[key]
             if type(x) is not str:
                 raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
+            _text(key, x)
             fields[key] = x
-    if "fw" in fields and _FW_BAD.search(str(fields["fw"])):
-        raise _Reject("invalid_field", f"'fw' {_short(fields['fw'])} contains a control "
-                                       "character")
     if "update" in obj:
         fields["update"] = _update(obj["update"])
     for key, lo_i, hi_i in _STATUS_INT:
@@ -137,8 +133,18 @@ def _update(u: object) -> dict[str, str]:
         x = u[key]
         if type(x) is not str:
             raise _Reject("mistyped_field", f"'update.{key}' must be a string, got {_short(x)}")
+        _text(f"update.{key}", x)
         out[key] = x
     if out["state"] not in UPDATE_STATES:
         raise _Reject("invalid_field", f"update.state {_short(out['state'])} is not one of "
                                        + "/".join(UPDATE_STATES))
     return out
+
+
+def _text(key: str, x: str) -> None:
+    """Every status string is stored (a string field, its ``_info`` tag, the console):
+    no control characters, nothing UTF-8 cannot carry (wire contract, "Strings where
+    the store keeps none")."""
+    why = text_problem(x)
+    if why is not None:
+        raise _Reject("invalid_field", f"{key!r} {_short(x)} {why}")

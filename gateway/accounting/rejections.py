@@ -17,12 +17,12 @@ import sqlite3
 from collections.abc import Sequence
 
 from gateway.buffer.txn import PutHook
-from protocols import Point
+from protocols import Point, Rejection
 from protocols.lineprotocol import make_point
 
-from .delivery import KEEP_HOURS_S, Key, hour_of
+from .delivery import KEEP_HOURS_S, Accounting, Key, hour_of
 
-__all__ = ["SCHEMA", "Hooks", "RejectionCounts"]
+__all__ = ["SCHEMA", "Hooks", "RejectionCounts", "flush_points", "with_rejections"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rejection_hours (
@@ -138,3 +138,24 @@ class Hooks:
         for h in self._hooks:
             h.done(committed)
 
+
+
+def with_rejections(hook: PutHook, counts: RejectionCounts | None,
+                    rejected: Sequence[tuple[Rejection, bytes]], at: float) -> PutHook:
+    """The pipeline's put hook: ``hook`` alone for a batch without rejections (the
+    common case costs nothing), else both, the reports counted per device and reason."""
+    if counts is None or not rejected:
+        return hook
+    return Hooks(hook, counts.with_rejections(
+        [(r.device, r.reason) for r, _ in rejected if r.device], at))
+
+
+def flush_points(acc: Accounting, counts: RejectionCounts | None, site: str, now: float
+                 ) -> tuple[list[Point], PutHook]:
+    """A flush's points (``delivery``, then ``rejections``) and the hook marking them
+    written, in one put."""
+    points, hook = acc.points(site, now)
+    if counts is None:
+        return points, hook
+    more, written = counts.points(site, now)
+    return points + more, Hooks(hook, written)

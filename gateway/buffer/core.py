@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gateway.buffer import quarantine
 from gateway.buffer.ack import ack_legacy, ack_rows
-from gateway.buffer.priority import first_lines, insert_lines
+from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.schema import (
     _BASE,
     _SCHEMA,
@@ -51,7 +51,7 @@ from gateway.buffer.txn import (
     wal_pages,
 )
 from gateway.errors import GatewayError
-from protocols import Accepted, Point, ProtocolError, Rejection, encode_lines, encode_point
+from protocols import Accepted, ProtocolError, Rejection, encode_lines
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutHook",
            "PutResult", "QuarantineItem"]
@@ -61,16 +61,17 @@ _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
 
 
-class DurableBuffer:
+class DurableBuffer(PriorityLines):
     """Thread-safe (one connection behind a lock): ingress ``put``s from one thread
     while the single forwarder ``get_batch``/``ack``s from another."""
 
     def __init__(self, path: Path, max_bytes: int, quarantine_max: int = 10_000, *,
                  sync_full: bool = False, seen_window_s: float = 7 * 24 * 3600.0,
-                 seen_max: int = 1_000_000) -> None:
+                 seen_max: int = 1_000_000, quarantine_max_bytes: int = 64 << 20) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.quarantine_max = quarantine_max
+        self.quarantine_max_bytes = quarantine_max_bytes
         self.seen_window_s = seen_window_s
         self.seen_max = seen_max
         self._lock = threading.Lock()
@@ -87,6 +88,7 @@ class DurableBuffer:
             # zeroed, a second full page write per message (SD-card wear, full disk)
             self._db.execute("PRAGMA secure_delete=OFF")
             self._db.executescript(_SCHEMA)
+            quarantine.migrate(self._db)
         except OSError as exc:
             raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
                                f"{exc.strerror} (check [gateway] data_dir)") from None
@@ -105,7 +107,7 @@ class DurableBuffer:
         self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
                        - self._acked)
         self._seen = self._scalar("SELECT count(*) FROM seen")
-        self._quarantined = self._scalar("SELECT count(*) FROM quarantine")
+        self._q = quarantine.load(self._db)
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
         #: the last write failed with SQLITE_FULL; cleared by the next one that commits
@@ -131,11 +133,12 @@ class DurableBuffer:
             self._db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                              "SET value = value + excluded.value", (name, by))
 
-    def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float) -> int:
-        count, evicted = quarantine.insert(self._db, items, at, self._quarantined,
-                                           self.quarantine_max)
-        self._bump("quarantine_evicted", evicted)
-        return count
+    def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float
+                           ) -> quarantine.State:
+        q = quarantine.insert(self._db, items, at, self._q, self.quarantine_max,
+                              self.quarantine_max_bytes)
+        self._bump("quarantine_evicted", q.evicted)
+        return q
 
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
@@ -180,6 +183,7 @@ class DurableBuffer:
                     hook.done(False)
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
+                self._q = quarantine.load(self._db)
                 if is_disk_full(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
                     self._raise_disk_full(exc)
@@ -191,13 +195,13 @@ class DurableBuffer:
                 self._last_prune = received_at
             self._seen = seen - pruned
             self._depth += points
-            self._quarantined = quarantined
+            self._q = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
 
     def _insert(self, keys: list[tuple[str, int, int]],
                 encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
                 rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
-                ) -> tuple[int, int, int, int, int, int, bool]:
+                ) -> tuple[int, int, int, quarantine.State, int, int, bool]:
         """The body of ``put``'s transaction (lock held, transaction open); the keys
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
@@ -222,8 +226,7 @@ class DurableBuffer:
                 rows.append((received_at, n, body))
         insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
-        quarantined = self._insert_quarantine(bad, received_at) if bad \
-            else self._quarantined
+        quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted
         every = min(_PRUNE_EVERY_S, self.seen_window_s / 4)
         due = received_at - self._last_prune >= every or seen > self.seen_max
@@ -232,28 +235,11 @@ class DurableBuffer:
         self._bump("seen_pruned", pruned)
         return accepted, duplicates, points, quarantined, seen, pruned, due
 
-    def put_priority(self, points: Sequence[Point], at: float) -> int:
-        """Buffer points sent ahead of any backlog (:mod:`gateway.buffer.priority`); a
-        few a minute, so never refused at the bound. DiskFull when the disk is full."""
-        lines = [encode_point(p).encode() for p in points]
-        with self._lock:
-            with self._ack_transaction():
-                n = insert_lines(self._db, lines, at)
-            self._legacy, self._depth = self._legacy + n, self._depth + n
-        return n
-
-    @property
-    def priority_waiting(self) -> bool:  # until a get_batch finds ``lines`` empty
-        return self._legacy > 0
-
     def _full(self, used: int) -> bool:
-        """At the bound *and* holding points the forwarder can drain.
-
-        Dedup keys and the quarantine live in the same file and have their own caps;
-        when they alone reach the bound, refusing would wedge ingest forever (no ack
-        can ever free space), so the buffer keeps accepting.
-        """
-        return used >= self.max_bytes and self._depth > 0
+        """At the bound (the quarantine's bytes left out: it has its own) *and* holding
+        points the forwarder can drain: when dedup keys alone reach the bound, refusing
+        would wedge ingest forever (no ack can free space), so the buffer accepts."""
+        return used - self._q.bytes >= self.max_bytes and self._depth > 0
 
     def is_full(self) -> bool:
         """At the bound, or the disk was full at the last write (until one commits)."""
@@ -369,13 +355,19 @@ class DurableBuffer:
         return count
 
     def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
-        """Keep rejected items (not subject to the size bound: the bound is for points)."""
+        """Keep rejected items, one row each (the quarantine's own bound, not the buffer's)."""
         if not items:
             return
         with self._lock:
-            with self._ack_transaction():
-                count = self._insert_quarantine(items, time.time())
-            self._quarantined = count
+            try:
+                with transaction(self._db):
+                    state = self._insert_quarantine(items, time.time())
+            except sqlite3.Error as exc:
+                self._q = quarantine.load(self._db)
+                if is_disk_full(exc):
+                    self._raise_disk_full(exc)
+                raise
+            self._q = state
 
     def list_quarantine(self, limit: int = 100) -> list[QuarantineItem]:
         """Newest first."""
@@ -390,7 +382,7 @@ class DurableBuffer:
             used = self._used_bytes()
             age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
             return BufferStats(depth=self._depth, oldest_age_s=age, size_bytes=used,
-                               quarantined=self._quarantined,
+                               quarantined=self._q.rows, quarantine_bytes=self._q.bytes,
                                quarantine_evicted=self._counters.get("quarantine_evicted", 0),
                                full_refusals=self.full_refusals, seen_keys=self._seen)
 

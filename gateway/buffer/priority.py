@@ -9,10 +9,42 @@ Called by :class:`gateway.buffer.core.DurableBuffer` with its lock held.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from gateway.buffer.schema import Batch
+from protocols import Point, encode_point
 
-__all__ = ["first_lines", "insert_lines"]
+__all__ = ["PriorityLines", "first_lines", "insert_lines"]
+
+
+class PriorityLines:
+    """The priority side of :class:`gateway.buffer.core.DurableBuffer` (a mixin: it uses
+    the buffer's lock, connection, write transaction and counters)."""
+
+    _lock: threading.Lock
+    _db: sqlite3.Connection
+    _legacy: int
+    _depth: int
+
+    def _ack_transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def put_priority(self, points: Sequence[Point], at: float) -> int:
+        """Buffer points sent ahead of any backlog; a few a minute, so never refused at
+        the bound. DiskFull when the disk is full."""
+        lines = [encode_point(p).encode() for p in points]
+        with self._lock:
+            with self._ack_transaction():
+                n = insert_lines(self._db, lines, at)
+            self._legacy, self._depth = self._legacy + n, self._depth + n
+        return n
+
+    @property
+    def priority_waiting(self) -> bool:
+        """Lines may wait (until a ``get_batch`` finds the table empty)."""
+        return self._legacy > 0
 
 
 def first_lines(db: sqlite3.Connection, max_points: int) -> Batch | None:
