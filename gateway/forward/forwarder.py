@@ -168,6 +168,8 @@ class Forwarder:
         except StoreRejected as exc:
             self._metrics.store_errors.labels(kind="rejected").inc()
             return await self._isolate(batch, exc, stop)
+        except _Preempted:
+            raise  # not a failure: health goes first, this batch comes next
         except Exception as exc:  # noqa: BLE001 - a store bug one line triggers: isolate it
             self._metrics.store_errors.labels(kind="internal").inc()
             if type(exc).__name__ not in self._internal_logged:
