@@ -6,8 +6,9 @@ hours changed since their last write are ``dirty``, and every flush turns the di
 and current hours into ``rejections`` points (tags ``site``, ``device``,
 ``reason``; field ``count``; timestamp = the hour's start), rewritten with the same
 timestamp so the store keeps the last. One count per rejection report the
-pipeline makes (a message, or one of its samples or values); reports without a
-device (a bad topic) have no series to land in. The hour is that of the batch's
+pipeline makes (a message, or one of its samples or values; a
+``too_many_rejections`` report counts the rejections it sums up); reports without
+a device (a bad topic) have no series to land in. The hour is that of the batch's
 receive time. Nothing here runs for a batch without rejections.
 """
 
@@ -41,7 +42,7 @@ class RejectionCounts:
     def __init__(self) -> None:
         self._hours: dict[RKey, list[int]] = {}  # [count, dirty]
         self._staged: dict[RKey, list[int]] = {}
-        self._items: Sequence[tuple[str, str]] = ()
+        self._items: Sequence[tuple[str, str, int]] = ()
         self._at = 0.0
         self._ready = False
 
@@ -54,8 +55,9 @@ class RejectionCounts:
             self._hours[(d, r, int(h))] = [int(c), int(dirty)]
         self._ready = True
 
-    def with_rejections(self, items: Sequence[tuple[str, str]], at: float) -> RejectionCounts:
-        """Set the (device, reason) pairs the next ``stage`` counts, received ``at``."""
+    def with_rejections(self, items: Sequence[tuple[str, str, int]], at: float
+                        ) -> RejectionCounts:
+        """Set the (device, reason, how many) the next ``stage`` counts, received ``at``."""
         self._items, self._at = items, at
         return self
 
@@ -67,7 +69,7 @@ class RejectionCounts:
             self._ready = True
         hour = hour_of(self._at)
         staged: dict[RKey, list[int]] = {}
-        for device, reason in self._items:
+        for device, reason, n in self._items:
             key = (device, reason, hour)
             row = staged.get(key)
             if row is None:
@@ -77,7 +79,7 @@ class RejectionCounts:
                                    "reason = ? AND hour = ?", key).fetchone()
                     base = [int(r[0]) if r else 0, 0]
                 row = staged[key] = [base[0], 1]
-            row[0] += 1
+            row[0] += n
         db.executemany("INSERT OR REPLACE INTO rejection_hours VALUES (?, ?, ?, ?, ?)",
                        [(*k, *v) for k, v in staged.items()])
         self._staged = staged
@@ -147,7 +149,7 @@ def with_rejections(hook: PutHook, counts: RejectionCounts | None,
     if counts is None or not rejected:
         return hook
     return Hooks(hook, counts.with_rejections(
-        [(r.device, r.reason) for r, _ in rejected if r.device], at))
+        [(r.device, r.reason, r.count or 1) for r, _ in rejected if r.device], at))
 
 
 def flush_points(acc: Accounting, counts: RejectionCounts | None, site: str, now: float

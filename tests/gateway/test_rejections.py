@@ -16,7 +16,9 @@ MB = 1024 * 1024
 
 def put(buf: DurableBuffer, counts: RejectionCounts, items: list[tuple[str, str]],
         at: float) -> None:
-    buf.put([], at, hook=Hooks(Accounting().with_events(()), counts.with_rejections(items, at)))
+    weighted = [(d, r, 1) for d, r in items]
+    buf.put([], at, hook=Hooks(Accounting().with_events(()),
+                               counts.with_rejections(weighted, at)))
 
 
 def test_counts_per_device_reason_hour_and_rewrite_rules(tmp_path: Path) -> None:
@@ -55,7 +57,21 @@ def test_counts_per_device_reason_hour_and_rewrite_rules(tmp_path: Path) -> None
 def test_a_rolled_back_put_counts_nothing(tmp_path: Path) -> None:
     counts = RejectionCounts()
     with sqlite3.connect(tmp_path / "x.sqlite") as db:
-        counts.with_rejections([("d", "r")], H)
+        counts.with_rejections([("d", "r", 1)], H)
         counts.stage(db, set())
         counts.done(False)
     assert counts.points("lab", H + 7200)[0] == []
+
+
+def test_with_rejections_weights_the_summary_report() -> None:
+    from gateway.accounting.rejections import with_rejections
+    from protocols import Rejection
+    counts = RejectionCounts()
+    base = Accounting()
+    assert with_rejections(base, counts, [], H) is base  # no rejections: no extra hook
+    hook = with_rejections(base, counts, [
+        (Rejection("t", "d", "out_of_range", "x"), b""),
+        (Rejection("t", "d", "too_many_rejections", "y", count=40), b""),
+        (Rejection("t", None, "bad_topic", "z"), b"")], H)
+    assert isinstance(hook, Hooks)
+    assert counts._items == [("d", "out_of_range", 1), ("d", "too_many_rejections", 40)]
