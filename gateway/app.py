@@ -45,17 +45,12 @@ from .stores import make_store
 
 log = logging.getLogger("livinglab.gateway")
 
-BUFFER_FILE = "buffer.sqlite"
 STORE_DOWN_UNHEALTHY_S = 60.0
 SHUTDOWN_S = 9.0  # SIGTERM to exit, the contract says 10 s
 DRAIN_S = 2.0
 FLUSH_S = 6.0
 STATION_BOOT = -3  # the buffer item of ``station`` points (seq = put time in ms + index)
 STATION_CHUNK = 500
-
-
-def buffer_path(cfg: Config) -> Any:
-    return cfg.gateway.data_dir / BUFFER_FILE
 
 
 class Gateway:
@@ -67,7 +62,7 @@ class Gateway:
         self.started_at = time.time()
         self.metrics = Metrics()
         cfg.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-        self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
+        self.buffer = DurableBuffer(cfg.buffer_file, cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
                                     seen_window_s=cfg.gateway.dedup_window_s,
@@ -78,9 +73,9 @@ class Gateway:
                                    flush_interval_s=cfg.store.flush_interval_s,
                                    backoff=Backoff(cap=cfg.store.max_backoff_s))
         self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
-        self.accounting = load_accounting(buffer_path(cfg)) \
+        self.accounting = load_accounting(cfg.buffer_file) \
             if cfg.gateway.delivery_accounting else None
-        self.rejections = load_rejections(buffer_path(cfg)) \
+        self.rejections = load_rejections(cfg.buffer_file) \
             if cfg.gateway.delivery_accounting else None
         self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
         self.offline = offline_payload(cfg.gateway.id, cfg.site)

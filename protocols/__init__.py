@@ -34,6 +34,7 @@ from .topics import (
 from .validate import (
     REASONS,
     Accepted,
+    MessageKey,
     Outcome,
     Rejection,
     StatusRecord,
@@ -53,6 +54,7 @@ __all__ = [
     "RESERVED_DOMAINS",
     "SENSOR_RE",
     "Accepted",
+    "MessageKey",
     "DeviceConfig",
     "GatewayStatus",
     "Outcome",

@@ -16,10 +16,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import INVENTORY_FILE  # the one place the file name is written
+
 __all__ = ["INVENTORY_FILE", "SCHEMA", "DeviceRow", "InventoryRows", "MetaRow",
            "inventory_stamp", "read_inventory"]
 
-INVENTORY_FILE = "inventory.sqlite"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from protocols import Point, loads_strict
+from protocols import MessageKey, Point, loads_strict
 from protocols.lineprotocol import make_point
 from protocols.validate import MAX_COUNTER
 
@@ -32,7 +32,7 @@ __all__ = ["SCHEMA", "Accounting", "ClearDirty", "Event", "Gap", "HourRow", "cap
            "create_tables", "hour_of", "readable_key", "saturate"]
 
 Kind = Literal["accepted", "duplicate", "rejected", "offline"]
-Key = tuple[str, int, int]
+Key = MessageKey
 HOUR_S = 3600
 KEEP_HOURS_S = 48 * HOUR_S  # hours kept in memory; older ones are read on demand
 LOST = ("unknown", "offline")  # gap causes that count as missing

@@ -51,7 +51,7 @@ from gateway.buffer.txn import (
     wal_pages,
 )
 from gateway.errors import GatewayError
-from protocols import Accepted, ProtocolError, Rejection, encode_lines
+from protocols import Accepted, MessageKey, ProtocolError, Rejection, encode_lines
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutHook",
            "PutResult", "QuarantineItem"]
@@ -198,7 +198,7 @@ class DurableBuffer(PriorityLines):
             self._q = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
 
-    def _insert(self, keys: list[tuple[str, int, int]],
+    def _insert(self, keys: list[MessageKey],
                 encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
                 rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
                 ) -> tuple[int, int, int, quarantine.State, int, int, bool]:

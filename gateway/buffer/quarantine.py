@@ -10,8 +10,9 @@ bytes of the payload and its full ``length``; the table holds at most ``max_rows
 rows and about ``max_bytes`` bytes (``[gateway] quarantine_max`` and
 ``quarantine_max_bytes``), and those bytes are left out of ``buffer_max_bytes``
 (:meth:`DurableBuffer._full`). The size is an estimate kept in memory (the row's
-strings and payload plus :data:`ROW_OVERHEAD`), within ~10 % of the pages SQLite
-uses for the usual rows, so no query measures it per ``put``.
+strings and payload plus :data:`ROW_OVERHEAD`), so no query measures it per
+``put``; against SQLite's ``dbstat`` with 1 KiB pages it is 1 % off for 2 KiB
+payloads, +13 % for 100-byte ones and -24 % for 500-byte ones (cell slack).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import NamedTuple
 from gateway.buffer.schema import QuarantineItem
 from protocols import Rejection
 
-__all__ = ["KEEP_PAYLOAD", "State", "insert", "load", "migrate", "newest", "row"]
+__all__ = ["KEEP_PAYLOAD", "State", "insert", "load", "migrate", "newest", "row", "storable"]
 
 KEEP_PAYLOAD = 2048  # bytes of a rejected payload kept (the wire contract's 2 KiB)
 TOPIC_MAX = 512  # an MQTT topic may be 64 KiB long; the first 512 characters say enough
@@ -54,10 +55,21 @@ def load(db: sqlite3.Connection) -> State:
     return State(int(r[0]), int(r[1]))
 
 
+def storable(s: str) -> str:
+    """``s`` as SQLite can store it: a lone surrogate (no UTF-8 for it) becomes
+    ``\\udxxx``, so a strange topic or detail cannot make the quarantine itself fail."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s
+
+
 def row(rejection: Rejection, payload: bytes, at: float) -> Row:
     """One row: the payload cut to its first 2 KiB, strings cut to a sane length."""
-    return (at, rejection.topic[:TOPIC_MAX], rejection.device, rejection.reason,
-            rejection.detail[:DETAIL_MAX], bytes(payload[:KEEP_PAYLOAD]), len(payload))
+    return (at, storable(rejection.topic)[:TOPIC_MAX], rejection.device, rejection.reason,
+            storable(rejection.detail)[:DETAIL_MAX], bytes(payload[:KEEP_PAYLOAD]),
+            len(payload))
 
 
 def _size(r: Row) -> int:

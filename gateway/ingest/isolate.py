@@ -26,6 +26,7 @@ from typing import Any
 
 from gateway.accounting.delivery import Accounting, Event
 from gateway.buffer.core import BufferFull
+from gateway.buffer.quarantine import storable
 from gateway.errors import one_line
 from gateway.ingest.mqtt import Message
 from protocols import Rejection
@@ -38,11 +39,6 @@ Commit = Callable[[Sequence[Message]], Awaitable[None]]
 Isolate = Callable[[Message, Exception], Awaitable[None]]
 
 
-def _storable(s: str) -> str:
-    """``s`` as SQLite and MQTT can carry it (a lone surrogate becomes ``\\udxxx``)."""
-    return s.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def culprit(msg: Message, prefix: str, exc: BaseException) -> tuple[Rejection, TopicInfo | None]:
     """The ``internal_error`` rejection for ``msg``, and its topic when it parses."""
     try:
@@ -50,8 +46,8 @@ def culprit(msg: Message, prefix: str, exc: BaseException) -> tuple[Rejection, T
     except TopicError:
         info = None
     device = info.device if info is not None else None
-    return Rejection(_storable(msg.topic), device, "internal_error",
-                     _storable(one_line(exc))), info
+    return Rejection(storable(msg.topic), device, "internal_error",
+                     storable(one_line(exc))), info
 
 
 async def commit_isolating(batch: Sequence[Message], commit: Commit, isolate: Isolate

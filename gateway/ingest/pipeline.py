@@ -47,7 +47,7 @@ from protocols.errors import TopicError
 from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
-from protocols.validate import Accepted, Rejection, validate_telemetry
+from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
 
 log = logging.getLogger("livinglab.gateway.pipeline")
@@ -87,7 +87,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
     mapped port for another id is ``port_not_allowed``, and not accounted: it is not
     that device's message)."""
     out = Decoded()
-    seen_keys: set[tuple[str, int, int]] = set()
+    seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
         try:
@@ -209,7 +209,7 @@ class Pipeline:
         self.committed_messages = 0
         #: serial port -> the device ids it may speak for ([gateway.serial_ids])
         self.serial_ids: Mapping[str, AbstractSet[str]] = serial_ids or {}
-        self._lastseen_error: Exception | None = None
+        self._after_error: Exception | None = None  # raised once the batch is acked
         self._isolated: set[str] = set()  # kinds of failure logged once already
 
     # -- stage 1: receive ---------------------------------------------------------
@@ -266,9 +266,9 @@ class Pipeline:
             if self._full_announced:
                 self._full_announced = False
                 log.info("buffer has room again; resuming acks")
-        lastseen_error, self._lastseen_error = self._lastseen_error, None
-        if lastseen_error is not None:
-            raise lastseen_error  # after the acks, as when it had its own step
+        after_error, self._after_error = self._after_error, None
+        if after_error is not None:
+            raise after_error  # after the acks (a last-seen failure, as when it had its own step)
         return True
 
     async def _commit_part(self, batch: Sequence[Message]) -> None:
@@ -279,13 +279,16 @@ class Pipeline:
         received_at = min(m.received_at for m in batch)
         result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
                                                          received_at)
-        self._lastseen_error = self._lastseen_error or lastseen_error
-        for msg in batch:
-            self._sink.ack(msg)
-        self.committed_messages += len(batch)
-        for rejection, _ in decoded.rejected:
-            self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
-        self._count(batch, decoded, result)
+        self._after_error = self._after_error or lastseen_error
+        try:  # committed: a failure from here on must never make the batch commit again
+            for msg in batch:
+                self._sink.ack(msg)
+            self.committed_messages += len(batch)
+            for rejection, _ in decoded.rejected:
+                self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
+            self._count(batch, decoded, result)
+        except Exception as exc:  # noqa: BLE001 - raised by _commit, after the split
+            self._after_error = self._after_error or exc
 
     async def _isolate(self, msg: Message, exc: Exception) -> None:
         """The culprit: quarantined as ``internal_error`` and counted as rejected in the

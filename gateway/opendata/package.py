@@ -22,7 +22,7 @@ from gateway.stores import StoreReader, read_chunks
 from protocols import QUANTITIES
 from protocols.config import Config
 
-from .export import Progress, stream_readings
+from .stream import Progress, stream_readings
 from .units import ucum_of, unit_of
 from .writers import CsvWriter, TimeFormat
 

@@ -24,14 +24,14 @@ from devices.inventory import Device, Inventory
 from gateway.accounting.delivery import Accounting, Event, hour_of
 from gateway.accounting.lastseen import LastSeen, Sighting, lastseen_path
 from gateway.accounting.read import read_gaps, read_hours
-from gateway.app import BUFFER_FILE, load_accounting
+from gateway.app import load_accounting
 from gateway.buffer.core import DurableBuffer
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
 from gateway.console.queries import SQLiteReader, open_reader
 from gateway.stores.sqlite import SCHEMA
 from protocols import Accepted, Rejection
-from protocols.config import Config, parse_config
+from protocols.config import BUFFER_FILE, Config, parse_config
 
 SITE = "bdnc-lab"
 EVIL = '<script>alert("x")</script>'
