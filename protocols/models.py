@@ -173,6 +173,15 @@ class Status(_Payload):
     heap_free: Annotated[Counter | None, _not_null(
         {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
         default=None, description="free heap in bytes")
+    interval_s: Annotated[Annotated[StrictInt, Field(ge=1, le=86400)] | None, _not_null(
+        {"type": "integer", "minimum": 1, "maximum": 86400})] = Field(
+        default=None, description="the sampling period in use, seconds")
+    dropped: Annotated[Counter | None, _not_null(
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="telemetry messages the device discarded since boot")
+    sensor_errors: Annotated[Counter | None, _not_null(
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="sensor reads that failed since boot")
     rssi: Annotated[_number(-200, 200) | None, _not_null(  # type: ignore[valid-type]
         {"type": "number", "minimum": -200, "maximum": 200})] = Field(
         default=None, description="Wi-Fi signal strength in dBm")

@@ -1,7 +1,7 @@
 """The durable buffer: accepted points wait here, in SQLite, until the store has them.
 
-One SQLite file under ``data_dir`` in WAL mode; its tables (``msgs``, the legacy
-``lines``, ``seen``, ``quarantine``) and value types are in :mod:`gateway.buffer_schema`.
+One SQLite file under ``data_dir`` in WAL mode; its tables (``msgs``, ``lines`` for
+priority points, ``seen``, ``quarantine``) and values are in :mod:`gateway.buffer.schema`.
 
 Durability: the gateway opens it with ``sync_full=True`` (``[gateway] durability =
 "fsync"``, the default): ``synchronous=FULL`` fsyncs the WAL at every commit, and the
@@ -13,7 +13,6 @@ Bound (backpressure): when the bytes holding data (``(page_count - freelist_coun
 page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
 nothing; the caller does not ack, so the broker keeps the messages. Every refusal is
 counted (``full_refusals``); freed pages are reused, so the file stays near the bound.
-
 Dedup record (the ``seen`` table, its queries and retention window): :mod:`gateway.seen`.
 """
 
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from gateway.buffer import quarantine
 from gateway.buffer.ack import ack_legacy, ack_rows
+from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.schema import (
     _BASE,
     _SCHEMA,
@@ -62,7 +62,7 @@ _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
 
 
-class DurableBuffer:
+class DurableBuffer(PriorityLines):
     """Thread-safe (one connection behind a lock): ingress ``put``s from one thread
     while the single forwarder ``get_batch``/``ack``s from another."""
 
@@ -255,19 +255,12 @@ class DurableBuffer:
 
     def get_batch(self, max_points: int) -> Batch | None:
         """Up to ``max_points`` oldest lines, or None when empty. One consumer only.
-
-        Lines of the old one-row-per-point table come first (a buffer from before the
-        upgrade); a batch never mixes the two tables.
-        """
+        ``lines`` (:mod:`gateway.buffer.priority`) first; a batch never mixes tables."""
         with self._lock:
             if self._legacy > 0:
-                old = self._db.execute("SELECT id, line, received_at FROM lines ORDER BY id "
-                                       "LIMIT ?", (max_points,)).fetchall()
-                if old:
-                    legacy_ids = tuple(int(r[0]) for r in old)
-                    return Batch(legacy_ids[0], legacy_ids[-1], legacy_ids,
-                                 tuple(bytes(r[1]) for r in old),
-                                 tuple(float(r[2]) for r in old))
+                first = first_lines(self._db, max_points)
+                if first is not None:
+                    return first
                 self._legacy = 0
             skip: set[int] = set()  # lines acked apart from their row (few, usually none)
             if self._acked:
@@ -385,13 +378,11 @@ class DurableBuffer:
 
     def stats(self) -> BufferStats:
         with self._lock:
-            row = self._db.execute("SELECT received_at FROM lines ORDER BY id LIMIT 1").fetchone() \
-                if self._legacy else None
-            if row is None:
-                row = self._db.execute(
-                    "SELECT received_at FROM msgs ORDER BY id LIMIT 1").fetchone()
+            firsts = [self._db.execute(f"SELECT received_at FROM {t} ORDER BY id LIMIT 1")
+                      .fetchone() for t in (("lines", "msgs") if self._legacy else ("msgs",))]
+            oldest = min((float(r[0]) for r in firsts if r), default=None)
             used = self._used_bytes()
-            age = max(0.0, time.time() - float(row[0])) if row else 0.0
+            age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
             return BufferStats(depth=self._depth, oldest_age_s=age, size_bytes=used,
                                quarantined=self._q.rows, quarantine_bytes=self._q.bytes,
                                quarantine_evicted=self._counters.get("quarantine_evicted", 0),

@@ -97,6 +97,11 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def priority(self) -> bool:
+        """Lines of the ``lines`` table (gateway health: sent ahead of the backlog)."""
+        return self.first_id < _BASE
+
     def body(self) -> bytes:
         return b"\n".join(self.lines)
 

@@ -20,6 +20,10 @@ One loop, one batch in flight:
    the backoff pace, so fixing the store does not need a gateway restart. The
    health endpoint sees it through ``failing_since``.
 
+Health before backlog: ``get_batch`` hands out the buffer's priority lines (the
+gateway's health points) first, and a backlog batch being retried gives way to
+them as soon as they arrive, so the centre hears from the site at once.
+
 ``flush(deadline_s)`` is for shutdown: it sends what it can, small batches
 included, and leaves the rest in the buffer for the next start. Call it after
 ``run`` has returned (an asyncio lock keeps the two from sending at once).
@@ -28,6 +32,7 @@ included, and leaves the rest in the buffer for the next start. Call it after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
@@ -96,7 +101,8 @@ class Forwarder:
             if batch is None:
                 continue
             async with self._send_lock:
-                await self._send(batch, stop)
+                with contextlib.suppress(_Preempted):
+                    await self._send(batch, stop)
 
     async def _ensure_ready(self) -> None:
         try:
@@ -114,8 +120,9 @@ class Forwarder:
                 if batch is None:
                     return
                 async with self._send_lock:
-                    if await self._send(batch, expired) == "stopped":
-                        return
+                    with contextlib.suppress(_Preempted):
+                        if await self._send(batch, expired) == "stopped":
+                            return
         finally:
             handle.cancel()
 
@@ -149,6 +156,8 @@ class Forwarder:
         body = batch.body()
 
         async def write() -> None:
+            if not batch.priority and self._buffer.priority_waiting:
+                raise _Preempted  # health came in: it goes first, this batch after it
             await self._store.write(body, len(batch))
 
         try:
@@ -157,6 +166,8 @@ class Forwarder:
         except StoreRejected as exc:
             self._metrics.store_errors.labels(kind="rejected").inc()
             return await self._isolate(batch, exc, stop)
+        except _Preempted:
+            raise  # not a failure: health goes first, this batch comes next
         except Exception as exc:  # noqa: BLE001 - a store bug one line triggers: isolate it
             self._metrics.store_errors.labels(kind="internal").inc()
             if type(exc).__name__ not in self._internal_logged:
@@ -256,6 +267,12 @@ class Forwarder:
         self.failing_since = None
         self.last_error = None
         self._attempt = 0
+
+
+class _Preempted(Exception):  # noqa: N818 - a signal, not an error
+    """Priority lines (gateway health) arrived while a backlog batch waited to be written:
+    the batch stays in the buffer and the next ``get_batch`` hands out the priority ones
+    (wire contract, "Health before backlog"), even in the middle of a store outage."""
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -37,12 +37,14 @@ from dataclasses import dataclass, field
 
 from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
 from gateway.buffer.core import BufferFull, DiskFull
 from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
 from gateway.ingest.ports import BufferLike, PutResultLike, Sink
 from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
+from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
@@ -147,7 +149,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
                 if key not in seen_keys:
                     seen_keys.add(key)
                     out.accepted.append(Accepted(device=record.device, boot=STATUS_BOOT,
-                                                 seq=seq, points=(record.point,)))
+                                                 seq=seq, points=with_info(record.point)))
                 out.sightings.append(Sighting(record.device, msg.received_at, "status",
                                               state=record.state, fields=dict(record.fields)))
     out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
@@ -179,7 +181,8 @@ class Pipeline:
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
                  registry: Registry = BUILTIN, commit_window_s: float = 0.0,
-                 serial_ids: Mapping[str, AbstractSet[str]] | None = None) -> None:
+                 serial_ids: Mapping[str, AbstractSet[str]] | None = None,
+                 rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
         self.registry = registry
         self._buffer = buffer
@@ -188,6 +191,7 @@ class Pipeline:
         self._wake = wake
         self._lastseen = lastseen
         self._accounting = accounting
+        self._rejections = rejections  # counted with the accounting, in its put
         self._max_batch = max_batch
         self._cap = max_batch  # halved while the disk is full, doubled back after
         self._full_poll_s = full_poll_s
@@ -309,8 +313,10 @@ class Pipeline:
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
         if self._accounting is not None:
+            hook = with_rejections(self._accounting.with_events(decoded.deliveries),
+                                   self._rejections, decoded.rejected, received_at)
             result = self._buffer.put(decoded.accepted, received_at, decoded.quarantine,
-                                      hook=self._accounting.with_events(decoded.deliveries))
+                                      hook=hook)
         else:
             result = self._buffer.put(decoded.accepted, received_at, decoded.quarantine)
         if self._lastseen is not None and decoded.sightings:
@@ -333,13 +339,14 @@ class Pipeline:
             m.rejected.labels(reason=reason).inc(n)
 
     async def flush_delivery(self, now: float) -> int:
-        """Buffer the ``delivery`` points of dirty and current hours (the forwarder writes
-        them like any other); returns how many. Skipped while the buffer is full."""
+        """Buffer the ``delivery`` (and ``rejections``) points of dirty and current hours
+        (the forwarder writes them like any other); returns how many. Skipped while the
+        buffer is full."""
         acc = self._accounting
         if acc is None:
             return 0
         async with self._commit_lock:  # never while a commit stages counts
-            points, hook = acc.points(self.site, now)
+            points, hook = flush_points(acc, self._rejections, self.site, now)
             if not points:
                 return 0
             item = Accepted(device="_delivery", boot=DELIVERY_BOOT, seq=int(now * 1000),
