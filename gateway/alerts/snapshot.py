@@ -64,7 +64,7 @@ class Snapshot:
 
 def threshold_window_ms(t: ThresholdSection, interval_s: float) -> int:
     """``for_s``, or one evaluation interval when ``for_s`` is 0 (the latest readings)."""
-    return int(max(t.for_s, interval_s) * 1000)
+    return int((t.for_s if t.for_s > 0 else interval_s) * 1000)
 
 
 def fold_readings(readings: Iterable[Reading], thresholds: Sequence[ThresholdSection],
