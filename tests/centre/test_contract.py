@@ -8,7 +8,7 @@ number of queries that does not grow with the number of devices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +255,7 @@ def test_read_urls_failover(store: Store) -> None:
 
 def _calls(r: CentreReader, t0: int) -> dict[str, int]:
     out: dict[str, int] = {}
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "sites": lambda: r.sites(), "gateways": lambda: r.gateways(),
         "devices": lambda: r.devices(), "stations": lambda: r.stations(),
         "station_history": lambda: r.station_history(),
@@ -290,3 +290,25 @@ def test_query_count_does_not_grow_with_devices(kind: str, tmp_path: Path) -> No
             s.stop()
     assert counts[0] == counts[1]
     assert all(1 <= v <= 4 for v in counts[0].values()), counts[0]
+
+
+def test_flavour_is_probed_once_per_reader(store: Store) -> None:
+    """``auto`` asks ``/health`` of the first read URL that answers; the readers of the
+    exports and of the centre are the same class."""
+    from gateway.stores import make_reader
+    from gateway.stores.readers import detect_flavour
+
+    r = store.reader()
+    e = make_reader(_cfg(store.store, store.base).store)
+    try:
+        assert type(r).__name__ == type(e).__name__
+    finally:
+        r.close()
+        e.close()
+    if store.kind == "sqlite":
+        return
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = _cfg({**store.store, "kind": "influxdb2", "read_urls": [dead, store.store["url"]]},
+               store.base)
+    assert detect_flavour(cfg.store) == ("victoriametrics" if store.kind == "victoria"
+                                         else "influxdb")
