@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.state import AlertState
 from gateway.stores.readers import make_centre_reader
-from tests.servers import Alertmanager, running, wait_for
+from tests.servers import Alertmanager, Influxd, VictoriaMetrics, running, wait_for
 
 from .scene import S, Scene, centre_config, load, now_ms
 from .webhook import Hook, webhook
@@ -28,9 +28,10 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def troubled_city(tmp: Path, url: str = "", interval_s: float = 30) -> Path:
+def troubled_city(tmp: Path, url: str = "", interval_s: float = 30, store: str = "",
+                  flush: Callable[[], None] = lambda: None) -> Path:
     """Three sites; every built-in rule has one thing to say about site ``s1``/``s2``."""
-    path = centre_config(tmp, url, interval_s, extra=(
+    path = centre_config(tmp, url, interval_s, store=store, extra=(
         '[[alerts.threshold]]\nname = "Co2High"\nquantity = "co2"\nabove = 1500.0\n'
         'for_s = 300\nhysteresis = 100.0\n'))
     now = now_ms()
@@ -54,6 +55,7 @@ def troubled_city(tmp: Path, url: str = "", interval_s: float = 30) -> Path:
     sc.gateway("s3", now - 2 * S, up=0.0)  # shut down
     sc.last_will("s3", "air-0000", now - 4000 * S)  # its site is down: not named
     sc.write(load(path))
+    flush()
     return path
 
 
@@ -69,9 +71,19 @@ EXPECTED = [
 ]
 
 
-@pytest.fixture
-def city(tmp_path: Path) -> Path:
-    return troubled_city(tmp_path)
+@pytest.fixture(params=["sqlite", "victoria", "influxd"])
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """The troubled city in each kind of store the centre reads."""
+    if request.param == "sqlite":
+        yield troubled_city(tmp_path)
+    elif request.param == "victoria":
+        with running(VictoriaMetrics(tmp_path / "vm")) as vm:
+            yield troubled_city(tmp_path, flush=vm.flush, store=(
+                f'[store]\nkind = "influxdb2"\nurl = "{vm.url}"\nflavour = "victoriametrics"\n'))
+    else:
+        with running(Influxd(tmp_path / "influxd")) as influxd:
+            yield troubled_city(tmp_path, store=(
+                f'[store]\nkind = "influxdb1"\nurl = "{influxd.url}"\ndatabase = "city"\n'))
 
 
 def test_once_prints_sorted_lines_and_writes_nothing(city: Path, tmp_path: Path) -> None:
