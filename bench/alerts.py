@@ -92,12 +92,14 @@ def fill(path: Path, devices: int, sites: int, hours: int) -> dict[str, Any]:
         n_points += len(sc.points)
         sc.write(cfg)
     size = (path.parent / "store.sqlite").stat().st_size
-    return {"devices": sites * per_site, "sites": sites, "hours": hours, "points": n_points,
+    return {"now_ms": now, "devices": sites * per_site, "sites": sites, "hours": hours,
+            "points": n_points,
             "store_mb": round(size / 1e6, 1), "fill_s": round(time.monotonic() - t0, 1)}
 
 
-def measure(path: Path, cycles: int) -> dict[str, Any]:
-    """One cold and ``cycles`` warm cycles in this (fresh) process."""
+def measure(path: Path, cycles: int, now_ms: int) -> dict[str, Any]:
+    """One cold and ``cycles`` warm cycles in this (fresh) process, at the city's ``now``
+    (filling takes minutes: the gateways would look down at the real now)."""
     from gateway.alerts.engine import Engine
     from gateway.alerts.state import AlertState
     from gateway.config import load_config
@@ -109,9 +111,9 @@ def measure(path: Path, cycles: int) -> dict[str, Any]:
     eng = Engine(reader, cfg.alerts, AlertState())
     runs = []
     try:
-        for _ in range(cycles + 1):
+        for k in range(cycles + 1):
             t = time.perf_counter()
-            res = eng.cycle(int(time.time() * 1000))
+            res = eng.cycle(now_ms + k)  # the same instant: a fixed city
             runs.append({"seconds": round(time.perf_counter() - t, 3), "queries": res.queries,
                          "firing": len(res.firing), "rss_mb": round(rss_mb(), 1)})
     finally:
@@ -134,20 +136,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sites", type=int, default=50)
     ap.add_argument("--hours", type=int, default=2)
     ap.add_argument("--cycles", type=int, default=5, help="warm cycles after the cold one")
+    ap.add_argument("--keep", metavar="DIR", help="fill DIR (or reuse the city already there)")
     ap.add_argument("--measure", metavar="CONFIG", help=argparse.SUPPRESS)
+    ap.add_argument("--now", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(Path(args.measure), args.cycles)))
+        print(json.dumps(measure(Path(args.measure), args.cycles, args.now)))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
-        path = config(Path(tmp))
+        base = Path(args.keep or tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        path = config(base)
         out: dict[str, Any] = {"machine": {"cpu": platform.processor() or platform.machine(),
                                            "cores": os.cpu_count(),
                                            "python": platform.python_version()}}
-        out["city"] = fill(path, args.devices, args.sites, args.hours)
+        city = base / "city.json"
+        if args.keep and city.exists():
+            out["city"] = json.loads(city.read_text())
+        else:
+            out["city"] = fill(path, args.devices, args.sites, args.hours)
+            city.write_text(json.dumps(out["city"]))
         res = subprocess.run([sys.executable, "-m", "bench.alerts", "--measure", str(path),
-                              "--cycles", str(args.cycles)], capture_output=True, text=True,
-                             check=True, timeout=3600)
+                              "--cycles", str(args.cycles), "--now", str(out["city"]["now_ms"])],
+                             capture_output=True, text=True, check=True, timeout=3600)
         out["cycle"] = json.loads(res.stdout)
     print(json.dumps(out, indent=1))
     return 0
