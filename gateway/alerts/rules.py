@@ -142,17 +142,13 @@ def offline_alerts(devices: Iterable[DevicePoint], states: Mapping[tuple[str, st
 
 
 def update_first_seen(latest: DevicePoint, pair: tuple[str, str],
-                      history: Iterable[DevicePoint] | None,
+                      seen: Mapping[tuple[str, str], int],
                       known: tuple[str, str, int] | None) -> int:
     """When the device first reported ``pair``: the state's date if it has one for this
-    pair, else the oldest point with it in the history, else the latest point."""
+    pair, else the oldest point with it in the last hour's history, else the latest."""
     if known is not None and (known[0], known[1]) == pair:
         return known[2]
-    first = latest.time_ms
-    for p in history or ():
-        if p.site == latest.site and p.device == latest.device and failed_update(p) == pair:
-            first = min(first, p.time_ms)
-    return first
+    return min(seen.get((latest.site, latest.device), latest.time_ms), latest.time_ms)
 
 
 def update_alerts(snap: Snapshot, audible: set[tuple[str, str]],
@@ -165,7 +161,7 @@ def update_alerts(snap: Snapshot, audible: set[tuple[str, str]],
         if pair is None:
             continue
         ref = device_ref(d.site, d.device)
-        first = update_first_seen(d, pair, snap.update_history, known.get(ref))
+        first = update_first_seen(d, pair, snap.update_seen, known.get(ref))
         first_map[ref] = (pair[0], pair[1], first)
         if (d.site, d.device) not in audible or snap.now_ms - first >= UPDATE_WINDOW_MS:
             continue

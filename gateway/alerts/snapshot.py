@@ -22,8 +22,8 @@ from ..stores.reading import Reading
 from .model import device_ref
 
 __all__ = ["DAY_MS", "DELIVERY_CHUNKS", "DELIVERY_REFRESH_S", "FAILED_UPDATE_STATES",
-           "UPDATE_WINDOW_MS", "Collector", "Snapshot", "ThresholdStats", "capture_of",
-           "fold_delivery", "fold_readings", "threshold_window_ms"]
+           "HISTORY_CHUNKS", "UPDATE_WINDOW_MS", "Collector", "Snapshot", "ThresholdStats",
+           "capture_of", "fold_delivery", "fold_readings", "threshold_window_ms"]
 
 DAY_MS = 86_400_000
 #: UpdateFailed fires for one hour from the first point with that (version, state).
@@ -35,6 +35,8 @@ FAILED_UPDATE_STATES = frozenset({"refused", "rolled_back"})
 DELIVERY_REFRESH_S = 900
 #: The day's ``delivery`` points are read in this many windows.
 DELIVERY_CHUNKS = 4
+#: The update history (70 minutes of ``device`` points) is read in this many windows.
+HISTORY_CHUNKS = 7
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class Snapshot:
     #: threshold name -> (site, device) -> stats over the threshold's window
     thresholds: Mapping[str, Mapping[tuple[str, str], ThresholdStats]] = field(
         default_factory=dict)
-    #: ``device`` points of the last hour (+ margin) when asked for, oldest first
-    update_history: tuple[DevicePoint, ...] | None = None
+    #: (site, device) -> the oldest point in the last hour (+ margin) reporting the
+    #: failed update its latest point reports; only for failures the state had not dated
+    update_seen: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 def threshold_window_ms(t: ThresholdSection, interval_s: float) -> int:
@@ -134,13 +137,28 @@ class Collector:
             stats = fold_readings(r.readings(now_ms - longest, now_ms + 1, sites,
                                              quantities=quantities),
                                   self.cfg.threshold, now_ms, self.cfg.interval_s)
-        history = None
-        unknown = unknown_update_sites(devices, known_updates)
-        if unknown:
-            history = tuple(r.device_points(now_ms - UPDATE_WINDOW_MS - UPDATE_MARGIN_MS,
-                                            now_ms + 1, unknown))
+        seen = self._update_seen(now_ms, devices, known_updates)
         return Snapshot(now_ms, gateways, devices, stations, latest, day_ms, capture, stats,
-                        history)
+                        seen)
+
+    def _update_seen(self, now_ms: int, devices: Sequence[DevicePoint],
+                     known: Mapping[str, tuple[str, str, int]]) -> dict[tuple[str, str], int]:
+        """Date the failed updates the state does not know: the last hour (+ margin) of
+        ``device`` points of their sites, in :data:`HISTORY_CHUNKS` windows folded as
+        they come (a fixed number of calls; memory of one window)."""
+        wanted = unknown_updates(devices, known)
+        if not wanted:
+            return {}
+        sites = sorted({site for site, _ in wanted})
+        seen: dict[tuple[str, str], int] = {}
+        since = now_ms - UPDATE_WINDOW_MS - UPDATE_MARGIN_MS
+        step = -(-(now_ms + 1 - since) // HISTORY_CHUNKS)
+        for start in range(since, now_ms + 1, step):
+            for p in self.reader.device_points(start, min(start + step, now_ms + 1), sites):
+                key = (p.site, p.device)
+                if key in wanted and failed_update(p) == wanted[key]:
+                    seen[key] = min(seen.get(key, p.time_ms), p.time_ms)
+        return seen
 
     def _capture(self, now_ms: int) -> tuple[int, Mapping[tuple[str, str], float]]:
         """The last complete day's capture per device, read in :data:`DELIVERY_CHUNKS`
@@ -179,15 +197,15 @@ def failed_update(d: DevicePoint) -> tuple[str, str] | None:
     return None
 
 
-def unknown_update_sites(devices: Iterable[DevicePoint],
-                         known: Mapping[str, tuple[str, str, int]]) -> list[str]:
-    """The sites of devices whose latest point shows a failed update the state has not
-    dated yet (their history is read once, then the state remembers)."""
-    sites = set()
+def unknown_updates(devices: Iterable[DevicePoint], known: Mapping[str, tuple[str, str, int]]
+                    ) -> dict[tuple[str, str], tuple[str, str]]:
+    """(site, device) -> (version, state) of latest points showing a failed update the
+    state has not dated yet (their history is read once, then the state remembers)."""
+    out = {}
     for d in devices:
         pair = failed_update(d)
         if pair is not None:
             k = known.get(device_ref(d.site, d.device))
             if k is None or (k[0], k[1]) != pair:
-                sites.add(d.site)
-    return sorted(sites)
+                out[(d.site, d.device)] = pair
+    return out

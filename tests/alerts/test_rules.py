@@ -258,7 +258,7 @@ def test_queries_per_cycle_do_not_grow_with_devices(n: int) -> None:
         r.device_pts.append(replace(d, time_ms=NOW - S, strings={"update_state": "refused",
                                                                   "update_version": "2"}))
     eng = Engine(r, CO2, AlertState())
-    assert eng.cycle(NOW).queries == 10  # the day's delivery in 4 windows
+    assert eng.cycle(NOW).queries == 16  # the day's delivery in 4, the history in 7 windows
     gw_at(r, NOW + 25 * S)
     assert eng.cycle(NOW + 30 * S).queries == 5  # day cached, updates dated
 
