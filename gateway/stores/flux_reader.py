@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from ..config import StoreSection
-from .reading import Reading, StoreUnreadable
+from .reading import CentreUnsupported, Reading, StoreUnreadable
 
 __all__ = ["FluxReader", "flux_query"]
 
@@ -29,7 +29,7 @@ def _flux_str(s: str) -> str:
 
 
 def flux_query(bucket: str, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> str:
+               devices: Sequence[str], sites: Sequence[str] = ()) -> str:
     """The Flux query of one window (range stop is exclusive, like the other readers)."""
     ms = " or ".join(f"r._measurement == {_flux_str(d)}" for d in domains)
     q = (f"from(bucket: {_flux_str(bucket)})\n"
@@ -38,6 +38,9 @@ def flux_query(bucket: str, since_ms: int, until_ms: int, domains: Sequence[str]
     if devices:
         ds = " or ".join(f"r.device == {_flux_str(d)}" for d in devices)
         q += f"  |> filter(fn: (r) => {ds})\n"
+    if sites:
+        ss = " or ".join(f"r.site == {_flux_str(s)}" for s in sites)
+        q += f"  |> filter(fn: (r) => {ss})\n"
     q += ('  |> filter(fn: (r) => types.isType(v: r._value, type: "float"))\n'
           '  |> keep(columns: ["_time", "_measurement", "_field", "_value", "site", "device", '
           '"sensor"])\n')
@@ -69,8 +72,8 @@ class FluxReader:
                                   "(start it or check [store] url)")
 
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
-        query = flux_query(self._cfg.bucket, since_ms, until_ms, domains, devices)
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
+        query = flux_query(self._cfg.bucket, since_ms, until_ms, domains, devices, sites)
         out: list[Reading] = []
         self._queries += 1
         try:
@@ -89,7 +92,7 @@ class FluxReader:
         return self._queries
 
     def unsupported(self, *_: object, **__: object) -> NoReturn:
-        raise StoreUnreadable(f"{self._what}: the centre's questions (city console, alerts, "
+        raise CentreUnsupported(f"{self._what}: the centre's questions (city console, alerts, "
                               "SensorThings, reports across sites) are not offered over Flux "
                               "yet; use VictoriaMetrics or InfluxDB 1.x as the shared store")
 

@@ -304,9 +304,10 @@ class InfluxDB1Reader:
 
     # -- the export's window (StoreReader) ------------------------------------------------
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
         out: list[Reading] = []
-        for s in self._series(influxql(since_ms, until_ms, domains, devices), chunked=True):
+        q = influxql(since_ms, until_ms, domains, devices) + _match("site", sites)
+        for s in self._series(q, chunked=True):
             _rows(s, out)
         return out
 

@@ -60,11 +60,13 @@ _NOT_READING = "(" + "|".join(RESERVED_DOMAINS) + ")_.+|.+_info_v"
 _SKIP_LABELS = frozenset({"__name__", "site", "device", "gateway", "db", "v"})
 
 
-def vm_match(domains: Sequence[str], devices: Sequence[str]) -> str:
-    """The series selector of ``/api/v1/export`` for the domains (and devices)."""
+def vm_match(domains: Sequence[str], devices: Sequence[str], sites: Sequence[str] = ()) -> str:
+    """The series selector of ``/api/v1/export`` for the domains (and devices, sites)."""
     sel = '__name__=~"(' + "|".join(domains) + ')_.+"'
     if devices:
         sel += ',device=~"' + "|".join(devices) + '"'
+    if sites:
+        sel += ',site=~"' + "|".join(check_ids(sites, "site")) + '"'
     return "{" + sel + "}"
 
 
@@ -300,10 +302,10 @@ class VictoriaMetricsReader:
 
     # -- the export's window (StoreReader) ------------------------------------------------
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
         out: list[Reading] = []
         body = self._http.get("/api/v1/export", {
-            "match[]": vm_match(domains, devices), "start": f"{since_ms / 1000:.3f}",
+            "match[]": vm_match(domains, devices, sites), "start": f"{since_ms / 1000:.3f}",
             "end": f"{(until_ms - 1) / 1000:.3f}"})
         try:
             for line in body.splitlines():

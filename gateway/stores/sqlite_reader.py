@@ -325,8 +325,8 @@ class SQLiteReader:
         return [Reading._make(r) for r in self._rows(sql, args)]
 
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
-        return self._window(since_ms, until_ms, domains, devices)
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
+        return self._window(since_ms, until_ms, domains, devices, sites)
 
     def close(self) -> None:
         with self._lock:
