@@ -25,7 +25,6 @@ from gateway.config import Config
 from gateway.delivery import HOUR_S, capture
 from gateway.stores import StoreReader, read_chunks
 from gateway.stores.centre import StationPoint
-from gateway.stores.reading import CentreUnsupported
 from protocols import QUANTITIES
 
 from .export import Progress, stream_readings
@@ -75,14 +74,11 @@ def write_package(cfg: Config, reader: StoreReader, folder: Path, since_ms: int,
 def _station_points(reader: StoreReader, sites: Sequence[str], devices: Sequence[str]
                     ) -> list[StationPoint]:
     """Every ``station`` point of the sites (and devices), oldest first; none from a
-    reader that cannot say (a test's fake, InfluxDB 2 over Flux)."""
+    reader that cannot say (a test's fake)."""
     history = getattr(reader, "station_history", None)
     if history is None:
         return []
-    try:
-        return list(history(sites, devices))
-    except CentreUnsupported:
-        return []
+    return list(history(sites, devices))
 
 
 def _metas(points: list[StationPoint]) -> list[Meta]:

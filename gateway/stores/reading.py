@@ -17,7 +17,7 @@ from typing import NamedTuple, Protocol
 
 from .base import StoreError
 
-__all__ = ["CentreUnsupported", "Reading", "StoreReader", "StoreUnreadable", "read_chunks",
+__all__ = ["Reading", "StoreReader", "StoreUnreadable", "read_chunks",
            "sort_key", "split_metric"]
 
 
@@ -35,10 +35,6 @@ class Reading(NamedTuple):
 
 class StoreUnreadable(StoreError):
     """The store cannot be read (down, refused, missing); the message names the fix."""
-
-
-class CentreUnsupported(StoreUnreadable):
-    """This reader cannot answer the centre's questions (InfluxDB 2 over Flux, for now)."""
 
 
 class StoreReader(Protocol):
