@@ -127,6 +127,7 @@ def measure(path: Path, cycles: int, now_ms: int) -> dict[str, Any]:
             "cold": runs[0],
             "warm_median_s": statistics.median(r["seconds"] for r in warm),
             "warm_queries": sorted({r["queries"] for r in warm}),
+            "warm_rss_mb": warm[-1]["rss_mb"] if warm else None,
             "firing_by_name": dict(sorted(names.items()))}
 
 
