@@ -32,7 +32,7 @@ UPDATE_WINDOW_MS = 3_600_000
 UPDATE_MARGIN_MS = 600_000
 FAILED_UPDATE_STATES = frozenset({"refused", "rolled_back"})
 #: A corrected hour of yesterday may still arrive; re-read the day this often.
-DELIVERY_REFRESH_S = 900
+DELIVERY_REFRESH_S = 3600
 #: The day's ``delivery`` points are read in this many windows.
 DELIVERY_CHUNKS = 4
 #: The update history (70 minutes of ``device`` points) is read in this many windows.

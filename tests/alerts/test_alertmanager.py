@@ -122,7 +122,7 @@ def test_each_rule_fires_for_the_right_one_and_resolves(am: Alertmanager, hook: 
     r.device_pts.append(DevicePoint("s1", "air-0002", now, {"online": 1.0, "uptime": 9e3},
                                     {"update_state": "confirmed", "update_version": "1.5.1"}))
     r.delivery_rows = [replace(x, missing=0) for x in r.delivery_rows]
-    eng.collector._day = None  # the corrected day is re-read (normally every 15 min)
+    eng.collector._day = None  # the corrected day is re-read (normally every hour)
     r.gateway_points.append(replace(r.gateway_points[1], time_ms=now, buffer_oldest_s=0.0,
                                     disk_free_bytes=5e9))
     r.gateway_points.append(replace(r.gateway_points[2], time_ms=now))
