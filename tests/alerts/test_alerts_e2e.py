@@ -15,7 +15,14 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.state import AlertState
 from gateway.stores.readers import make_centre_reader
-from tests.servers import Alertmanager, Influxd, VictoriaMetrics, running, wait_for
+from tests.servers import (
+    Alertmanager,
+    Influxd,
+    VictoriaMetrics,
+    free_port,
+    running,
+    wait_for,
+)
 
 from .scene import S, Scene, centre_config, load, now_ms
 from .webhook import Hook, webhook
@@ -127,6 +134,15 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "var" / "alerts.json").write_text("{")
     res = cli("--config", str(centre_config(tmp_path)), "--once")
     assert res.returncode == 2 and "state file" in res.stderr.splitlines()[-1]
+
+
+def test_store_down_is_one_line(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    path = centre_config(tmp_path, store=(
+        f'[store]\nkind = "influxdb1"\nurl = "{dead}"\ndatabase = "city"\ntimeout_s = 2\n'))
+    res = cli("--config", str(path), "--once")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("livinglab: ")
 
 
 def test_install_service_print(tmp_path: Path) -> None:
