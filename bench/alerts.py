@@ -102,8 +102,8 @@ def measure(path: Path, cycles: int, now_ms: int) -> dict[str, Any]:
     (filling takes minutes: the gateways would look down at the real now)."""
     from gateway.alerts.engine import Engine
     from gateway.alerts.state import AlertState
-    from gateway.config import load_config
     from gateway.stores.readers import make_centre_reader
+    from protocols.config import load_config
 
     cfg = load_config(path, need_site=False)
     base = rss_mb()

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import AlertsSection
+from protocols.config import AlertsSection
+
 from ..stores.centre import CentreReader
 from ..stores.states import DeviceState
 from .client import post_alerts

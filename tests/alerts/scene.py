@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config import Config, load_config
 from gateway.stores import make_store
 from protocols import Point, encode_lines
+from protocols.config import Config, load_config
 from protocols.lineprotocol import make_point
 
 S = 1000

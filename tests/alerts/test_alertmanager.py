@@ -18,9 +18,9 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.snapshot import DAY_MS
 from gateway.alerts.state import AlertState, load_state, save_state
-from gateway.config import AlertsSection, ThresholdSection
 from gateway.stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from gateway.stores.reading import Reading
+from protocols.config import AlertsSection, ThresholdSection
 from tests.servers import Alertmanager, running, wait_for
 
 from .fake_reader import FakeReader

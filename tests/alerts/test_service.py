@@ -16,10 +16,10 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.service import run_service
 from gateway.alerts.state import AlertState, load_state
-from gateway.config import AlertsSection
-from gateway.sdnotify import Notifier
+from gateway.ops.sdnotify import Notifier
 from gateway.stores.centre import DevicePoint, GatewayPoint
 from gateway.stores.reading import StoreUnreadable
+from protocols.config import AlertsSection
 
 from .fake_reader import FakeReader
 
