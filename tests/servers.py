@@ -391,6 +391,7 @@ def vm_ha(base: Path) -> Iterator[VMCluster]:
         yield VMCluster(agent, (a, b))
 
 
+@dataclass
 class Alertmanager(Server):
     """Prometheus Alertmanager (Debian's ``prometheus-alertmanager``), clustering off.
 
