@@ -174,11 +174,10 @@ def _capture(cfg: Config, args: argparse.Namespace, since: float, until: float
              ) -> list[CaptureRow]:
     from gateway.stores import make_reader
     from protocols import DOMAINS
-    from provisioning.settings import settings_from_config
 
     from .report import daily_capture
 
-    prov = settings_from_config(cfg).prov
+    prov = cfg.provisioning
 
     def interval_of(device: str) -> int:
         if args.interval:

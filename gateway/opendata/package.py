@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devices.inventory import INVENTORY_FILE, Inventory, Meta
 from gateway.accounting.delivery import HOUR_S, capture
 from gateway.stores import StoreReader, read_chunks
 from gateway.stores.centre import StationPoint
 from protocols import QUANTITIES
 from protocols.config import Config
+from protocols.inventory import MetaRow as Meta
+from protocols.inventory import read_inventory
 
 from .stream import Progress, stream_readings
 from .units import ucum_of, unit_of
@@ -136,11 +137,8 @@ def _delivery(cfg: Config, reader: StoreReader, path: Path, since_ms: int, until
 
 
 def _history(cfg: Config) -> list[Meta]:
-    path = cfg.gateway.data_dir / INVENTORY_FILE
-    if not path.exists():
-        return []
-    with Inventory(path) as inv:
-        return list(inv.meta_history())
+    rows = read_inventory(cfg.inventory_file)  # read-only: an export never writes it
+    return list(rows.meta) if rows is not None else []
 
 
 def _deployments(path: Path, history: list[Meta]) -> None:
