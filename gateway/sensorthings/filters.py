@@ -149,12 +149,12 @@ def evaluate(node: ast._Node, ent: Ent, nav: Nav) -> Any:
         except (TypeError, ZeroDivisionError):
             return None
     if isinstance(node, ast.Call):
-        fn = _FUNCS.get(node.func.name)
-        if fn is None:
+        func = _FUNCS.get(node.func.name)
+        if func is None:
             raise bad_request(f"function {node.func.name}() is not supported")
         args = [evaluate(a, ent, nav) for a in node.args]
         try:
-            return fn(*args)
+            return func(*args)
         except (TypeError, ValueError, AttributeError, OverflowError):
             return None
     path = path_of(node)

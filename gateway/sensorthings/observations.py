@@ -27,7 +27,7 @@ from ..stores.centre import CentreReader
 from ..stores.reading import Reading
 from . import ids
 from .errors import bad_request
-from .filters import NEVER, evaluate, path_of, window
+from .filters import evaluate, path_of, window
 from .graph import Ent, Graph
 from .options import Options
 

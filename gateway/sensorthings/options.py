@@ -52,7 +52,9 @@ class Options:
 
 def split_top(text: str, seps: str) -> list[str]:
     """Split ``text`` on any of ``seps`` outside quotes and parentheses."""
-    out, depth, quote, cur = [], 0, False, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, False
     for ch in text:
         if quote:
             quote = ch != "'"

@@ -132,8 +132,11 @@ class Renderer:
                 if x != y:
                     return (-1 if x < y else 1) * (-1 if desc else 1)
             return 0
-        keyed = sorted(((key(e), e) for e in items),
-                       key=functools.cmp_to_key(lambda a, b: cmp(a[0], b[0])))
+        pairs: list[tuple[list[Any], Ent]] = [(key(e), e) for e in items]
+
+        def cmp_pairs(a: tuple[list[Any], Ent], b: tuple[list[Any], Ent]) -> int:
+            return cmp(a[0], b[0])
+        keyed = sorted(pairs, key=functools.cmp_to_key(cmp_pairs))
         total = len(keyed) if opts.count else None
         if token is not None:
             last = [tuple(k) for k in token.get("k", [])]
