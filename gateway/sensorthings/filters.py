@@ -107,7 +107,7 @@ def _utc(ms: Any) -> dt.datetime:
 
 _FUNCS: dict[str, Callable[..., Any]] = {
     "startswith": lambda a, b: a.startswith(b), "endswith": lambda a, b: a.endswith(b),
-    "contains": lambda a, b: b in a, "substringof": lambda a, b: a in b,
+    "contains": lambda a, b: b in a,
     "tolower": str.lower, "toupper": str.upper, "trim": str.strip, "length": len,
     "concat": lambda a, b: str(a) + str(b), "indexof": lambda a, b: a.find(b),
     "substring": lambda a, i, n=None: a[i:] if n is None else a[i:i + n],
