@@ -38,6 +38,8 @@ DAY_MS = 24 * HOUR_MS
 MAX_WINDOW_MS = 32 * DAY_MS
 #: readings stamped up to this far ahead of the clock are still served
 FUTURE_MS = DAY_MS
+#: readings older than this (2000-01-01) are not looked for
+SEARCH_FROM_MS = 946_684_800_000
 Key = tuple[int, str, str, str, str]
 
 
@@ -83,31 +85,32 @@ class ObsPlan:
 class Extents:
     """When each Datastream starts: the floor of a walk with no lower time bound.
 
-    Found with two ``series`` calls (a coarse then a fine step, both aggregated in the
-    store), so an open-ended query never walks empty windows back to 1970. Kept for
-    the process (a start only moves later, which costs a few empty windows)."""
+    Found with two ``series`` calls aggregated in the store: days since
+    :data:`SEARCH_FROM_MS`, then minutes of the first day with data. (Steps stay at
+    most a day: VictoriaMetrics answers nothing for steps of a few days.) So an
+    open-ended query never walks empty windows back to 1970. Kept for the process
+    (a start only moves later, which costs a few empty windows)."""
 
     def __init__(self, reader: CentreReader, now: Callable[[], float] = time.time) -> None:
         self.reader, self.now = reader, now
         self._first: dict[str, int | None] = {}
 
     def first(self, graph: Graph, dsid: str) -> int | None:
-        if dsid in self._first and self._first[dsid] is not None:
+        if self._first.get(dsid) is not None:
             return self._first[dsid]
         ds = ids.parse_datastream(dsid)
         if ds is None:
             return None
         domain = graph.domain.get(dsid, "")
-        ceil = int(self.now() * 1000) + FUTURE_MS
-        lo, hi, step = 0, ceil, max(ceil // 512, 1)
-        for _ in range(2):
+        lo, hi = SEARCH_FROM_MS, int(self.now() * 1000) + FUTURE_MS
+        for step in (DAY_MS, 60_000):
             pts = [p for p in self.reader.series(ds.site, ds.device, domain, ds.quantity,
                                                  lo, hi, step) if p.sensor == ds.sensor]
             if not pts:
                 self._first[dsid] = None
                 return None
-            lo = min(p.time_ms for p in pts)
-            hi, step = lo + step, max(step // 512, 1)
+            lo = max(min(p.time_ms for p in pts), SEARCH_FROM_MS)
+            hi = lo + step
         self._first[dsid] = lo
         return lo
 
