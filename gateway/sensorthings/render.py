@@ -25,7 +25,7 @@ from .graph import NAV, Ent, Graph
 from .observations import Extents, Order, order_of, plan, stream, time_key, to_ent
 from .observations import count as count_observations
 from .options import MAX_TOP, Options
-from .resolve import Collection, ObsScope, self_path
+from .resolve import Collection, ObsScope, obs_scope, self_path
 
 __all__ = ["Renderer", "iso"]
 
@@ -80,7 +80,6 @@ class Renderer:
             target, many = navs[nav]
             path = f"{self_path(ent)}/{nav}"
             if target == "Observations":
-                from .resolve import obs_scope
                 out.update(self.collection(Collection(target, obs_scope(self.graph, ent), path),
                                            sub, prefix=nav))
             elif many:
