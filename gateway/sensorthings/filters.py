@@ -23,7 +23,8 @@ from odata_query import ast
 from .errors import bad_request
 from .graph import Ent
 
-__all__ = ["TIME_PROPS", "Nav", "Window", "evaluate", "lookup", "parse_time_ms", "window"]
+__all__ = ["TIME_PROPS", "Nav", "Window", "evaluate", "lookup", "parse_time_ms", "residual",
+           "window"]
 
 TIME_PROPS = frozenset({"phenomenonTime", "resultTime", "time"})
 #: (entity, navigation name) -> the entity it points at, or None
@@ -228,3 +229,25 @@ def window(node: ast._Node | None, admits: Callable[[ast._Node], frozenset[str]]
     if isinstance(node, ast.Compare):
         return _time_window(node) or Window()
     return Window()
+
+
+def _absorbed(node: ast._Node) -> bool:
+    """True when :func:`window` already decides ``node`` exactly: a time comparison it
+    turned into bounds, or an expression on ``Datastream/...`` paths only."""
+    if isinstance(node, ast.Compare) and _time_window(node) is not None:
+        return True
+    paths = list(_paths(node))
+    return bool(paths) and all(p[0] == "Datastream" and len(p) > 1 for p in paths)
+
+
+def residual(node: ast._Node | None) -> ast._Node | None:
+    """What is left to evaluate per row once the store window is applied: the top-level
+    ``and`` terms the window does not decide (None: nothing, every row read matches)."""
+    if node is None or _absorbed(node):
+        return None
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        left, right = residual(node.left), residual(node.right)
+        if left is None or right is None:
+            return left or right
+        return ast.BoolOp(ast.And(), left, right)
+    return node

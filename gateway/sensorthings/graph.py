@@ -95,6 +95,8 @@ class Graph:
     deployments: dict[tuple[str, str], list[Deployment]] = field(default_factory=dict)
     #: datastream id -> its store domain (measurement)
     domain: dict[str, str] = field(default_factory=dict)
+    #: datastream id -> the time of its newest value (within the reader's lookback)
+    newest: dict[str, int] = field(default_factory=dict)
 
     def by_set(self, name: str) -> dict[str, Ent]:
         return {"Things": self.things, "Locations": self.locations,
@@ -238,7 +240,9 @@ def build_graph(history: Iterable[StationPoint], latest: Iterable[Reading],
             for q in kind_of(kind).quantities:
                 series[ids.DatastreamId(site, dev, kind, q)] = registry.domain_of(q) or ""
     for r in latest:
-        series[ids.DatastreamId(r.site, r.device, r.sensor, r.quantity)] = r.domain
+        key = ids.DatastreamId(r.site, r.device, r.sensor, r.quantity)
+        series[key] = r.domain
+        g.newest[str(key)] = max(r.time_ms, g.newest.get(str(key), r.time_ms))
     keys = set(g.deployments) | {(d.site, d.device) for d in series}
     for site, dev in sorted(keys):
         deps = g.deployments.get((site, dev), [])

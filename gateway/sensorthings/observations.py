@@ -27,7 +27,7 @@ from ..stores.centre import CentreReader
 from ..stores.reading import Reading
 from . import ids
 from .errors import bad_request
-from .filters import evaluate, path_of, window
+from .filters import evaluate, path_of, residual, window
 from .graph import Ent, Graph
 from .options import Options
 
@@ -40,6 +40,10 @@ MAX_WINDOW_MS = 32 * DAY_MS
 FUTURE_MS = DAY_MS
 #: readings older than this (2000-01-01) are not looked for
 SEARCH_FROM_MS = 946_684_800_000
+#: a walk over a window wider than this is first bounded by the data's extent
+WIDE_MS = 7 * DAY_MS
+#: how long the found end of a series quiet for longer than the lookback is kept
+STALE_TTL_S = 300.0
 Key = tuple[int, str, str, str, str]
 
 
@@ -79,40 +83,67 @@ class ObsPlan:
     datastreams: frozenset[str] | None
     since_ms: int
     until_ms: int
+    #: what the window leaves to decide per row (:func:`.filters.residual`)
     filter: ast._Node | None
 
 
 class Extents:
-    """When each Datastream starts: the floor of a walk with no lower time bound.
+    """Where each Datastream's data starts and ends: the bounds of a wide walk.
 
-    Found with two ``series`` calls aggregated in the store: days since
-    :data:`SEARCH_FROM_MS`, then minutes of the first day with data. (Steps stay at
-    most a day: VictoriaMetrics answers nothing for steps of a few days.) So an
-    open-ended query never walks empty windows back to 1970. Kept for the process
-    (a start only moves later, which costs a few empty windows)."""
+    The reader's ``readings`` costs a query per time chunk even where nothing is, so a
+    walk over months or years must not start before the first reading or go on after
+    the last. The start is found with two ``series`` calls aggregated in the store
+    (days since :data:`SEARCH_FROM_MS`, then minutes of the first day with data;
+    steps stay at most a day: VictoriaMetrics answers nothing for steps of a few
+    days), kept for the process (a start only moves later, which costs a few empty
+    windows). The end is the newest value the graph holds (``latest_values``,
+    refreshed every few seconds) or, for a series quiet longer than the lookback,
+    found the same way from the end and kept for :data:`STALE_TTL_S`."""
 
     def __init__(self, reader: CentreReader, now: Callable[[], float] = time.time) -> None:
         self.reader, self.now = reader, now
-        self._first: dict[str, int | None] = {}
+        self._first: dict[str, int] = {}
+        self._last: dict[str, tuple[float, int | None]] = {}
 
-    def first(self, graph: Graph, dsid: str) -> int | None:
-        if self._first.get(dsid) is not None:
-            return self._first[dsid]
+    def _buckets(self, dsid: str, graph: Graph, lo: int, hi: int, step: int) -> list[int]:
         ds = ids.parse_datastream(dsid)
         if ds is None:
-            return None
-        domain = graph.domain.get(dsid, "")
+            return []
+        return [p.time_ms for p in self.reader.series(
+            ds.site, ds.device, graph.domain.get(dsid, ""), ds.quantity, lo, hi, step)
+            if p.sensor == ds.sensor]
+
+    def first(self, graph: Graph, dsid: str) -> int | None:
+        """At or before the first reading's time; None: no reading at all."""
+        if dsid in self._first:
+            return self._first[dsid]
         lo, hi = SEARCH_FROM_MS, int(self.now() * 1000) + FUTURE_MS
         for step in (DAY_MS, 60_000):
-            pts = [p for p in self.reader.series(ds.site, ds.device, domain, ds.quantity,
-                                                 lo, hi, step) if p.sensor == ds.sensor]
-            if not pts:
-                self._first[dsid] = None
+            got = self._buckets(dsid, graph, lo, hi, step)
+            if not got:
                 return None
-            lo = max(min(p.time_ms for p in pts), SEARCH_FROM_MS)
+            lo = max(min(got), SEARCH_FROM_MS)
             hi = lo + step
         self._first[dsid] = lo
         return lo
+
+    def last(self, graph: Graph, dsid: str) -> int | None:
+        """After the newest reading's time (exclusive); None: no reading at all."""
+        if dsid in graph.newest:
+            return graph.newest[dsid] + 1
+        at, cached = self._last.get(dsid, (-1e18, None))
+        if self.now() - at < STALE_TTL_S:
+            return cached
+        lo, hi = SEARCH_FROM_MS, int(self.now() * 1000) + FUTURE_MS
+        found: int | None = None
+        for step in (DAY_MS, 60_000):
+            got = self._buckets(dsid, graph, lo, hi, step)
+            if not got:
+                break
+            lo = max(got)
+            hi = found = lo + step
+        self._last[dsid] = (self.now(), found)
+        return found
 
 
 def plan(graph: Graph, scope: frozenset[str] | None, since_ms: int, until_ms: int,
@@ -125,7 +156,8 @@ def plan(graph: Graph, scope: frozenset[str] | None, since_ms: int, until_ms: in
     w = window(opts.filter, admits)
     ds = w.datastreams if scope is None else (
         scope if w.datastreams is None else scope & w.datastreams)
-    return ObsPlan(ds, max(since_ms, w.since_ms), min(until_ms, w.until_ms), opts.filter)
+    return ObsPlan(ds, max(since_ms, w.since_ms), min(until_ms, w.until_ms),
+                   residual(opts.filter))
 
 
 class _Walk:
@@ -141,11 +173,14 @@ class _Walk:
         self.devices = sorted({d.device for d in dss})
         self.quantities = sorted({d.quantity for d in dss})
         self.domains = sorted({graph.domain.get(str(d), "") for d in dss} - {""})
-        floors = [extents.first(graph, d) for d in (
-            dsids if dsids is not None else list(graph.datastreams))]
-        known = [f for f in floors if f is not None]
-        self.lo = max(p.since_ms, min(known)) if known else p.until_ms
+        self.lo = p.since_ms
         self.hi = min(p.until_ms, int(time.time() * 1000) + FUTURE_MS)
+        every = list(dsids if dsids is not None else graph.datastreams)
+        if self.hi - self.lo > WIDE_MS:  # a wide window: bound it by where the data is
+            firsts = [f for f in (extents.first(graph, d) for d in every) if f is not None]
+            lasts = [x for x in (extents.last(graph, d) for d in every) if x is not None]
+            self.lo = max(self.lo, min(firsts, default=self.hi))
+            self.hi = min(self.hi, max(lasts, default=self.lo))
 
     def rows(self, since: int, until: int) -> Iterator[Reading]:
         nav = self.graph.one

@@ -87,3 +87,32 @@ def test_links_start_with_base_url(spy: tuple[Spy, TestClient]) -> None:
     assert body["@iot.nextLink"].startswith("https://data.example.org/sta/v1.1/Things?")
     root = client.get("/v1.1").json()
     assert root["value"][0]["url"].startswith("https://data.example.org/sta/v1.1/")
+
+
+def test_a_quiet_series_is_read_where_its_data_is(tmp_path: Path) -> None:
+    """A Datastream whose readings are 60 days old (past the lookback): all of them come
+    back, with a handful of store queries, not one per hour since."""
+    from tests.centre.data import City, now_hour, write
+
+    c = City(now_hour() - 60 * 86_400_000)
+    c.add("station", {"site": "old", "device": "d1"},
+          {"deployment": 1.0, "retired": 1.0, "board": "pico_w", "sensors": "sht4x",
+           "room": "", "zone": "", "note": ""}, c.t0 - 86_400_000)
+    for i in range(50):
+        c.reading("old", "d1", "sht4x", "air", {"temperature": 10.0 + i / 8}, c.t0 + i * MIN)
+    store = {"kind": "sqlite", "path": str(tmp_path / "old.sqlite")}
+    cfg = parse_config({"store": store}, tmp_path, env={}, need_site=False)
+    write(cfg.store, c.points)
+    reader = make_centre_reader(cfg)
+    service = Service(reader, cfg.registry)
+    with TestClient(build_app(service)) as client:
+        client.get("/v1.1/Things")  # the graph, built once
+        before = reader.queries()
+        for order in ("phenomenonTime asc", "phenomenonTime desc"):
+            body = client.get("/v1.1/Datastreams('old.d1.sht4x.temperature')/Observations",
+                              params={"$orderby": order}).json()
+            got = [o["result"] for o in body["value"]]
+            want = [10.0 + i / 8 for i in range(50)]
+            assert got == (want if order.endswith("asc") else want[::-1])
+        assert reader.queries() - before <= 12
+    reader.close()
