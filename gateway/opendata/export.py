@@ -69,8 +69,10 @@ def _check_out(out: Path, fmt: Format) -> None:
 def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
            devices: Sequence[str] = (), domains: Sequence[str] = (),
            progress: TextIO | None = None,
-           reader_factory: Callable[[], StoreReader] | None = None) -> ExportStats:
-    """Write the export; on any failure nothing is left under ``out``."""
+           reader_factory: Callable[[], StoreReader] | None = None,
+           sites: Sequence[str] = ()) -> ExportStats:
+    """Write the export; on any failure nothing is left under ``out``. ``sites``: those
+    sites' readings only (``--site``, at the centre); empty: every reading in the store."""
     since_ms, until_ms = int(since * 1000), int(until * 1000)
     if since_ms >= until_ms:
         raise ExportError("--since must be before --until (times are UTC; e.g. "
@@ -87,12 +89,12 @@ def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
 
             tmp.mkdir()
             n, nd, seen = write_package(cfg, reader, tmp, since_ms, until_ms, devices, doms,
-                                        Progress(progress, until_ms - since_ms))
+                                        Progress(progress, until_ms - since_ms), sites)
         else:
             writer: ReadingsWriter = CsvWriter(tmp) if fmt == "csv" else ParquetWriter(tmp)
             try:
                 n, seen = stream_readings(cfg, reader, writer, since_ms, until_ms, devices,
-                                          doms, Progress(progress, until_ms - since_ms))
+                                          doms, Progress(progress, until_ms - since_ms), sites)
             finally:
                 writer.close()
             nd = 0
@@ -110,12 +112,13 @@ def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
 
 def stream_readings(cfg: Config, reader: StoreReader, writer: ReadingsWriter, since_ms: int,
                     until_ms: int, devices: Sequence[str], domains: Sequence[str],
-                    progress: Progress) -> tuple[int, set[str]]:
+                    progress: Progress, sites: Sequence[str] = ()) -> tuple[int, set[str]]:
     """Every reading, chunk by chunk, into ``writer``; (count, devices seen)."""
     n = 0
     seen: set[str] = set()
     chunk_ms = cfg.export.chunk_s * 1000
-    for end, rows in read_chunks(reader, since_ms, until_ms, chunk_ms, domains, devices):
+    for end, rows in read_chunks(reader, since_ms, until_ms, chunk_ms, domains, devices,
+                                 sites):
         writer.write(rows)
         n += len(rows)
         seen.update(r.device for r in rows)

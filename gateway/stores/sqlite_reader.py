@@ -255,14 +255,15 @@ class SQLiteReader:
             out[key] = max(out.get(key, 0), int(r[6]))
         return out
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
         ms = self._reading_measurements()
         if not ms:
             return []
         want = set(devices)
         out = [Reading(int(r[6]), r[1], r[2], r[3], r[0], r[4], float(r[5]))
-               for r in self._series_rows("readings", ms, sites, self._since(), None)
+               for r in self._series_rows("readings", ms, sites,
+                                          self._since() if since_ms is None else since_ms, None)
                if not want or r[2] in want]
         out.sort(key=lambda r: (r.site, r.device, r.sensor, r.domain, r.quantity))
         return out
@@ -325,8 +326,8 @@ class SQLiteReader:
         return [Reading._make(r) for r in self._rows(sql, args)]
 
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
-        return self._window(since_ms, until_ms, domains, devices)
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
+        return self._window(since_ms, until_ms, domains, devices, sites)
 
     def close(self) -> None:
         with self._lock:
