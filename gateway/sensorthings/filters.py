@@ -16,19 +16,26 @@ import math
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from odata_query import ast
 
 from .errors import bad_request
-from .graph import Ent
+from .graph import NAV, Ent
 
 __all__ = ["TIME_PROPS", "Nav", "Window", "evaluate", "lookup", "parse_time_ms", "residual",
            "window"]
 
 TIME_PROPS = frozenset({"phenomenonTime", "resultTime", "time"})
-#: (entity, navigation name) -> the entity it points at, or None
-Nav = Callable[[Ent, str], Ent | None]
+
+
+class Nav(Protocol):
+    """What a filter follows navigation with (the graph)."""
+
+    def one(self, ent: Ent, nav: str) -> Ent | None: ...
+
+    def related(self, ent: Ent, nav: str) -> list[Ent]: ...
+
 NEVER = (1 << 62)
 
 
@@ -61,8 +68,10 @@ def lookup(ent: Ent, path: tuple[str, ...], nav: Nav) -> Any:
                 cur = cur.id
             elif name in cur.props:
                 cur = cur.props[name]
+            elif NAV.get(cur.set, {}).get(name, ("", False))[1]:
+                raise bad_request(f"{name} is a collection: use {name}/any(x: ...) in $filter")
             elif name[:1].isupper():
-                cur = nav(cur, name)
+                cur = nav.one(cur, name)
                 if cur is None and i + 1 < len(path):
                     return None
             else:
@@ -119,21 +128,22 @@ _FUNCS: dict[str, Callable[..., Any]] = {
 }
 
 
-def evaluate(node: ast._Node, ent: Ent, nav: Nav) -> Any:
+def evaluate(node: ast._Node, ent: Ent, nav: Nav, env: dict[str, Ent] | None = None) -> Any:
     """The value of ``node`` for ``ent``; a comparison with a null or a value of another
-    type is false (a filter never raises on data, only on its own syntax)."""
+    type is false (a filter never raises on data, only on its own syntax). ``env``: the
+    variables of enclosing ``any``/``all`` lambdas."""
     if isinstance(node, ast.BoolOp):
-        left = evaluate(node.left, ent, nav) is True
+        left = evaluate(node.left, ent, nav, env) is True
         if isinstance(node.op, ast.And):
-            return left and evaluate(node.right, ent, nav) is True
-        return left or evaluate(node.right, ent, nav) is True
+            return left and evaluate(node.right, ent, nav, env) is True
+        return left or evaluate(node.right, ent, nav, env) is True
     if isinstance(node, ast.UnaryOp):
-        v = evaluate(node.operand, ent, nav)
+        v = evaluate(node.operand, ent, nav, env)
         if isinstance(node.op, ast.Not):
             return not v
         return -v if isinstance(v, (int, float)) else None
     if isinstance(node, ast.Compare):
-        a, b = evaluate(node.left, ent, nav), evaluate(node.right, ent, nav)
+        a, b = evaluate(node.left, ent, nav, env), evaluate(node.right, ent, nav, env)
         if isinstance(node.comparator, ast.In):
             return isinstance(b, list) and a in b
         fn = _CMP[type(node.comparator)]
@@ -144,7 +154,7 @@ def evaluate(node: ast._Node, ent: Ent, nav: Nav) -> Any:
         except TypeError:
             return False
     if isinstance(node, ast.BinOp):
-        a, b = evaluate(node.left, ent, nav), evaluate(node.right, ent, nav)
+        a, b = evaluate(node.left, ent, nav, env), evaluate(node.right, ent, nav, env)
         try:
             return _ARITH[type(node.op)](a, b)
         except (TypeError, ZeroDivisionError):
@@ -153,17 +163,44 @@ def evaluate(node: ast._Node, ent: Ent, nav: Nav) -> Any:
         func = _FUNCS.get(node.func.name)
         if func is None:
             raise bad_request(f"function {node.func.name}() is not supported")
-        args = [evaluate(a, ent, nav) for a in node.args]
+        args = [evaluate(a, ent, nav, env) for a in node.args]
         try:
             return func(*args)
         except (TypeError, ValueError, AttributeError, OverflowError):
             return None
+    if isinstance(node, ast.CollectionLambda):
+        return _lambda(node, ent, nav, env or {})
     path = path_of(node)
     if path is not None:
+        if env and path[0] in env:
+            return lookup(env[path[0]], path[1:], nav) if len(path) > 1 else None
         return lookup(ent, path, nav)
     if isinstance(node, ast.List):
-        return [evaluate(v, ent, nav) for v in node.val]
+        return [evaluate(v, ent, nav, env) for v in node.val]
     return _literal(node)
+
+
+def _lambda(node: ast.CollectionLambda, ent: Ent, nav: Nav, env: dict[str, Ent]) -> bool:
+    """``Datastreams/any(d: d/name eq 'x')`` (and ``all``) over a small collection."""
+    path = path_of(node.owner)
+    owner: Ent | None = ent
+    if path is not None and env and path[0] in env:
+        owner, path = env[path[0]], path[1:]
+    if path is None or owner is None or not path:
+        raise bad_request("any()/all() need a navigation path")
+    for name in path[:-1]:
+        owner = nav.one(owner, name) if owner is not None else None
+    if owner is None:
+        return False
+    target = NAV.get(owner.set, {}).get(path[-1])
+    if target is None or not target[1] or target[0] == "Observations":
+        raise bad_request(f"any()/all() over {'/'.join(path)!r} is not served")
+    items = nav.related(owner, path[-1])
+    if node.lambda_ is None:  # any() with no predicate: not empty
+        return bool(items)
+    var, expr = node.lambda_.identifier.name, node.lambda_.expression
+    hits = (evaluate(expr, ent, nav, {**env, var: it}) is True for it in items)
+    return any(hits) if isinstance(node.operator, ast.Any) else all(hits)
 
 
 @dataclass(frozen=True)

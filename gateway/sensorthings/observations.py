@@ -149,10 +149,8 @@ class Extents:
 def plan(graph: Graph, scope: frozenset[str] | None, since_ms: int, until_ms: int,
          opts: Options) -> ObsPlan:
     def admits(node: ast._Node) -> frozenset[str]:
-        def nav(e: Ent, name: str) -> Ent | None:
-            return graph.one(e, name)
         return frozenset(d for d in (scope if scope is not None else graph.datastreams)
-                         if evaluate(node, Ent("Observations", d + ".0", {}), nav) is True)
+                         if evaluate(node, Ent("Observations", d + ".0", {}), graph) is True)
     w = window(opts.filter, admits)
     ds = w.datastreams if scope is None else (
         scope if w.datastreams is None else scope & w.datastreams)
@@ -183,7 +181,7 @@ class _Walk:
             self.hi = min(self.hi, max(lasts, default=self.lo))
 
     def rows(self, since: int, until: int) -> Iterator[Reading]:
-        nav = self.graph.one
+        nav = self.graph
         for r in self.reader.readings(since, until, self.sites, self.devices, self.domains,
                                       self.quantities):
             if self.dsids is not None and ids.datastream_id(

@@ -117,7 +117,7 @@ class Renderer:
 
     def _small(self, items: list[Ent], opts: Options, token: dict[str, Any] | None, top: int
                ) -> tuple[list[Ent], dict[str, Any] | None, int | None]:
-        nav = self.graph.one
+        nav = self.graph
         if opts.filter is not None:
             items = [e for e in items if evaluate(opts.filter, e, nav) is True]
         order = opts.orderby

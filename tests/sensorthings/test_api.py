@@ -234,3 +234,17 @@ def test_read_only_and_cors(api: Api) -> None:
     r = httpx.options(f"{api.url}/Things", headers={
         "Origin": "https://example.org", "Access-Control-Request-Method": "GET"}, timeout=10)
     assert r.status_code == 200 and "GET" in r.headers["access-control-allow-methods"]
+
+
+def test_filter_any_and_all_over_small_collections(api: Api) -> None:
+    def ids_of(flt: str) -> list[str]:
+        return sorted(t["@iot.id"] for t in api.json("Things", **{"$filter": flt})["value"])
+    assert ids_of("Datastreams/any(d: d/ObservedProperty/name eq 'illuminance')") == [
+        "alpha.a1"]
+    assert ids_of("Datastreams/all(d: d/Sensor/name eq 'scd41')") == ["alpha.a2", "beta.b1"]
+    assert ids_of("Locations/any()") == ["alpha.a1"]
+    dss = api.json("Datastreams", **{"$filter": "Thing/Locations/any(l: l/name eq "
+                                                "'a1 deployment 2') and endswith(id, 'co2')"})
+    assert [d["@iot.id"] for d in dss["value"]] == ["alpha.a1.scd41.co2"]
+    r = api.get("Things", **{"$filter": "Datastreams/name eq 'x'"})
+    assert r.status_code == 400 and "any(" in r.json()["message"]
