@@ -62,6 +62,7 @@ async def serve(cfg: Config, host: str, port: int,
     actual = sock.getsockname()[1]
     reader = reader or open_reader(cfg)
     service = Service(reader, cfg.registry, cfg.sensorthings.base_url)
+    service.warm()
     config = uvicorn.Config(build_app(service), log_level=logging.WARNING, access_log=False,
                             lifespan="off", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)

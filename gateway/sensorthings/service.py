@@ -39,6 +39,21 @@ class Service:
         self.base_url = base_url.rstrip("/")
         self._lock = threading.Lock()
 
+    def warm(self) -> threading.Thread:
+        """Find where every Datastream starts, in the background (two ``series`` calls
+        each), so the first open-ended query over all Observations does not pay for it:
+        the reader's contract has no "first reading" question."""
+        def run() -> None:
+            try:
+                graph = self.graphs.get()
+                for dsid in list(graph.datastreams):
+                    self.extents.first(graph, dsid)
+            except Exception:  # noqa: BLE001 - a request will find the store's error itself
+                return
+        t = threading.Thread(target=run, name="sensorthings-warm", daemon=True)
+        t.start()
+        return t
+
     def base(self, request_root: str) -> str:
         """``[sensorthings] base_url`` + ``/v1.1`` when set, else the request's own."""
         return (self.base_url or request_root.rstrip("/")) + "/v1.1"
