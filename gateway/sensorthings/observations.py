@@ -40,6 +40,8 @@ MAX_WINDOW_MS = 32 * DAY_MS
 FUTURE_MS = DAY_MS
 #: readings older than this (2000-01-01) are not looked for
 SEARCH_FROM_MS = 946_684_800_000
+#: the most rows a backward walk holds at once (a page of the largest $top, and one)
+MAX_BUFFER = 1001
 #: a walk over a window wider than this is first bounded by the data's extent
 WIDE_MS = 7 * DAY_MS
 #: how long the found end of a series quiet for longer than the lookback is kept
@@ -212,7 +214,9 @@ class _Walk:
         while end > self.lo:
             start = max(self.lo, end - w)
             hint[0] = w
-            buf: deque[Reading] = deque(maxlen=max(need, 1))
+            # at most a page and one more, whatever $skip asks: a full buffer resumes below
+            # its oldest row, so a large skip costs re-reads, never memory
+            buf: deque[Reading] = deque(maxlen=max(min(need, MAX_BUFFER), 1))
             for r in self.rows(start, end):
                 if before is None or time_key(r) < before:
                     buf.append(r)

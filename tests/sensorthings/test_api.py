@@ -248,3 +248,12 @@ def test_filter_any_and_all_over_small_collections(api: Api) -> None:
     assert [d["@iot.id"] for d in dss["value"]] == ["alpha.a1.scd41.co2"]
     r = api.get("Things", **{"$filter": "Datastreams/name eq 'x'"})
     assert r.status_code == 400 and "any(" in r.json()["message"]
+
+
+def test_skip_beyond_a_page_in_descending_order(api: Api) -> None:
+    """A $skip larger than any page, newest first: the backward walk holds at most a page
+    and resumes below it, and still lands on the right rows."""
+    got = api.json(f"Datastreams('{DENSE}')/Observations",
+                   **{"$orderby": "phenomenonTime desc", "$skip": "1500", "$top": "5"})
+    assert [ms(o["phenomenonTime"]) for o in got["value"]] == [
+        t for t, _ in written(api)[DENSE][::-1][1500:1505]]
