@@ -93,6 +93,23 @@ def _entity(reader: CentreReader, graph: Graph, set_name: str, key: str) -> Ent:
     return ent
 
 
+def _within(reader: CentreReader, graph: Graph, ent: Ent, nav: str, key: str) -> Ent:
+    """One entity of a navigated collection, by key (404 unless it is related)."""
+    target = navigate(graph, ent, nav, "")
+    if isinstance(target, Collection) and isinstance(target.items, list):
+        found = [e for e in target.items if e.id == key]
+        if found:
+            return found[0]
+    elif isinstance(target, Collection) and isinstance(target.items, ObsScope):
+        obs = _entity(reader, graph, "Observations", key)
+        o = ids.parse_observation(key)
+        scope = target.items
+        if o is not None and (scope.datastreams is None or str(o.datastream) in
+                              scope.datastreams) and scope.since_ms <= o.time_ms < scope.until_ms:
+            return obs
+    raise not_found(f"{self_path(ent)} has no {ids.SINGULAR.get(nav, nav)} {key!r}")
+
+
 def resolve(reader: CentreReader, graph: Graph, path: str) -> Target:
     segs = [s for s in path.split("/") if s]
     m = _SEGMENT.match(segs[0])
@@ -121,6 +138,9 @@ def resolve(reader: CentreReader, graph: Graph, path: str) -> Target:
                               f"(e.g. {cur.path}('id')/{m.group(1) if m else seg})")
         elif seg in NAV.get(cur.set, {}):
             cur = navigate(graph, cur, seg, self_path(cur) + "/" + seg)
+        elif (m := _SEGMENT.match(seg)) and m.group(2) is not None \
+                and m.group(1) in NAV.get(cur.set, {}):  # Things(k)/Datastreams(k2)
+            cur = _within(reader, graph, cur, m.group(1), ids.parse_key(m.group(2)))
         elif seg == "id" or seg in cur.props:
             cur = Property(cur, seg, False)
         elif seg == "$ref":

@@ -257,3 +257,14 @@ def test_skip_beyond_a_page_in_descending_order(api: Api) -> None:
                    **{"$orderby": "phenomenonTime desc", "$skip": "1500", "$top": "5"})
     assert [ms(o["phenomenonTime"]) for o in got["value"]] == [
         t for t, _ in written(api)[DENSE][::-1][1500:1505]]
+
+
+def test_an_entity_within_a_navigated_collection(api: Api) -> None:
+    ds = api.json("Things('alpha.a1')/Datastreams('alpha.a1.scd41.co2')")
+    assert ds["@iot.id"] == "alpha.a1.scd41.co2"
+    assert api.get("Things('alpha.a2')/Datastreams('alpha.a1.scd41.co2')").status_code == 404
+    t = api.city.t0 + 123
+    o = api.json(f"Datastreams('alpha.a1.scd41.co2')/Observations('alpha.a1.scd41.co2.{t}')")
+    assert o["result"] == 400.0
+    assert api.get(f"Datastreams('alpha.a2.scd41.co2')/Observations("
+                   f"'alpha.a1.scd41.co2.{t}')").status_code == 404
