@@ -30,9 +30,16 @@ from .resolve import Collection, ObsScope, obs_scope, self_path
 __all__ = ["Renderer", "iso"]
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_s(s: int) -> str:
+    return dt.datetime.fromtimestamp(s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def iso(ms: int) -> str:
+    """Unix ms -> ``2026-11-25T10:00:00.123Z`` (cached per second: a page of a dense
+    series formats each second once, for both times of each observation)."""
     s, frac = divmod(ms, 1000)
-    return dt.datetime.fromtimestamp(s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:03d}Z"
+    return f"{_iso_s(s)}.{frac:03d}Z"
 
 
 def _sortable(v: Any) -> tuple[int, str, Any]:
