@@ -82,6 +82,13 @@ def _sel(name: str, sites: Sequence[str] = (), devices: Sequence[str] = (),
     return "{" + ",".join(parts) + "}"
 
 
+def _strings_of(measurement: str) -> str:
+    """The series a string field leaves in VictoriaMetrics (a number parsed out of the
+    string, or 0): never asked for."""
+    fields = sorted(STRING_FIELDS.get(measurement, ()))
+    return f"{measurement}_({'|'.join(fields)})" if fields else ""
+
+
 def _ms(seconds: Any) -> int:
     return int(round(float(seconds) * 1000))
 
@@ -123,10 +130,10 @@ class VictoriaMetricsReader:
         window = f"[{back_ms}ms]"
         values = self._instant(f"last_over_time({selector}{window}) keep_metric_names")
         times = self._instant(f"tlast_over_time({selector}{window}) keep_metric_names")
-        at = {json.dumps(r["metric"], sort_keys=True): _ms(r["value"][1]) for r in times}
+        at = {frozenset(r["metric"].items()): _ms(r["value"][1]) for r in times}
         out = []
         for r in values:
-            t = at.get(json.dumps(r["metric"], sort_keys=True))
+            t = at.get(frozenset(r["metric"].items()))
             if t is not None:
                 out.append((dict(r["metric"]), t, float(r["value"][1])))
         return out
@@ -181,7 +188,7 @@ class VictoriaMetricsReader:
 
     def _latest(self, measurement: str, key: str, sites: Sequence[str]
                 ) -> list[tuple[str, str, int, dict[str, float], dict[str, str]]]:
-        rows = self._last(_sel(f"{measurement}_.+", sites))
+        rows = self._last(_sel(f"{measurement}_.+", sites, not_name=_strings_of(measurement)))
         nums, infos = self._samples(measurement, key, rows)
         strings = latest_strings(infos)
         return [(s, k, t, f, strings.get((s, k), {}))
@@ -189,7 +196,8 @@ class VictoriaMetricsReader:
 
     def _history(self, measurement: str, key: str, sites: Sequence[str], since_ms: int,
                  until_ms: int) -> list[tuple[str, str, int, dict[str, float], dict[str, str]]]:
-        rows = self._export(_sel(f"{measurement}_.+", sites), since_ms, until_ms)
+        rows = self._export(_sel(f"{measurement}_.+", sites, not_name=_strings_of(measurement)),
+                            since_ms, until_ms)
         nums, infos = self._samples(measurement, key, rows)
         at = {(k[0], k[1], t): s for k, t, s in infos}
         return [(s, k, t, f, at.get((s, k, t), {}))
