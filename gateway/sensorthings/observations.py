@@ -169,8 +169,13 @@ class _Walk:
         self.dsids = None if dsids is None else frozenset(dsids)
         parsed = [ids.parse_datastream(d) for d in (dsids if dsids is not None else ())]
         dss = [d for d in parsed if d is not None]
-        self.sites = sorted({d.site for d in dss})
         self.devices = sorted({d.device for d in dss})
+        # Sites only when no device narrows the read: the rows are checked against the
+        # exact Datastream ids below anyway, and the SQLite reader walks every series of
+        # the sites it is given (the whole site, per time chunk), where the device
+        # filter alone keeps it on the time index: 1 h of one series in a 10M store,
+        # ~12 ms against ~260 ms.
+        self.sites = [] if self.devices else sorted({d.site for d in dss})
         self.quantities = sorted({d.quantity for d in dss})
         self.domains = sorted({graph.domain.get(str(d), "") for d in dss} - {""})
         self.lo = p.since_ms
