@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
+from gateway.buffer.api import BufferIntake, PutResult
 from gateway.buffer.core import BufferFull, DiskFull
 from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
-from gateway.ingest.ports import BufferLike, PutResultLike, Sink
+from gateway.ingest.ports import Sink
 from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
 from protocols.lineprotocol import with_info
@@ -175,7 +176,7 @@ async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
 class Pipeline:
     """The thin asyncio shell around :func:`decode` and the buffer commit."""
 
-    def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
+    def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferIntake,
                  sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
                  lastseen: LastSeen | None = None, accounting: Accounting | None = None,
                  max_batch: int = MAX_BATCH,
@@ -308,7 +309,7 @@ class Pipeline:
         self._metrics.rejected.labels(reason="internal_error").inc()
 
     def _commit_sync(self, decoded: Decoded, received_at: float
-                     ) -> tuple[PutResultLike, Exception | None]:
+                     ) -> tuple[PutResult, Exception | None]:
         """One worker-thread hop per batch: the buffer commit, then the last-seen note
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
@@ -326,7 +327,7 @@ class Pipeline:
                 return result, exc
         return result, None
 
-    def _count(self, batch: Sequence[Message], d: Decoded, result: PutResultLike) -> None:
+    def _count(self, batch: Sequence[Message], d: Decoded, result: PutResult) -> None:
         m = self._metrics
         for kind, n in d.kinds.items():
             m.received.labels(kind=kind).inc(n)
