@@ -71,14 +71,17 @@ def refresh(r: FakeReader, devices: bool = True) -> None:
 
 
 def active(am: Alertmanager) -> set[tuple[str, str]]:
-    return {(str(a["labels"]["alertname"]),  # type: ignore[index]
-             str(a["labels"].get("device") or a["labels"].get("gateway")))  # type: ignore[index]
-            for a in am.alerts(active="true")}
+    out = set()
+    for a in am.alerts(active="true"):
+        labels = a["labels"]
+        assert isinstance(labels, dict)
+        out.add((str(labels["alertname"]), str(labels.get("device") or labels.get("gateway"))))
+    return out
 
 
 def engine(r: FakeReader, am: Alertmanager, state: AlertState | None = None,
            **kw: object) -> Engine:
-    cfg = AlertsSection(alertmanager_url=am.url, interval_s=5, **kw)  # type: ignore[arg-type]
+    cfg = AlertsSection(alertmanager_url=am.url, interval_s=5, **kw)
     return Engine(r, cfg, state or AlertState())
 
 

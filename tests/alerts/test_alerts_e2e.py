@@ -227,7 +227,7 @@ def test_service_fires_resolves_and_restarts_without_refiring(
 
     proc = start()
     try:
-        first = wait_for(lambda: len(_labels(am)) == len(EXPECTED) and _labels(am), 30,
+        first = wait_for(lambda: lab if len(lab := _labels(am)) == len(EXPECTED) else {}, 30,
                          what="every alert in Alertmanager")
         wait_for(lambda: len({n for s, n, _ in hook.notes() if s == "firing"}) == 8, 30,
                  what="a notification per alert")

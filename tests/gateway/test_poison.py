@@ -279,8 +279,7 @@ def test_a_failure_that_is_not_the_messages_acks_nothing(tmp_path: Path) -> None
 def test_decode_failure_is_isolated_too(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import gateway.ingest.pipeline as pipeline
-
-    real = pipeline.validate_telemetry
+    from protocols.validate import validate_telemetry as real  # what the pipeline calls
 
     def flaky(topic: str, payload: bytes, *a: Any, **kw: Any) -> Any:
         if b"air-0666" in payload:
@@ -320,7 +319,7 @@ def test_forwarder_dead_letters_a_line_the_store_fails_on(tmp_path: Path) -> Non
     buf.put(msgs, T0)
     store = BuggyStore()
     metrics = Metrics()
-    fwd = Forwarder(buf, store, metrics, batch_size=100,  # type: ignore[arg-type]
+    fwd = Forwarder(buf, store, metrics, batch_size=100,
                     flush_interval_s=0.01, backoff=Backoff(base=0.01, cap=0.05))
     asyncio.run(fwd.flush(10))  # main: the ValueError ended the forwarder (and the gateway)
     assert buf.depth == 0 and len(store.written) == 3
