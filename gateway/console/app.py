@@ -287,13 +287,15 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
     return _with_headers(handler)
 
 
-def _with_headers(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Security headers on every response: no framing, no sniffing, scripts only from us."""
+def _with_headers(app: Callable[..., Awaitable[None]],
+                  img_src: str = "") -> Callable[..., Awaitable[None]]:
+    """Security headers on every response: no framing, no sniffing, scripts only from us;
+    ``img_src`` one more image origin (the city map's tile server)."""
     extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
              (b"referrer-policy", b"no-referrer"),
              (b"content-security-policy",
               b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              b"img-src 'self' data:")]
+              b"img-src 'self' data:" + (b" " + img_src.encode() if img_src else b""))]
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         async def send_with(message: Any) -> None:

@@ -9,6 +9,7 @@ import logging
 import socket
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -78,9 +79,9 @@ async def serve(cfg: Config, host: str, port: int,
     check_token(cfg, host)
     sock = bind(host, port)
     actual = sock.getsockname()[1]
-    reader = open_reader(cfg)
     stopping = asyncio.Event()
-    app = build_app(cfg, reader, stopping=stopping)
+    app = _city_app(cfg, stopping) if cfg.console.scope == "city" else build_app(
+        cfg, open_reader(cfg), stopping=stopping)
     config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=3)
     server = _Server(config, stopping)
@@ -91,6 +92,18 @@ async def serve(cfg: Config, host: str, port: int,
         await server.serve(sockets=[sock])
     finally:
         sock.close()
+
+
+def _city_app(cfg: Config, stopping: asyncio.Event) -> Any:
+    """The city scope: the shared store through its centre reader, Alertmanager's
+    firing alerts when ``[alerts] alertmanager_url`` is set."""
+    from ..stores import make_centre_reader
+    from .city_app import build_city_app
+    from .firing import fetch_firing
+
+    url = cfg.alerts.alertmanager_url
+    return build_city_app(cfg, make_centre_reader(cfg),
+                          (lambda: fetch_firing(url)) if url else None, stopping=stopping)
 
 
 def run(cfg: Config, host: str, port: int, on_ready: Callable[[str], None]) -> None:

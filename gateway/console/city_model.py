@@ -1,0 +1,162 @@
+"""The city console's one door to the store: a cached snapshot, bounded queries.
+
+Every page of the city reads one :class:`~gateway.console.city.Snapshot`,
+refreshed at most every ``SNAPSHOT_TTL_S`` by six store queries (sites,
+gateways, devices, stations, latest reading times, 24 h of delivery) whatever
+the number of sites, devices or open pages; a site page adds one (its latest
+values), a device page two (its latest values, its rejections). The reader is
+blocking, so it runs in a worker thread, never on the event loop. When the store
+does not answer, pages keep the last snapshot and say why (``store_error``); the
+next refresh that succeeds clears it, so a page recovers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..config import Config
+from ..stores.centre import CentreReader, DeliveryRow
+from ..stores.reading import StoreUnreadable
+from ..stores.states import device_states
+from .city import Key, Snapshot, device_doc, values_of
+
+__all__ = ["SNAPSHOT_TTL_S", "City", "FiringAlerts"]
+
+SNAPSHOT_TTL_S = 2.0
+VALUES_TTL_S = 2.0
+ALERTS_TTL_S = 5.0
+DAY_MS = 86_400_000
+
+T = TypeVar("T")
+#: the firing alerts as ``/api/alerts`` rows (blocking; raises OSError/ValueError on failure)
+FiringAlerts = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass
+class _Slot:
+    at: float = float("-inf")
+    value: Any = None
+    error: str = ""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class City:
+    """The snapshot, the latest values per site and the firing alerts, cached."""
+
+    def __init__(self, cfg: Config, reader: CentreReader,
+                 alerts: FiringAlerts | None = None) -> None:
+        self.cfg = cfg
+        self.reader = reader
+        self.registry = cfg.registry
+        self.configured = tuple(cfg.console.sites)
+        self._alerts = alerts
+        self._slots: dict[str, _Slot] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._store_error = ""
+
+    async def _cached(self, key: str, ttl: float, fn: Callable[[], T], default: T,
+                      errors: tuple[type[BaseException], ...] = (StoreUnreadable,)) -> T:
+        """``fn`` in a thread at most once per ``ttl``; on a failure the last value."""
+        slot = self._slots.setdefault(key, _Slot())
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if time.monotonic() - slot.at >= ttl:
+                try:
+                    slot.value, slot.error = await asyncio.to_thread(fn), ""
+                except errors as exc:
+                    slot.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                slot.at = time.monotonic()
+                if key != "alerts":  # the store's latest answer speaks for all its slots
+                    self._store_error = slot.error
+        return slot.value if slot.value is not None else default
+
+    @property
+    def store_error(self) -> str:
+        """Why the store did not answer the last time it was asked ("" when it did)."""
+        return self._store_error
+
+    @property
+    def alerts_error(self) -> str:
+        slot = self._slots.get("alerts")
+        return slot.error if slot is not None else ""
+
+    def _read_snapshot(self) -> Snapshot:
+        r, now = self.reader, _now_ms()
+        sel = self.configured
+        sites = tuple(sel) if sel else tuple(sorted(r.sites()))
+        if not sites:
+            return Snapshot(now)
+        gateways = tuple(r.gateways(sel))
+        devices = {(d.site, d.device): d for d in r.devices(sel)}
+        stations = {(s.site, s.device): s for s in r.stations(sel)}
+        latest = r.latest_reading_times(sel)
+        delivery: dict[Key, list[DeliveryRow]] = {}
+        for row in r.delivery(now - DAY_MS, now + 1, sel):
+            delivery.setdefault((row.site, row.device), []).append(row)
+        shown = set(sites)
+        states = {k: v for k, v in device_states(
+            now, gateways=gateways, devices=devices.values(), stations=stations.values(),
+            latest_reading=latest).items() if k[0] in shown}
+        return Snapshot(now, sites, gateways, devices, stations, latest, states,
+                        {k: tuple(sorted(v, key=lambda d: d.hour_ms))
+                         for k, v in delivery.items()})
+
+    async def snapshot(self) -> Snapshot:
+        return await self._cached("snapshot", SNAPSHOT_TTL_S, self._read_snapshot,
+                                  Snapshot(_now_ms()))
+
+    async def values(self, site: str) -> Mapping[Key, dict[str, dict[str, Any]]]:
+        """(site, device) -> quantity -> latest value, for one site (one query)."""
+        return await self._cached(
+            f"values:{site}", VALUES_TTL_S,
+            lambda: values_of(self.reader.latest_values((site,)), self.registry), {})
+
+    async def device(self, site: str, device: str) -> dict[str, Any] | None:
+        """The device page's document; None when the store knows no such device."""
+        snap = await self.snapshot()
+        key = (site, device)
+        if key not in snap.states:
+            return None
+        values = (await self.values(site)).get(key, {})
+
+        def rejections() -> list[dict[str, Any]]:
+            now = _now_ms()
+            rows = [r for r in self.reader.rejections(now - DAY_MS, now + 1, (site,))
+                    if r.device == device]
+            return [{"at": r.hour_ms / 1000, "reason": r.reason, "count": r.count,
+                     "detail": f"{r.count} in the hour"}
+                    for r in sorted(rows, key=lambda r: (-r.hour_ms, r.reason))]
+        nothing: list[dict[str, Any]] = []
+        rej = await self._cached(f"rejections:{site}:{device}", VALUES_TTL_S, rejections,
+                                 nothing)
+        return device_doc(snap, key, values, rej)
+
+    async def alerts(self) -> list[dict[str, Any]]:
+        """The firing alerts (empty without ``[alerts] alertmanager_url``)."""
+        if self._alerts is None:
+            return []
+        return await self._cached("alerts", ALERTS_TTL_S, self._alerts, [],
+                                  errors=(OSError, ValueError))
+
+    async def series(self, site: str, device: str, quantity: str, since_ms: int,
+                     until_ms: int, step_ms: int) -> dict[str, Any]:
+        """One quantity of one device, averaged per step in the store, one line per sensor."""
+        values = (await self.values(site)).get((site, device), {})
+        domain = (values.get(quantity, {}).get("domain")
+                  or self.registry.domain_of(quantity) or "")
+        points = await asyncio.to_thread(self.reader.series, site, device, domain, quantity,
+                                         since_ms, until_ms, max(step_ms, 1000))
+        per: dict[str, dict[int, float]] = {}
+        for p in points:
+            per.setdefault(p.sensor or "-", {})[p.time_ms] = p.value
+        times = sorted({t for pts in per.values() for t in pts})
+        return {"site": site, "device": device, "quantity": quantity,
+                "unit": self.registry.unit_of(quantity) or "", "since_ms": since_ms,
+                "until_ms": until_ms, "step_ms": step_ms, "times_ms": times,
+                "sensors": {s: [pts.get(t) for t in times] for s, pts in sorted(per.items())}}
