@@ -41,9 +41,12 @@ be read while the gateway writes. Example (hourly mean CO2 per device)::
         AND time_ms >= (strftime('%s', 'now') - 86400) * 1000
       GROUP BY device, hour ORDER BY device, hour;"
 
-Tags other than ``site``, ``device`` and ``sensor`` are not stored (the wire
-contract defines no others). A line that does not parse makes the whole write
-a StoreRejected, so the forwarder isolates and quarantines it.
+Tags other than ``site``, ``device`` and ``sensor`` are not stored, except the
+contract's ``gateway`` tag (of ``gateway`` points, kept in ``device``) and
+``reason`` (of ``rejections`` points, kept in ``sensor``); the ``_info``
+companions' string tags are not kept either: their strings are in ``text_fields``.
+A line that does not parse makes the whole write a StoreRejected, so the
+forwarder isolates and quarantines it.
 """
 
 from __future__ import annotations
@@ -111,10 +114,13 @@ def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
         except (UnicodeDecodeError, ProtocolError) as exc:
             raise StoreRejected(f"line {n}: {exc}", status=None) from None
         tags = dict(p.tags)
-        site, device = tags.get("site"), tags.get("device")
+        # the point's second and third tags: a gateway point's `gateway` is kept in the
+        # device column, a rejections point's `reason` in the sensor column
+        site, device = tags.get("site"), tags.get("device") or tags.get("gateway")
         if not site or not device:
-            raise StoreRejected(f"line {n}: a point needs site and device tags: {raw!r}")
-        sensor = tags.get("sensor", "")
+            raise StoreRejected(f"line {n}: a point needs site and device (or gateway) "
+                                f"tags: {raw!r}")
+        sensor = tags.get("sensor") or tags.get("reason", "")
         for k, v in p.fields:
             if isinstance(v, str):
                 texts.append((p.measurement, site, device, sensor, k, v, p.time_ms))
