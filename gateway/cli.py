@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "gateway.doctor_cli",
     "devices.sensor_cli",
     "gateway.opendata.cli",
+    "gateway.alerts.cli",
 )
 
 
