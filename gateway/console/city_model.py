@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..alerts.errors import AlertsError
 from ..config import Config
 from ..stores.centre import CentreReader, DeliveryRow
 from ..stores.reading import StoreUnreadable
@@ -32,7 +33,8 @@ ALERTS_TTL_S = 5.0
 DAY_MS = 86_400_000
 
 T = TypeVar("T")
-#: the firing alerts as ``/api/alerts`` rows (blocking; raises OSError/ValueError on failure)
+#: the firing alerts as ``/api/alerts`` rows (blocking; AlertsError when Alertmanager does
+#: not answer): :func:`gateway.alerts.firing.firing_alerts`
 FiringAlerts = Callable[[], list[dict[str, Any]]]
 
 
@@ -142,7 +144,7 @@ class City:
         if self._alerts is None:
             return []
         return await self._cached("alerts", ALERTS_TTL_S, self._alerts, [],
-                                  errors=(OSError, ValueError))
+                                  errors=(AlertsError, OSError, ValueError))
 
     async def series(self, site: str, device: str, quantity: str, since_ms: int,
                      until_ms: int, step_ms: int) -> dict[str, Any]:

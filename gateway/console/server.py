@@ -97,13 +97,13 @@ async def serve(cfg: Config, host: str, port: int,
 def _city_app(cfg: Config, stopping: asyncio.Event) -> Any:
     """The city scope: the shared store through its centre reader, Alertmanager's
     firing alerts when ``[alerts] alertmanager_url`` is set."""
-    from ..stores import make_centre_reader
+    from ..alerts.firing import firing_alerts
+    from ..stores.readers import make_centre_reader
     from .city_app import build_city_app
-    from .firing import fetch_firing
 
     url = cfg.alerts.alertmanager_url
     return build_city_app(cfg, make_centre_reader(cfg),
-                          (lambda: fetch_firing(url)) if url else None, stopping=stopping)
+                          (lambda: firing_alerts(url)) if url else None, stopping=stopping)
 
 
 def run(cfg: Config, host: str, port: int, on_ready: Callable[[str], None]) -> None:
