@@ -23,11 +23,14 @@ from ..stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from ..stores.reading import Reading
 from ..stores.states import DEVICE_STATES, DeviceState, gateway_state
 
-__all__ = ["PAGE_SIZE", "Snapshot", "device_doc", "device_row", "geojson", "page_of",
-           "site_rows", "site_summaries", "values_of"]
+__all__ = ["PAGE_SIZE", "SHOWN_STATES", "Snapshot", "device_doc", "device_row", "geojson",
+           "page_of", "site_rows", "site_summaries", "values_of"]
 
 #: devices a site page shows at once (interfaces: ``?page=``, 100 devices a page)
 PAGE_SIZE = 100
+#: the states in the order a person reads them (the rules' order is DEVICE_STATES)
+SHOWN_STATES = ("online", "delayed", "silent", "offline", "never-seen", "unknown", "retired")
+assert set(SHOWN_STATES) == set(DEVICE_STATES)
 COUNTS = ("received", "accepted", "duplicates", "rejected", "missing")
 Key = tuple[str, str]
 
@@ -88,7 +91,7 @@ def site_summaries(snap: Snapshot, alerts: Sequence[Mapping[str, Any]] = ()
     for site in snap.sites:
         gws = sorted((_gateway_json(g, snap.at_ms) for g in snap.gateways if g.site == site),
                      key=lambda g: str(g["gateway"]))
-        counts = dict.fromkeys(DEVICE_STATES, 0)
+        counts = dict.fromkeys(SHOWN_STATES, 0)
         for key in snap.keys_of(site):
             counts[snap.states[key]] += 1
         rows = [r for k, rs in snap.delivery.items() if k[0] == site for r in rs]

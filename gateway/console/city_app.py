@@ -32,7 +32,7 @@ from ..stores.centre import CentreReader
 from ..stores.reading import StoreUnreadable
 from ..stores.states import DEVICE_STATES
 from .app import HERE, SSE_PERIOD_S, TokenGate, _environment, _parse_time, _with_headers
-from .city import geojson, page_of, site_rows, site_summaries
+from .city import SHOWN_STATES, geojson, page_of, site_rows, site_summaries
 from .city_model import City, FiringAlerts
 from .model import WINDOWS
 
@@ -98,7 +98,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
     async def city_page(request: Request) -> Response:
         snap, firing = await asyncio.gather(city.snapshot(), city.alerts())
         return page(request, "city.html", sites=site_summaries(snap, firing),
-                    states=DEVICE_STATES, alerts=firing)
+                    states=SHOWN_STATES, alerts=firing)
 
     async def site_doc(request: Request) -> dict[str, Any] | None:
         site = request.path_params["site"]
@@ -110,7 +110,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         rows, pages = page_of(site_rows(snap, site, values, state),
                               _int(request.query_params.get("page"), 1))
         summary = next((s for s in site_summaries(snap) if s["site"] == site),
-                       {"site": site, "gateways": [], "devices": dict.fromkeys(DEVICE_STATES, 0),
+                       {"site": site, "gateways": [], "devices": dict.fromkeys(SHOWN_STATES, 0),
                         "state": "down", "capture_24h": None})
         return {"site": site, "state": state, "rows": rows, "pages": pages,
                 "page": min(max(_int(request.query_params.get("page"), 1), 1), pages),
@@ -123,7 +123,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         q = {"state": doc["state"], "page": str(doc["page"])}
         events = f"/api/sites/{doc['site']}/events?" + urllib.parse.urlencode(q)
         return page(request, "fleet.html", site=doc["site"], rows=doc["rows"],
-                    gateway=None, summary=doc["summary"], states=DEVICE_STATES,
+                    gateway=None, summary=doc["summary"], states=SHOWN_STATES,
                     state=doc["state"], pages=doc["pages"], page=doc["page"],
                     base=f"/sites/{doc['site']}", events=events)
 
@@ -143,8 +143,10 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         snap = await city.snapshot()
         no_location = sorted(k for k, s in snap.stations.items()
                              if s.lat is None or s.lon is None)
-        return page(request, "map.html", tiles=tiles, stations=len(snap.stations),
-                    no_location=no_location, states=DEVICE_STATES)
+        focus = request.query_params.get("site", "")
+        focus = focus if focus in snap.sites else ""
+        return page(request, "map.html", tiles=tiles, stations=len(snap.stations), focus=focus,
+                    no_location=no_location, states=SHOWN_STATES)
 
     async def alerts_page(request: Request) -> Response:
         firing = await city.alerts()

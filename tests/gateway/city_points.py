@@ -133,3 +133,25 @@ def city(now: int) -> list[Point]:
     p += device("east-lab", "air-0201", now - 610_000)
     p += reading("east-lab", "air-0201", "scd41", "air", {"co2": 500.0}, now - 610_000)
     return p
+
+
+def fleet(site: str, now: int, n: int, origin: tuple[float, float], *,
+          prefix: str = "air") -> list[Point]:
+    """``n`` online devices of a site on a small grid around ``origin``, each with a
+    station, a status, 30 minutes of air readings a minute apart and 24 h of delivery."""
+    p: list[Point] = []
+    hour = now // HOUR_MS * HOUR_MS
+    for i in range(n):
+        dev = f"{prefix}-{i + 1:04d}"
+        lat, lon = origin[0] + (i // 4) * 0.0006, origin[1] + (i % 4) * 0.0009
+        p += station(site, dev, now - 86_400_000, lat=lat, lon=lon, room=f"{i // 4}.{i % 4:02d}",
+                     zone="lab" if i % 2 else "office", sensors="scd41")
+        p += device(site, dev, now - 15_000 - i * 1000)
+        for k in range(30):
+            p += reading(site, dev, "scd41", "air", {
+                "co2": 480.0 + 7 * i + 3 * k, "temperature": 20.5 + i / 10,
+                "humidity": 41.0 + i}, now - (30 - k) * 60_000 + 5_000)
+        for h in range(24):
+            p += delivery(site, dev, hour - h * HOUR_MS, 60 - (1 if (i + h) % 9 == 0 else 0),
+                          missing=1 if (i + h) % 9 == 0 else 0)
+    return p

@@ -258,7 +258,7 @@
     var a = el("a", "mono", s.site);
     a.href = "/sites/" + encodeURIComponent(s.site);
     td.appendChild(a);
-    td.appendChild(el("div", "sub", s.device_count + " devices"));
+    td.appendChild(el("div", "sub", s.device_count + (s.device_count === 1 ? " device" : " devices")));
     tr.appendChild(td);
     td = cell("Gateway", "gateways");
     var badge = el("span", "badge", s.state);

@@ -11,10 +11,11 @@
   function start() {
     var box = document.getElementById("map");
     if (!box || !window.L) return;
-    var map = L.map(box, {preferCanvas: true, zoomSnap: 0.25});
+    var map = L.map(box, {zoomSnap: 0.25});  // SVG: each station an element (data-site, data-device)
     if (box.dataset.tiles) {
+      var osm = /openstreetmap\.org/.test(box.dataset.tiles);
       L.tileLayer(box.dataset.tiles, {maxZoom: 19,
-        attribution: "&copy; OpenStreetMap contributors"}).addTo(map);
+        attribution: osm ? "&copy; OpenStreetMap contributors" : ""}).addTo(map);
     } else {
       box.classList.add("blank");
     }
@@ -41,7 +42,7 @@
         m.addTo(layer);
         var path = m.getElement && m.getElement();
         if (path) { path.dataset.site = p.site; path.dataset.device = p.device; }
-        bounds.push([c[1], c[0]]);
+        if (!box.dataset.site || box.dataset.site === p.site) bounds.push([c[1], c[0]]);
       });
       box.dataset.stations = String(doc.features.length);
       document.getElementById("map-empty").hidden = doc.features.length > 0;
