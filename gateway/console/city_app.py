@@ -71,12 +71,13 @@ def _int(raw: str | None, default: int) -> int:
 
 
 def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | None = None,
-                   stopping: asyncio.Event | None = None) -> Any:
-    """The ASGI app of ``[console] scope = "city"``; ``stopping`` ends the SSE streams."""
+                   stopping: asyncio.Event | None = None, city: City | None = None) -> Any:
+    """The ASGI app of ``[console] scope = "city"``; ``stopping`` ends the SSE streams;
+    ``city`` the model to serve (benches and tests that expire its cache)."""
     env = _environment()
     env.filters["bytes"] = _bytes
     stop = stopping or asyncio.Event()
-    city = City(cfg, reader, alerts)
+    city = city or City(cfg, reader, alerts)
     tiles = cfg.console.map_tiles if tile_origin(cfg.console.map_tiles) else ""
 
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:

@@ -78,6 +78,11 @@ class City:
                     self._store_error = slot.error
         return slot.value if slot.value is not None else default
 
+    def expire(self) -> None:
+        """Forget every cached answer: the next view asks the store again."""
+        for slot in self._slots.values():
+            slot.at = float("-inf")
+
     @property
     def store_error(self) -> str:
         """Why the store did not answer the last time it was asked ("" when it did)."""
