@@ -99,5 +99,6 @@ class HttpReads:
                 with self._lock:
                     self._first = at
             return body
-        raise StoreUnreadable(f"{self.what}: no read URL answers ({'; '.join(errors)}); "
-                              "start the store or check [store] url and read_urls")
+        raise StoreUnreadable(f"{self.what} is unreachable at every read URL "
+                              f"({'; '.join(errors)}): start the store or check [store] url "
+                              "and read_urls")

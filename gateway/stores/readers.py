@@ -60,7 +60,7 @@ def _build(store: StoreSection, lookback_s: int, chunk_s: int, domains: tuple[st
 
         return InfluxDB1Reader(store, lookback_s, chunk_s)
     if flavour_of(store, override) == "victoriametrics":
-        from .vm_reader import VictoriaMetricsReader
+        from .influxdb2_reader import VictoriaMetricsReader
 
         return VictoriaMetricsReader(store, lookback_s, chunk_s, domains)
     from .flux_reader import FluxReader

@@ -54,7 +54,7 @@ from .reading import Reading, StoreUnreadable
 __all__ = ["SQLiteReader"]
 
 _ORDER = "ORDER BY measurement, site, device, sensor, field LIMIT 1"
-_END = 2**62
+_END = 8_000_000_000_000  # ms, year 2223: within every store's time range
 
 
 def _walk(table: str, by_site: bool) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.stores.flux_reader import flux_query
 from gateway.stores.influxdb1_reader import influxql
-from gateway.stores.influxdb2_reader import flux_query, vm_match
+from gateway.stores.influxdb2_reader import vm_match
 from gateway.stores.reading import Reading, read_chunks, split_metric
 
 
