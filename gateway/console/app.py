@@ -38,9 +38,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import Config
+from ..stores.centre import CentreReader
+from ..stores.reading import StoreUnreadable
 from .live import LiveStatus
 from .model import WINDOWS, Console
-from .queries import StoreReader, StoreUnavailable
 
 __all__ = ["COOKIE", "build_app"]
 
@@ -129,7 +130,7 @@ class TokenGate:
         await resp(scope, receive, send)
 
 
-def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
+def build_app(cfg: Config, reader: CentreReader, live: LiveStatus | None = None,
               run_live: bool = True, stopping: asyncio.Event | None = None) -> Any:
     """The ASGI app; ``run_live`` starts the MQTT status subscription with it; setting
     ``stopping`` ends the SSE streams (so a SIGTERM does not wait for open pages)."""
@@ -204,7 +205,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         try:
             doc = await console.readings(device, quantity, int(since * 1000),
                                          int(until * 1000), step * 1000)
-        except StoreUnavailable as exc:
+        except StoreUnreadable as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         doc["since"], doc["until"] = _iso(since), _iso(until)
         return JSONResponse(doc)
@@ -264,7 +265,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         finally:
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StoreUnavailable):
+                with contextlib.suppress(asyncio.CancelledError, StoreUnreadable):
                     await task
 
     routes = [

@@ -23,6 +23,7 @@ from ..config import Config
 from ..stores.centre import CentreReader, DeliveryRow
 from ..stores.reading import StoreUnreadable
 from ..stores.states import device_states
+from . import store
 from .city import Key, Snapshot, device_doc, values_of
 
 __all__ = ["SNAPSHOT_TTL_S", "City", "FiringAlerts"]
@@ -155,15 +156,9 @@ class City:
                      until_ms: int, step_ms: int) -> dict[str, Any]:
         """One quantity of one device, averaged per step in the store, one line per sensor."""
         values = (await self.values(site)).get((site, device), {})
-        domain = (values.get(quantity, {}).get("domain")
-                  or self.registry.domain_of(quantity) or "")
-        points = await asyncio.to_thread(self.reader.series, site, device, domain, quantity,
-                                         since_ms, until_ms, max(step_ms, 1000))
-        per: dict[str, dict[int, float]] = {}
-        for p in points:
-            per.setdefault(p.sensor or "-", {})[p.time_ms] = p.value
-        times = sorted({t for pts in per.values() for t in pts})
+        doc = await asyncio.to_thread(
+            store.series, self.reader, self.registry, site, device, quantity, since_ms,
+            until_ms, step_ms, values.get(quantity, {}).get("domain", ""))
         return {"site": site, "device": device, "quantity": quantity,
                 "unit": self.registry.unit_of(quantity) or "", "since_ms": since_ms,
-                "until_ms": until_ms, "step_ms": step_ms, "times_ms": times,
-                "sensors": {s: [pts.get(t) for t in times] for s, pts in sorted(per.items())}}
+                "until_ms": until_ms, "step_ms": step_ms, **doc}

@@ -16,9 +16,9 @@ import uvicorn
 from ..config import Config
 from .app import build_app
 from .errors import ConsoleError
-from .queries import open_reader
+from .store import LazyReader
 
-__all__ = ["bind", "is_loopback", "serve"]
+__all__ = ["bind", "is_loopback", "open_reader", "serve"]
 
 
 class _Server(uvicorn.Server):
@@ -94,15 +94,22 @@ async def serve(cfg: Config, host: str, port: int,
         sock.close()
 
 
+def open_reader(cfg: Config) -> LazyReader:
+    """The store's centre reader (gateway/stores, the one reader stack), made on first
+    use so a store that is down at start-up delays nothing: the pages say so."""
+    from ..stores.readers import make_centre_reader
+
+    return LazyReader(lambda: make_centre_reader(cfg))
+
+
 def _city_app(cfg: Config, stopping: asyncio.Event) -> Any:
     """The city scope: the shared store through its centre reader, Alertmanager's
     firing alerts when ``[alerts] alertmanager_url`` is set."""
     from ..alerts.firing import firing_alerts
-    from ..stores.readers import make_centre_reader
     from .city_app import build_city_app
 
     url = cfg.alerts.alertmanager_url
-    return build_city_app(cfg, make_centre_reader(cfg),
+    return build_city_app(cfg, open_reader(cfg),
                           (lambda: firing_alerts(url)) if url else None, stopping=stopping)
 
 
