@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import time
 import urllib.parse
@@ -40,6 +41,8 @@ __all__ = ["build_city_app", "tile_origin"]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _QUANTITY = re.compile(r"^[a-z0-9_]{1,32}$")
+#: the oldest time a readings window may start (2020-01-01, as the gateway scope's API)
+_EPOCH = 1_577_836_800.0
 
 
 def tile_origin(template: str) -> str:
@@ -61,6 +64,28 @@ def _bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def _finite(obj: Any) -> Any:
+    """The document with NaN and infinities as null: they are not JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dumps(doc: Any) -> str:
+    """JSON a browser can always parse: no NaN, and ASCII only, so a lone surrogate in a
+    string from the store is an escape, never an encoding error (a 500)."""
+    return json.dumps(_finite(doc), ensure_ascii=True, allow_nan=False)
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return _dumps(content).encode("ascii")
 
 
 def _int(raw: str | None, default: int) -> int:
@@ -85,11 +110,12 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         body = env.get_template(name).render(
             scope="city", path=request.url.path, store_error=city.store_error,
             gateway_dir_missing=False, **ctx)
-        return HTMLResponse(body, status_code=status)
+        # a lone surrogate from the store becomes U+FFFD, never a 500
+        return HTMLResponse(body.encode("utf-8", "replace"), status_code=status)
 
     def not_found(request: Request, what: str) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": f"unknown {what}"}, status_code=404)
+            return JSON({"error": f"unknown {what}"}, status_code=404)
         return page(request, "404.html", status=404, device=what)
 
     async def known_site(site: str) -> bool:
@@ -156,21 +182,21 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
 
     async def api_sites(request: Request) -> Response:
         snap, firing = await asyncio.gather(city.snapshot(), city.alerts())
-        return JSONResponse(site_summaries(snap, firing))
+        return JSON(site_summaries(snap, firing))
 
     async def api_site_devices(request: Request) -> Response:
         site = request.path_params["site"]
         if not await known_site(site):
             return not_found(request, f"site {site!r}")
         snap, values = await asyncio.gather(city.snapshot(), city.values(site))
-        return JSONResponse(site_rows(snap, site, values,
+        return JSON(site_rows(snap, site, values,
                                       request.query_params.get("state", "")))
 
     async def api_device(request: Request) -> Response:
         site, device = request.path_params["site"], request.path_params["device"]
         doc = (await city.device(site, device)
                if _ID.match(site) and _ID.match(device) else None)
-        return JSONResponse(doc) if doc is not None else not_found(request, f"device {device!r}")
+        return JSON(doc) if doc is not None else not_found(request, f"device {device!r}")
 
     async def api_readings(request: Request) -> Response:
         site, device = request.path_params["site"], request.path_params["device"]
@@ -178,7 +204,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         if not (_ID.match(site) and _ID.match(device)):
             return not_found(request, f"device {device!r}")
         if not _QUANTITY.match(quantity):
-            return JSONResponse({"error": "quantity=Q is required (e.g. quantity=co2)"},
+            return JSON({"error": "quantity=Q is required (e.g. quantity=co2)"},
                                 status_code=400)
         now = time.time()
         span, step = WINDOWS.get(request.query_params.get("window", "24h"), WINDOWS["24h"])
@@ -186,27 +212,27 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
             until = _parse_time(request.query_params.get("until"), now)
             since = _parse_time(request.query_params.get("since"), until - span)
         except ValueError:
-            return JSONResponse({"error": "since/until: ISO 8601 (UTC) or Unix seconds"},
+            return JSON({"error": "since/until: ISO 8601 (UTC) or Unix seconds"},
                                 status_code=400)
-        if not since < until <= now + 86400 or until - since > 366 * 86400:
-            return JSONResponse({"error": "since < until, at most 366 days, until at most "
-                                          "a day ahead"}, status_code=400)
+        if not _EPOCH <= since < until <= now + 86400 or until - since > 366 * 86400:
+            return JSON({"error": "since < until, from 2020 on, at most 366 days, until at "
+                                  "most a day ahead"}, status_code=400)
         if "since" in request.query_params:
             step = max(int((until - since) / 300), 1)
         try:
             doc = await city.series(site, device, quantity, int(since * 1000),
                                     int(until * 1000), step * 1000)
         except StoreUnreadable as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+            return JSON({"error": str(exc)}, status_code=503)
         doc["since"], doc["until"] = since, until
-        return JSONResponse(doc)
+        return JSON(doc)
 
     async def api_stations(request: Request) -> Response:
-        return JSONResponse(geojson(await city.snapshot()),
+        return JSON(geojson(await city.snapshot()),
                             media_type="application/geo+json")
 
     async def api_alerts(request: Request) -> Response:
-        return JSONResponse(await city.alerts())
+        return JSON(await city.alerts())
 
     def sse(request: Request, events: Callable[[], Awaitable[tuple[str, Any] | None]]
             ) -> Response:
@@ -217,7 +243,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
                 if got is None:
                     yield b": keep-alive\n\n"
                 else:
-                    yield f"event: {got[0]}\ndata: {json.dumps(got[1])}\n\n".encode()
+                    yield f"event: {got[0]}\ndata: {_dumps(got[1])}\n\n".encode()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), SSE_PERIOD_S)
         return StreamingResponse(stream(), media_type="text/event-stream",

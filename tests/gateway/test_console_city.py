@@ -201,6 +201,7 @@ def test_readings_api(client: TestClient) -> None:
     assert client.get(base).status_code == 400
     assert client.get(base + "?quantity=co2&since=yesterday").status_code == 400
     assert client.get(base + "?quantity=co2&since=0&until=1e12").status_code == 400
+    assert client.get(base + "?quantity=co2&since=0&until=100").status_code == 400  # 1970
     now = time.time()
     span = client.get(base + f"?quantity=co2&since={now - 400 * 86400}&until={now}")
     assert span.status_code == 400  # more than 366 days
@@ -379,3 +380,31 @@ def test_sqlite_store_missing_then_written(tmp_path: Path) -> None:
         r = c.get("/")
         assert 'data-banner="store-down"' not in r.text
         assert 'data-site="east-lab" data-gateway-state="down"' in r.text
+
+
+def test_nan_and_lone_surrogates_from_the_store_never_500(tmp_path: Path) -> None:
+    """Whatever a store hands back (a NaN, a lone surrogate in a string), the pages and
+    the API answer: NaN as null, the surrogate escaped or replaced."""
+    from protocols.lineprotocol import make_point
+
+    now = int(time.time() * 1000)
+    points = cp.gateway("odd-site", "gw-1", now - 1000)
+    points.append(make_point("device", {"site": "odd-site", "device": "air-0001"},
+                             {"online": 1.0, "rssi": float("nan"), "fw": "1.0\ud800",
+                              "board": "pico\udfff"}, now - 2000))
+    points.append(make_point("air", {"site": "odd-site", "device": "air-0001",
+                                     "sensor": "scd41"}, {"co2": float("nan"),
+                                                          "temperature": 21.0}, now - 2000))
+    with TestClient(build_city_app(_cfg(tmp_path), PointsReader(points))) as c:
+        for url in ("/", "/sites/odd-site", "/sites/odd-site/devices/air-0001", "/map",
+                    "/api/sites", "/api/sites/odd-site/devices",
+                    "/api/sites/odd-site/devices/air-0001", "/api/stations.geojson"):
+            r = c.get(url)
+            assert r.status_code == 200, url
+        row = c.get("/api/sites/odd-site/devices").json()[0]
+        assert row["values"]["co2"]["value"] is None and row["firmware"] == "1.0\ud800"
+        with c.stream("GET", "/api/sites/odd-site/events") as r:
+            assert _first_event(r.iter_lines(), "fleet")["ids"] == ["air-0001"]
+        base = "/api/sites/odd-site/devices/air-0001/readings?quantity=co2"
+        for bad in ("&since=nan", "&until=inf", "&since=-inf&until=0"):
+            assert c.get(base + bad).status_code == 400, bad
