@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config import parse_config
 from gateway.stores.sqlite import SCHEMA, rows_of
+from protocols.config import parse_config
 from tests.gateway import city_points as cp
 
 HOUR = 3_600_000

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, load_config
+from protocols.config import Config, load_config
+
 from ..errors import ConfigError
 from ..stores.centre import CentreReader
 from .engine import Engine

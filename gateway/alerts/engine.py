@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..config import AlertsSection
+from protocols.config import AlertsSection
+
 from ..stores.centre import CentreReader
 from .client import post_alerts
 from .errors import AlertmanagerUnreachable

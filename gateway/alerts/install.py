@@ -1,6 +1,6 @@
 """``livinglab alerts install-service``: the alerts evaluator as a systemd service.
 
-The gateway's hardened unit (:func:`gateway.service.unit_text`: ``Type=notify``,
+The gateway's hardened unit (:func:`gateway.ops.service.unit_text`: ``Type=notify``,
 ``WatchdogSec``, ``Restart=always``, its own user, read-only system) with three
 lines changed: what it runs, what it is called, and what it may write (the state
 file's directory, not a broker's). It needs no Mosquitto, only the network.
@@ -14,8 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..config import Config
-from ..service import DEFAULT_USER, ServiceError, gateway_command, unit_text
+from protocols.config import Config
+
+from ..ops.service import DEFAULT_USER, ServiceError, gateway_command, unit_text
 
 __all__ = ["UNIT_NAME", "alerts_command", "alerts_unit_text", "install_alerts"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..config import AlertsSection
+from protocols.config import AlertsSection
+
 from ..stores.centre import DeliveryRow, DevicePoint, GatewayPoint
 from ..stores.states import DeviceState, device_states, gateway_down
 from .model import Alert, Memory, device_ref

@@ -17,7 +17,7 @@ import signal
 import time
 from pathlib import Path
 
-from ..sdnotify import Notifier
+from ..ops.sdnotify import Notifier
 from ..stores.reading import StoreUnreadable
 from .engine import Engine
 from .errors import StateFileError

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..config import AlertsSection, ThresholdSection
+from protocols.config import AlertsSection, ThresholdSection
+
 from ..stores.centre import CentreReader, DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from ..stores.reading import Reading
 from .model import device_ref

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..config import ThresholdSection
+from protocols.config import ThresholdSection
+
 from .model import Alert, alert_key
 from .snapshot import ThresholdStats
 

@@ -37,7 +37,8 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..config import Config
+from protocols.config import Config
+
 from ..stores.centre import CentreReader
 from ..stores.reading import StoreUnreadable
 from .live import LiveStatus

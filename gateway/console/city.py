@@ -18,7 +18,7 @@ from typing import Any
 
 from protocols.quantities import Registry
 
-from ..delivery import capture
+from ..accounting.delivery import capture
 from ..stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from ..stores.reading import Reading
 from ..stores.states import DEVICE_STATES, DeviceState, gateway_state

@@ -28,7 +28,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..config import Config
+from protocols.config import Config
+
 from ..stores.centre import CentreReader
 from ..stores.reading import StoreUnreadable
 from ..stores.states import DEVICE_STATES

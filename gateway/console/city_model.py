@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from protocols.config import Config
+
 from ..alerts.errors import AlertsError
-from ..config import Config
 from ..stores.centre import CentreReader, DeliveryRow
 from ..stores.reading import StoreUnreadable
 from ..stores.states import device_states

@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
 
 
 def console_command(args: argparse.Namespace) -> int:
-    from ..config import load_config
+    from protocols.config import load_config
+
     from .server import run
 
     # the city scope serves every site in the store: no `site` needed (interfaces, third turn)

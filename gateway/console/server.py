@@ -13,7 +13,8 @@ from typing import Any
 
 import uvicorn
 
-from ..config import Config
+from protocols.config import Config
+
 from .app import build_app
 from .errors import ConsoleError
 from .store import LazyReader

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from protocols.config import StoreSection
 from protocols.quantities import Registry
 
-from ..config import StoreSection
 from ..stores.centre import (
     CentreReader,
     DeliveryRow,

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 from .errors import ExportError
 from .report import CaptureRow
@@ -91,8 +91,7 @@ def _range(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from gateway.app import buffer_path
-    from gateway.delivery_read import read_gaps, read_hours
+    from gateway.accounting.read import read_gaps, read_hours
 
     from . import report
 
@@ -101,10 +100,10 @@ def _report(args: argparse.Namespace) -> int:
     if args.format is None:
         args.format = "table" if sys.stdout.isatty() else "csv"
     if args.report == "delivery":
-        out = report.format_delivery(read_hours(buffer_path(cfg), since, until, args.device),
+        out = report.format_delivery(read_hours(cfg.buffer_file, since, until, args.device),
                                      args.format)
     elif args.report == "gaps":
-        out = report.format_gaps(read_gaps(buffer_path(cfg), since, until, args.device),
+        out = report.format_gaps(read_gaps(cfg.buffer_file, since, until, args.device),
                                  args.format)
     else:
         out = report.format_capture(_capture(cfg, args, since, until), args.format)

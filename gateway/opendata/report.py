@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.delivery import HOUR_S, Gap, HourRow
+from gateway.accounting.delivery import HOUR_S, Gap, HourRow
 from gateway.stores import StoreReader, read_chunks
 
 __all__ = ["CaptureRow", "daily_capture", "format_capture", "format_delivery",

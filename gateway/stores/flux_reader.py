@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .centre import SeriesPoint
 from .reading import Reading, StoreUnreadable
 

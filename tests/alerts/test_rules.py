@@ -11,9 +11,9 @@ from gateway.alerts.model import Alert, Memory
 from gateway.alerts.rules import evaluate
 from gateway.alerts.snapshot import DAY_MS, Collector
 from gateway.alerts.state import AlertState
-from gateway.config import AlertsSection, ThresholdSection
 from gateway.stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from gateway.stores.reading import Reading
+from protocols.config import AlertsSection, ThresholdSection
 
 from .fake_reader import FakeReader
 

@@ -19,11 +19,11 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from starlette.testclient import TestClient
 
 from gateway.alerts.errors import AlertmanagerUnreachable
-from gateway.config import Config, StoreSection, parse_config
 from gateway.console.city_app import build_city_app, tile_origin
 from gateway.stores import make_store
 from gateway.stores.centre import CentreReader
 from gateway.stores.readers import make_centre_reader
+from protocols.config import Config, StoreSection, parse_config
 from tests.gateway import city_points as cp
 from tests.gateway.centre_fake import PointsReader
 

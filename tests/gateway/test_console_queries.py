@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Config, StoreSection, parse_config
 from gateway.console import store as q
 from gateway.console.server import open_reader
 from gateway.stores import make_store
@@ -20,6 +19,7 @@ from gateway.stores.centre import CentreReader
 from gateway.stores.flux_reader import FluxReader
 from gateway.stores.readers import make_centre_reader
 from gateway.stores.reading import StoreUnreadable
+from protocols.config import Config, StoreSection, parse_config
 from protocols.quantities import Registry, site_quantity
 from tests.servers import Influxd, VictoriaMetrics
 
