@@ -300,6 +300,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await city.aclose()
 
     routes = [
         Route("/", city_page),

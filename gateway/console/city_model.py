@@ -1,18 +1,23 @@
 """The city console's one door to the store: a cached snapshot, bounded queries.
 
 Every page of the city reads one :class:`~gateway.console.city.Snapshot`,
-refreshed at most every ``SNAPSHOT_TTL_S`` by six store queries (sites,
-gateways, devices, stations, latest reading times, 24 h of delivery) whatever
-the number of sites, devices or open pages; a site page adds one (its latest
-values), a device page two (its latest values, its rejections). The reader is
-blocking, so it runs in a worker thread, never on the event loop. When the store
-does not answer, pages keep the last snapshot and say why (``store_error``); the
-next refresh that succeeds clears it, so a page recovers by itself.
+refreshed at most every ``SNAPSHOT_TTL_S`` by five store questions (sites,
+gateways, devices, stations, latest reading times) and 24 h of delivery at most
+every ``DELIVERY_TTL_S``, whatever the number of sites, devices or open pages; a
+site page adds one (its latest values), a device page two (its latest values,
+its rejections). Each question is a fixed number of store queries (the reader's
+rule). The reader is blocking, so it runs in a worker thread, never on the event
+loop, and a view never waits long for it (stale-while-revalidate). When the
+store does not answer, pages keep the last snapshot and say why
+(``store_error``); the next refresh that succeeds clears it, so a page recovers
+by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +37,12 @@ __all__ = ["SNAPSHOT_TTL_S", "City", "FiringAlerts"]
 SNAPSHOT_TTL_S = 2.0
 VALUES_TTL_S = 2.0
 ALERTS_TTL_S = 5.0
+#: delivery points change once a minute (the current hour is rewritten): 24 h of them,
+#: the heaviest question, is asked at most this often
+DELIVERY_TTL_S = 60.0
+#: how long a view waits for a refresh before it shows the last answer
+REFRESH_WAIT_S = 0.5
+FIRST_WAIT_S = 15.0
 DAY_MS = 86_400_000
 
 T = TypeVar("T")
@@ -62,23 +73,46 @@ class City:
         self.configured = tuple(cfg.console.sites)
         self._alerts = alerts
         self._slots: dict[str, _Slot] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Future[None]] = {}
         self._store_error = ""
 
     async def _cached(self, key: str, ttl: float, fn: Callable[[], T], default: T,
                       errors: tuple[type[BaseException], ...] = (StoreUnreadable,)) -> T:
-        """``fn`` in a thread at most once per ``ttl``; on a failure the last value."""
+        """The last answer of ``fn``, asked again in a worker thread once it is older
+        than ``ttl`` (one question in flight per key). A view waits for that answer at
+        most ``REFRESH_WAIT_S`` (``FIRST_WAIT_S`` when there is none yet), then shows
+        the last one: a slow store makes pages late by a refresh, never slow."""
         slot = self._slots.setdefault(key, _Slot())
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            if time.monotonic() - slot.at >= ttl:
-                try:
-                    slot.value, slot.error = await asyncio.to_thread(fn), ""
-                except errors as exc:
-                    slot.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                slot.at = time.monotonic()
-                if key != "alerts":  # the store's latest answer speaks for all its slots
-                    self._store_error = slot.error
+        if time.monotonic() - slot.at >= ttl:
+            task = self._tasks.get(key)
+            if task is None or task.done():
+                task = asyncio.ensure_future(self._refresh(key, slot, fn, errors))
+                self._tasks[key] = task
+            wait = FIRST_WAIT_S if slot.value is None else REFRESH_WAIT_S
+            try:
+                await asyncio.wait_for(asyncio.shield(task), wait)
+            except TimeoutError:
+                if slot.value is None and key != "alerts":
+                    self._store_error = f"the store has not answered for {wait:.0f} s"
         return slot.value if slot.value is not None else default
+
+    async def _refresh(self, key: str, slot: _Slot, fn: Callable[[], Any],
+                       errors: tuple[type[BaseException], ...]) -> None:
+        try:
+            slot.value, slot.error = await asyncio.to_thread(fn), ""
+        except errors as exc:
+            slot.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        slot.at = time.monotonic()
+        if key != "alerts":  # the store's latest answer speaks for all its slots
+            self._store_error = slot.error
+
+    async def aclose(self) -> None:
+        """Stop waiting for the questions in flight (their threads finish on their own)."""
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def expire(self) -> None:
         """Forget every cached answer: the next view asks the store again."""
@@ -95,30 +129,41 @@ class City:
         slot = self._slots.get("alerts")
         return slot.error if slot is not None else ""
 
+    def _sites(self) -> tuple[str, ...]:
+        return self.configured or tuple(sorted(self.reader.sites()))
+
     def _read_snapshot(self) -> Snapshot:
+        """Everything the states need: a fixed number of queries for any city."""
         r, now = self.reader, _now_ms()
         sel = self.configured
-        sites = tuple(sel) if sel else tuple(sorted(r.sites()))
+        sites = self._sites()
         if not sites:
             return Snapshot(now)
         gateways = tuple(r.gateways(sel))
         devices = {(d.site, d.device): d for d in r.devices(sel)}
         stations = {(s.site, s.device): s for s in r.stations(sel)}
         latest = r.latest_reading_times(sel)
-        delivery: dict[Key, list[DeliveryRow]] = {}
-        for row in r.delivery(now - DAY_MS, now + 1, sel):
-            delivery.setdefault((row.site, row.device), []).append(row)
         shown = set(sites)
         states = {k: v for k, v in device_states(
             now, gateways=gateways, devices=devices.values(), stations=stations.values(),
             latest_reading=latest).items() if k[0] in shown}
-        return Snapshot(now, sites, gateways, devices, stations, latest, states,
-                        {k: tuple(sorted(v, key=lambda d: d.hour_ms))
-                         for k, v in delivery.items()})
+        return Snapshot(now, sites, gateways, devices, stations, latest, states)
+
+    def _read_delivery(self) -> dict[Key, tuple[DeliveryRow, ...]]:
+        """(site, device) -> its delivery points of the last 24 h, oldest first."""
+        now = _now_ms()
+        out: dict[Key, list[DeliveryRow]] = {}
+        for row in self.reader.delivery(now - DAY_MS, now + 1, self.configured):
+            out.setdefault((row.site, row.device), []).append(row)
+        return {k: tuple(sorted(v, key=lambda d: d.hour_ms)) for k, v in out.items()}
 
     async def snapshot(self) -> Snapshot:
-        return await self._cached("snapshot", SNAPSHOT_TTL_S, self._read_snapshot,
-                                  Snapshot(_now_ms()))
+        """The cached snapshot with the (more slowly refreshed) delivery of 24 h."""
+        empty: dict[Key, tuple[DeliveryRow, ...]] = {}
+        snap, delivery = await asyncio.gather(
+            self._cached("snapshot", SNAPSHOT_TTL_S, self._read_snapshot, Snapshot(_now_ms())),
+            self._cached("delivery", DELIVERY_TTL_S, self._read_delivery, empty))
+        return dataclasses.replace(snap, delivery=delivery)
 
     async def values(self, site: str) -> Mapping[Key, dict[str, dict[str, Any]]]:
         """(site, device) -> quantity -> latest value, for one site (one query)."""
