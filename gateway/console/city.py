@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from protocols.quantities import Registry
@@ -49,9 +50,32 @@ class Snapshot:
     #: (site, device) -> its delivery points of the last 24 h, oldest first
     delivery: Mapping[Key, tuple[DeliveryRow, ...]] = field(default_factory=dict)
 
+    @cached_property
+    def by_site(self) -> dict[str, list[Key]]:
+        """site -> its devices, sorted by id (computed once per snapshot)."""
+        out: dict[str, list[Key]] = {}
+        for k in sorted(self.states):
+            out.setdefault(k[0], []).append(k)
+        return out
+
     def keys_of(self, site: str) -> list[Key]:
         """The site's devices, sorted by id."""
-        return sorted(k for k in self.states if k[0] == site)
+        return self.by_site.get(site, [])
+
+    @cached_property
+    def site_delivery(self) -> dict[str, dict[str, Any] | None]:
+        """site -> its delivery counts summed over 24 h (None without a point)."""
+        rows: dict[str, list[DeliveryRow]] = {}
+        for k, rs in self.delivery.items():
+            rows.setdefault(k[0], []).extend(rs)
+        return {site: _counts(r) for site, r in rows.items()}
+
+    @cached_property
+    def site_gateways(self) -> dict[str, list[GatewayPoint]]:
+        out: dict[str, list[GatewayPoint]] = {}
+        for g in self.gateways:
+            out.setdefault(g.site, []).append(g)
+        return out
 
 
 def _counts(rows: Iterable[DeliveryRow]) -> dict[str, Any] | None:
@@ -89,13 +113,12 @@ def site_summaries(snap: Snapshot, alerts: Sequence[Mapping[str, Any]] = ()
     (None without delivery points) and how many alerts fire for it."""
     out = []
     for site in snap.sites:
-        gws = sorted((_gateway_json(g, snap.at_ms) for g in snap.gateways if g.site == site),
+        gws = sorted((_gateway_json(g, snap.at_ms) for g in snap.site_gateways.get(site, ())),
                      key=lambda g: str(g["gateway"]))
         counts = dict.fromkeys(SHOWN_STATES, 0)
         for key in snap.keys_of(site):
             counts[snap.states[key]] += 1
-        rows = [r for k, rs in snap.delivery.items() if k[0] == site for r in rs]
-        total = _counts(rows)
+        total = snap.site_delivery.get(site)
         out.append({"site": site, "state": _site_state(gws), "gateways": gws,
                     "devices": counts, "device_count": sum(counts.values()),
                     "capture_24h": total["capture"] if total else None,

@@ -74,6 +74,8 @@ class City:
         self._alerts = alerts
         self._slots: dict[str, _Slot] = {}
         self._tasks: dict[str, asyncio.Future[None]] = {}
+        self._parts: tuple[object, object] = (None, None)
+        self._joined: Snapshot | None = None
         self._store_error = ""
 
     async def _cached(self, key: str, ttl: float, fn: Callable[[], T], default: T,
@@ -163,7 +165,12 @@ class City:
         snap, delivery = await asyncio.gather(
             self._cached("snapshot", SNAPSHOT_TTL_S, self._read_snapshot, Snapshot(_now_ms())),
             self._cached("delivery", DELIVERY_TTL_S, self._read_delivery, empty))
-        return dataclasses.replace(snap, delivery=delivery)
+        # the same parts: the same object, so what it memoises (per-site groups) holds
+        if self._parts[0] is not snap or self._parts[1] is not delivery \
+                or self._joined is None:
+            self._parts = (snap, delivery)
+            self._joined = dataclasses.replace(snap, delivery=delivery)
+        return self._joined
 
     async def values(self, site: str) -> Mapping[Key, dict[str, dict[str, Any]]]:
         """(site, device) -> quantity -> latest value, for one site (one query)."""
