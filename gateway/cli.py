@@ -22,7 +22,7 @@ def command_modules() -> list[ModuleType]:
     missing or broken one fails loudly (and import-linter sees the dependency); each
     imports its heavy libraries (pyarrow, starlette, cryptography...) inside the
     commands that use them, so ``livinglab gateway`` starts fast."""
-    from devices import demo_cli, fleet_cli, sensor_cli
+    from devices import city_cli, demo_cli, fleet_cli, sensor_cli
     from provisioning import broker_cli, devices_cli
     from provisioning import cli as provisioning_cli
 
@@ -33,7 +33,7 @@ def command_modules() -> list[ModuleType]:
     from .ops import doctor_cli
 
     return [demo_cli, gateway_cli, console_cli, fleet_cli, provisioning_cli, devices_cli,
-            broker_cli, doctor_cli, sensor_cli, opendata_cli, alerts_cli]
+            broker_cli, doctor_cli, sensor_cli, opendata_cli, city_cli, alerts_cli]
 
 
 def build_parser(mods: Sequence[ModuleType]) -> argparse.ArgumentParser:

@@ -42,9 +42,12 @@ be read while the gateway writes. Example (hourly mean CO2 per device)::
       GROUP BY device, hour ORDER BY device, hour;"
 
 Tags other than ``site``, ``device`` and ``sensor`` are not stored, except the
-contract's ``gateway`` tag (of ``gateway`` points, kept in ``device``) and
-``reason`` (of ``rejections`` points, kept in ``sensor``); the ``_info``
-companions' string tags are not kept either: their strings are in ``text_fields``.
+contract's ``gateway`` tag (of ``gateway`` points, kept in ``device``),
+``reason`` (of ``rejections`` points, kept in ``sensor``) and the string tags of
+the ``{m}_info`` companions: each lands as a ``text_fields`` row with measurement
+``{m}_info``, field = the tag's name, value = the tag's value (its ``v`` = 1.0 in
+``readings`` as for any field). The original point's string fields are in
+``text_fields`` under ``{m}`` as well, so a reader may use either.
 A line that does not parse makes the whole write a StoreRejected, so the
 forwarder isolates and quarantines it.
 """
@@ -57,6 +60,7 @@ from pathlib import Path
 
 from protocols import ProtocolError, parse_line
 from protocols.config import StoreSection
+from protocols.lineprotocol import INFO_SUFFIX
 
 from .base import StoreFatal, StoreRejected, StoreTransient
 from .detached import detached
@@ -99,6 +103,8 @@ Row = tuple[str, str, str, str, str, float, int]
 TextRow = tuple[str, str, str, str, str, str, int]
 
 _CLOSE_S = 1.0
+#: the tags kept in the key columns; an ``_info`` point's other tags are its strings
+_KEY_TAGS = frozenset(("site", "device", "sensor", "gateway", "reason"))
 
 
 def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
@@ -121,6 +127,9 @@ def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
             raise StoreRejected(f"line {n}: a point needs site and device (or gateway) "
                                 f"tags: {raw!r}")
         sensor = tags.get("sensor") or tags.get("reason", "")
+        if p.measurement.endswith(INFO_SUFFIX):
+            texts.extend((p.measurement, site, device, sensor, k, v, p.time_ms)
+                         for k, v in p.tags if k not in _KEY_TAGS)
         for k, v in p.fields:
             if isinstance(v, str):
                 texts.append((p.measurement, site, device, sensor, k, v, p.time_ms))
