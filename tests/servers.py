@@ -6,6 +6,7 @@ Nothing here sleeps where a condition can be waited for; every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,29 +80,60 @@ def die_with_parent() -> None:
         pass
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM, wait (reaping if it is our child), SIGKILL after ``timeout``."""
-    for sig in (signal.SIGCONT, signal.SIGTERM):
+def _send(pid: int, sig: int) -> bool:
+    """``sig`` to ``pid``'s process group when it leads one (every server and device here
+    starts with ``start_new_session``: a wrapper such as ``faketime`` and its child are
+    one group), else to ``pid``; False when nothing is left to signal."""
+    try:
+        os.killpg(pid, sig)
+        return True
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _gone(pid: int) -> bool:
+    """The process is reaped (or not our child and dead) and no process of its group is
+    left."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] != pid:
+            return False
+    except ChildProcessError:
         try:
-            os.kill(pid, sig)
+            os.kill(pid, 0)
+            return False
         except ProcessLookupError:
+            pass
+    try:
+        os.killpg(pid, 0)
+        return False
+    except (ProcessLookupError, PermissionError):
+        return True
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM to the process and its group, wait (reaping it if it is our child), SIGKILL
+    to the group after ``timeout``: no orphaned child (a device under ``faketime``)."""
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        if not _send(pid, sig):
             return
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        if _gone(pid):
+            return
         time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
+    _send(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+    end = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 S = TypeVar("S", bound="Server")
@@ -155,7 +187,7 @@ class Server:
 
     def kill(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            _send(self.proc.pid, signal.SIGKILL)  # its whole group (start_new_session)
             self.proc.wait(10)
             self.proc = None
 

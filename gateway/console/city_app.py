@@ -29,21 +29,22 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from protocols.config import Config
+from protocols.ids import ID_RE
 
 from ..stores.centre import CentreReader
 from ..stores.reading import StoreUnreadable
 from ..stores.states import DEVICE_STATES
-from .app import HERE, SSE_PERIOD_S, TokenGate, _environment, _parse_time, _with_headers
+from .app import HERE, SSE_PERIOD_S, _environment, _with_headers
+from .auth import TokenGate
 from .city import SHOWN_STATES, geojson, page_of, site_rows, site_summaries
 from .city_model import City, FiringAlerts
 from .model import WINDOWS
+from .window import WindowError, time_window
 
 __all__ = ["build_city_app", "tile_origin"]
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ID = ID_RE  # the one id check (protocols/ids.py)
 _QUANTITY = re.compile(r"^[a-z0-9_]{1,32}$")
-#: the oldest time a readings window may start (2020-01-01, as the gateway scope's API)
-_EPOCH = 1_577_836_800.0
 
 
 def tile_origin(template: str) -> str:
@@ -209,15 +210,11 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
                                 status_code=400)
         now = time.time()
         span, step = WINDOWS.get(request.query_params.get("window", "24h"), WINDOWS["24h"])
-        try:
-            until = _parse_time(request.query_params.get("until"), now)
-            since = _parse_time(request.query_params.get("since"), until - span)
-        except ValueError:
-            return JSON({"error": "since/until: ISO 8601 (UTC) or Unix seconds"},
-                                status_code=400)
-        if not _EPOCH <= since < until <= now + 86400 or until - since > 366 * 86400:
-            return JSON({"error": "since < until, from 2020 on, at most 366 days, until at "
-                                  "most a day ahead"}, status_code=400)
+        try:  # the gateway scope's window rules: finite, 2020..now + 1 day, <= 366 days
+            since, until = time_window(request.query_params.get("since"),
+                                       request.query_params.get("until"), span, now)
+        except WindowError as exc:
+            return JSON({"error": str(exc)}, status_code=400)
         if "since" in request.query_params:
             step = max(int((until - since) / 300), 1)
         try:
@@ -321,6 +318,7 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing},
                     middleware=[Middleware(GZipMiddleware, minimum_size=2048)])
     app.state.city = city
-    handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env)
+    handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env,
+                                                        cfg.console.session_s)
     return _with_headers(handler, img_src=tile_origin(tiles))
 

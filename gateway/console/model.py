@@ -262,6 +262,7 @@ class Console:
             "store_error": self.store_error,
             "console_broker": self.live.connected,
             "console_broker_error": self.live.error,
+            "console_statuses_skipped": self.live.skipped,
         }
 
     async def _store_ok(self) -> bool:

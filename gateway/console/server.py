@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from protocols.config import Config
+from protocols.mqtt_tls import client_tls
 
 from .app import build_app
 from .errors import ConsoleError
@@ -78,6 +79,8 @@ async def serve(cfg: Config, host: str, port: int,
                 on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until cancelled or SIGINT/SIGTERM (uvicorn's handlers)."""
     check_token(cfg, host)
+    if cfg.console.scope != "city":  # unusable [mqtt] TLS files: one line now, not a dead task
+        client_tls(cfg)
     sock = bind(host, port)
     actual = sock.getsockname()[1]
     stopping = asyncio.Event()

@@ -24,7 +24,7 @@ from protocols.config import Config
 
 from .stream import Progress, stream_readings
 from .units import ucum_of, unit_of
-from .writers import CsvWriter, TimeFormat
+from .writers import CsvWriter, TimeFormat, text_cell
 
 __all__ = ["write_package"]
 
@@ -115,7 +115,7 @@ def _deployments(path: Path, history: list[Meta]) -> None:
             w.writerow((dev, dep, fmt(int(start * 1000)),
                         "" if end is None else fmt(int(end * 1000)),
                         "" if m.lat is None else repr(m.lat), "" if m.lon is None else repr(m.lon),
-                        m.room, m.zone, m.note))
+                        text_cell(m.room), text_cell(m.zone), text_cell(m.note)))
 
 
 def _stations(path: Path, site: str, devices: list[str], history: list[Meta]) -> None:

@@ -219,7 +219,7 @@ def test_retained_offline_flips_the_state(client: TestClient) -> None:
 
 
 def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, token="s3cret")
+    cfg = _config(tmp_path, token="s3cret-long-enough")
     app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app) as c:
         r = c.get("/", headers={"accept": "text/html"})
@@ -228,14 +228,14 @@ def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
         assert c.get("/static/console.js").status_code == 401
         assert c.get("/api/devices", headers={"authorization": "Bearer nope"}).status_code == 401
         assert c.get("/api/devices",
-                     headers={"authorization": "Bearer s3cret"}).status_code == 200
-        r = c.get("/?token=s3cret", follow_redirects=False)
+                     headers={"authorization": "Bearer s3cret-long-enough"}).status_code == 200
+        r = c.get("/?token=s3cret-long-enough", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/"
         assert "httponly" in r.headers["set-cookie"].lower()
-        assert "s3cret" not in r.headers["set-cookie"]
+        assert "s3cret-long-enough" not in r.headers["set-cookie"]
         assert c.get("/api/devices").status_code == 200  # the cookie now
         c.cookies.clear()
-        r = c.get("http://testserver//evil.example/x?token=s3cret&a=%3Cb%3E",
+        r = c.get("http://testserver//evil.example/x?token=s3cret-long-enough&a=%3Cb%3E",
                   follow_redirects=False)
         assert r.headers["location"] == "/evil.example/x?a=%3Cb%3E"
 

@@ -28,7 +28,7 @@ from tests.gateway.helpers import SITE, GatewayProc, write_config
 from tests.servers import Mosquitto, free_port, stop_pid, wait_for
 
 PREFIX = "livinglab/v1"
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-the-tests"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
