@@ -421,3 +421,44 @@ def vm_ha(base: Path) -> Iterator[VMCluster]:
     with running(VictoriaMetrics(base / "vm1")) as a, running(VictoriaMetrics(base / "vm2")) as b, \
             running(VMAgent(base / "vmagent", remotes=(a.url, b.url))) as agent:
         yield VMCluster(agent, (a, b))
+
+
+@dataclass
+class Alertmanager(Server):
+    """Prometheus Alertmanager (Debian's ``prometheus-alertmanager``), clustering off.
+
+    Every alert goes to one webhook receiver (``webhook``, a URL) with ``send_resolved``
+    and short group timers, so a test sees a notification within about a second.
+    """
+
+    webhook: str = "http://127.0.0.1:9/none"
+    group_wait: str = "0s"
+    group_interval: str = "1s"
+
+    def command(self) -> list[str]:
+        conf = self.dir / "alertmanager.yml"
+        conf.write_text(
+            "route:\n"
+            "  receiver: hook\n"
+            "  group_by: ['alertname', 'site', 'device', 'gateway', 'quantity']\n"
+            f"  group_wait: {self.group_wait}\n"
+            f"  group_interval: {self.group_interval}\n"
+            "  repeat_interval: 4h\n"
+            "receivers:\n"
+            "  - name: hook\n"
+            "    webhook_configs:\n"
+            f"      - url: '{self.webhook}'\n"
+            "        send_resolved: true\n", encoding="utf-8")
+        return ["prometheus-alertmanager", f"--config.file={conf}",
+                f"--storage.path={self.dir}/data", f"--web.listen-address={HOST}:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/-/ready")
+
+    def alerts(self, **query: str) -> list[dict[str, object]]:
+        """``GET /api/v2/alerts`` (e.g. ``active="true"``)."""
+        q = "?" + urllib.parse.urlencode(query) if query else ""
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts{q}", timeout=10) as r:
+            body: list[dict[str, object]] = json.loads(r.read())
+            return body

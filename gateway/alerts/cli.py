@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 import time
@@ -23,11 +22,12 @@ from protocols.config import Config, load_config
 
 from ..errors import ConfigError
 from ..stores.centre import CentreReader
+from ..stores.reading import StoreUnreadable
 from .engine import Engine
 from .errors import AlertsError
 from .state import load_state
 
-ERRORS: tuple[type[Exception], ...] = (AlertsError,)
+ERRORS: tuple[type[Exception], ...] = (AlertsError, StoreUnreadable)
 
 
 def register(subparsers: Any) -> None:
@@ -67,14 +67,10 @@ def _config(path: str | None) -> Config:
 
 
 def make_reader(cfg: Config) -> CentreReader:
-    """The centre reader of the config's store (gateway.stores.make_centre_reader)."""
-    stores = importlib.import_module("gateway.stores")
-    factory = getattr(stores, "make_centre_reader", None)
-    if factory is None:
-        raise AlertsError(f"no centre reader for store kind {cfg.store.kind} in this build "
-                          "(update livinglab)")
-    reader: CentreReader = factory(cfg)
-    return reader
+    """The centre reader of the config's store, the same the city console uses."""
+    from ..stores.readers import make_centre_reader
+
+    return make_centre_reader(cfg)
 
 
 def _run(args: argparse.Namespace) -> int:

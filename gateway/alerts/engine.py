@@ -8,11 +8,13 @@ client are); the service runs :meth:`Engine.read_and_evaluate` and
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from protocols.config import AlertsSection
 
 from ..stores.centre import CentreReader
+from ..stores.states import DeviceState
 from .client import post_alerts
 from .errors import AlertmanagerUnreachable
 from .model import Alert
@@ -44,12 +46,15 @@ class Engine:
         self.collector = Collector(reader, cfg, sites)
         self.state = state
         self.send_failures = 0
+        #: the derived states of the last cycle ((site, device) -> state)
+        self.last_states: Mapping[tuple[str, str], DeviceState] = {}
 
     def read_and_evaluate(self, now_ms: int) -> tuple[tuple[Alert, ...], AlertState]:
         """Read one snapshot and return what fires and the state it leads to (not kept:
         :meth:`commit` keeps it)."""
         snap = self.collector.collect(now_ms, self.state.memory.update_first)
         ev = evaluate(snap, self.cfg, self.state.memory, self.state.active_keys)
+        self.last_states = ev.states
         return ev.alerts, advance(self.state, ev.alerts, ev.memory, now_ms)
 
     def send(self, state: AlertState, now_ms: int) -> tuple[AlertState, bool]:

@@ -16,7 +16,7 @@ class AlertmanagerUnreachable(AlertsError):
     them and sends them again next cycle; ``--once`` reports it and exits non-zero."""
 
     def __init__(self, url: str, why: str) -> None:
-        super().__init__(f"Alertmanager at {url} did not take the alerts: {why} "
+        super().__init__(f"Alertmanager at {url} did not answer as expected: {why} "
                          "(check [alerts] alertmanager_url and that Alertmanager runs)")
         self.url = url
         self.why = why

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from protocols.config import AlertsSection
 
-from ..stores.centre import DeliveryRow, DevicePoint, GatewayPoint
+from ..stores.centre import DevicePoint, GatewayPoint
 from ..stores.states import DeviceState, device_states, gateway_down
 from .model import Alert, Memory, device_ref
 from .snapshot import DAY_MS, UPDATE_WINDOW_MS, Snapshot, failed_update
@@ -57,7 +57,7 @@ def evaluate(snap: Snapshot, cfg: AlertsSection, memory: Memory | None = None,
     out += offline
     updates, update_first = update_alerts(snap, audible, memory.update_first)
     out += updates
-    out += capture_alerts(snap.delivery, snap.day_ms, audible)
+    out += capture_alerts(snap.capture, snap.day_ms, audible)
     out += threshold_alerts(snap.thresholds, cfg.threshold, audible, active)
     return Evaluation(tuple(out), Memory(offline_since, update_first), states)
 
@@ -143,17 +143,13 @@ def offline_alerts(devices: Iterable[DevicePoint], states: Mapping[tuple[str, st
 
 
 def update_first_seen(latest: DevicePoint, pair: tuple[str, str],
-                      history: Iterable[DevicePoint] | None,
+                      seen: Mapping[tuple[str, str], int],
                       known: tuple[str, str, int] | None) -> int:
     """When the device first reported ``pair``: the state's date if it has one for this
-    pair, else the oldest point with it in the history, else the latest point."""
+    pair, else the oldest point with it in the last hour's history, else the latest."""
     if known is not None and (known[0], known[1]) == pair:
         return known[2]
-    first = latest.time_ms
-    for p in history or ():
-        if p.site == latest.site and p.device == latest.device and failed_update(p) == pair:
-            first = min(first, p.time_ms)
-    return first
+    return min(seen.get((latest.site, latest.device), latest.time_ms), latest.time_ms)
 
 
 def update_alerts(snap: Snapshot, audible: set[tuple[str, str]],
@@ -166,7 +162,7 @@ def update_alerts(snap: Snapshot, audible: set[tuple[str, str]],
         if pair is None:
             continue
         ref = device_ref(d.site, d.device)
-        first = update_first_seen(d, pair, snap.update_history, known.get(ref))
+        first = update_first_seen(d, pair, snap.update_seen, known.get(ref))
         first_map[ref] = (pair[0], pair[1], first)
         if (d.site, d.device) not in audible or snap.now_ms - first >= UPDATE_WINDOW_MS:
             continue
@@ -178,22 +174,11 @@ def update_alerts(snap: Snapshot, audible: set[tuple[str, str]],
     return out, first_map
 
 
-def capture(rows: Iterable[DeliveryRow]) -> dict[tuple[str, str], float]:
-    """(site, device) -> accepted / (accepted + rejected + missing) over the rows; devices
-    whose counts are all 0 are absent (a day with no counts never fires)."""
-    sums: dict[tuple[str, str], list[int]] = {}
-    for r in rows:
-        s = sums.setdefault((r.site, r.device), [0, 0])
-        s[0] += r.accepted
-        s[1] += r.accepted + r.rejected + r.missing
-    return {k: a / n for k, (a, n) in sums.items() if n > 0}
-
-
-def capture_alerts(rows: Iterable[DeliveryRow], day_ms: int,
+def capture_alerts(capture: Mapping[tuple[str, str], float], day_ms: int,
                    audible: set[tuple[str, str]]) -> list[Alert]:
     """CaptureLow when the last complete UTC day's capture is below :data:`CAPTURE_MIN`."""
     out = []
-    for (site, device), c in sorted(capture(rows).items()):
+    for (site, device), c in sorted(capture.items()):
         if c < CAPTURE_MIN and (site, device) in audible:
             out.append(Alert(_dev(site, device, "CaptureLow"),
                              f"Device {device} of site {site} delivered {c:.0%} of its messages "

@@ -54,8 +54,9 @@ def describe(store: StoreSection) -> str:
 def latest(reader: CentreReader, site: str, window_s: int | None = None,
            device: str | None = None, now_ms: int | None = None) -> Latest:
     """device -> quantity -> (value, time) of the site's newest values (one query)."""
-    rows = reader.latest_values((site,), (device,) if device else ())
     since = None if window_s is None else (now_ms or int(time.time() * 1000)) - window_s * 1000
+    # the reader looks back only as far as the window: a shorter look, a cheaper query
+    rows = reader.latest_values((site,), (device,) if device else (), since)
     out: Latest = {}
     for r in rows:
         if since is not None and r.time_ms < since:
@@ -128,9 +129,9 @@ class LazyReader:
     def latest_reading_times(self, sites: Sequence[str] = ()) -> dict[tuple[str, str], int]:
         return self._get().latest_reading_times(sites)
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
-        return self._get().latest_values(sites, devices)
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
+        return self._get().latest_values(sites, devices, since_ms)
 
     def readings(self, since_ms: int, until_ms: int, sites: Sequence[str] = (),
                  devices: Sequence[str] = (), domains: Sequence[str] = (),

@@ -66,8 +66,10 @@ def _publishable(tmp: Path) -> None:
 def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
            devices: Sequence[str] = (), domains: Sequence[str] = (),
            progress: TextIO | None = None,
-           reader_factory: Callable[[], StoreReader] | None = None) -> ExportStats:
-    """Write the export; on any failure nothing is left under ``out``."""
+           reader_factory: Callable[[], StoreReader] | None = None,
+           sites: Sequence[str] = ()) -> ExportStats:
+    """Write the export; on any failure nothing is left under ``out``. ``sites``: those
+    sites' readings only (``--site``, at the centre); empty: every reading in the store."""
     since_ms, until_ms = int(since * 1000), int(until * 1000)
     if since_ms >= until_ms:
         raise ExportError("--since must be before --until (times are UTC; e.g. "
@@ -84,12 +86,12 @@ def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
             from .package import write_package
 
             n, nd, seen = write_package(cfg, reader, tmp, since_ms, until_ms, devices, doms,
-                                        Progress(progress, until_ms - since_ms))
+                                        Progress(progress, until_ms - since_ms), sites)
         else:
             writer: ReadingsWriter = CsvWriter(tmp) if fmt == "csv" else ParquetWriter(tmp)
             try:
                 n, seen = stream_readings(cfg, reader, writer, since_ms, until_ms, devices,
-                                          doms, Progress(progress, until_ms - since_ms))
+                                          doms, Progress(progress, until_ms - since_ms), sites)
             finally:
                 writer.close()
             nd = 0

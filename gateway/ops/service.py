@@ -79,9 +79,8 @@ def private_paths(cfg: Config) -> list[Path]:
     """The secrets under data_dir, [provisioning] secrets_dir included when it is moved."""
     data_dir = cfg.gateway.data_dir.resolve()
     paths = [data_dir / p for p in SECRET_PATHS]
-    moved = cfg.provisioning.secrets_dir  # typed now (protocols/config.py)
-    if moved != Path("broker/secrets"):
-        paths.append(moved if moved.is_absolute() else data_dir / moved)
+    p = cfg.provisioning.secrets_dir
+    paths.append(p if p.is_absolute() else data_dir / p)
     return list(dict.fromkeys(paths))
 
 

@@ -218,13 +218,14 @@ class InfluxDB1Reader:
                 out[key] = max(out.get(key, 0), int(row[0]))
         return out
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
         fields = self._fields()
         stmts = [(m, f) for m, fs in fields.items() for f in fs]
         if not stmts:
             return []
-        where = f"time >= {self._since()}ms{_match('site', sites)}{_match('device', devices)}"
+        since = self._since() if since_ms is None else since_ms
+        where = f"time >= {since}ms{_match('site', sites)}{_match('device', devices)}"
         q = ";".join(f"SELECT last({_ident(f)}) FROM {_ident(m)} WHERE {where} "
                      "GROUP BY site, device, sensor" for m, f in stmts)
         out: list[Reading] = []
@@ -305,9 +306,10 @@ class InfluxDB1Reader:
 
     # -- the export's window (StoreReader) ------------------------------------------------
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
         out: list[Reading] = []
-        for s in self._series(influxql(since_ms, until_ms, domains, devices), chunked=True):
+        q = influxql(since_ms, until_ms, domains, devices) + _match("site", sites)
+        for s in self._series(q, chunked=True):
             _rows(s, out)
         return out
 

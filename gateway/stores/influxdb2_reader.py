@@ -61,11 +61,13 @@ _NOT_READING = "(" + "|".join(RESERVED_DOMAINS) + ")_.+|.+_info_v"
 _SKIP_LABELS = frozenset({"__name__", "site", "device", "gateway", "db", "v"})
 
 
-def vm_match(domains: Sequence[str], devices: Sequence[str]) -> str:
-    """The series selector of ``/api/v1/export`` for the domains (and devices)."""
+def vm_match(domains: Sequence[str], devices: Sequence[str], sites: Sequence[str] = ()) -> str:
+    """The series selector of ``/api/v1/export`` for the domains (and devices, sites)."""
     sel = '__name__=~"(' + "|".join(domains) + ')_.+"'
     if devices:
         sel += ',device=~"' + "|".join(devices) + '"'
+    if sites:
+        sel += ',site=~"' + "|".join(check_ids(sites, "site")) + '"'
     return "{" + sel + "}"
 
 
@@ -79,6 +81,13 @@ def _sel(name: str, sites: Sequence[str] = (), devices: Sequence[str] = (),
     if devices:
         parts.append(f'device=~"{"|".join(check_ids(devices, "device"))}"')
     return "{" + ",".join(parts) + "}"
+
+
+def _strings_of(measurement: str) -> str:
+    """The series a string field leaves in VictoriaMetrics (a number parsed out of the
+    string, or 0): never asked for."""
+    fields = sorted(STRING_FIELDS.get(measurement, ()))
+    return f"{measurement}_({'|'.join(fields)})" if fields else ""
 
 
 def _ms(seconds: Any) -> int:
@@ -113,16 +122,19 @@ class VictoriaMetricsReader:
         return list(self._json("/api/v1/query", {"query": query,
                                                  "time": f"{time.time():.3f}"})["result"])
 
-    def _last(self, selector: str) -> list[tuple[dict[str, str], int, float]]:
+    def _last(self, selector: str, since_ms: int | None = None
+              ) -> list[tuple[dict[str, str], int, float]]:
         """(labels, time of the newest sample, its value) of every series matched, looking
-        back ``lookback_s``: two queries."""
-        window = f"[{self._lookback_s}s]"
+        back ``lookback_s`` (or to ``since_ms``): two queries."""
+        back_ms = self._lookback_s * 1000 if since_ms is None \
+            else max(int(time.time() * 1000) - since_ms, 1)
+        window = f"[{back_ms}ms]"
         values = self._instant(f"last_over_time({selector}{window}) keep_metric_names")
         times = self._instant(f"tlast_over_time({selector}{window}) keep_metric_names")
-        at = {json.dumps(r["metric"], sort_keys=True): _ms(r["value"][1]) for r in times}
+        at = {frozenset(r["metric"].items()): _ms(r["value"][1]) for r in times}
         out = []
         for r in values:
-            t = at.get(json.dumps(r["metric"], sort_keys=True))
+            t = at.get(frozenset(r["metric"].items()))
             if t is not None:
                 out.append((dict(r["metric"]), t, float(r["value"][1])))
         return out
@@ -177,7 +189,7 @@ class VictoriaMetricsReader:
 
     def _latest(self, measurement: str, key: str, sites: Sequence[str]
                 ) -> list[tuple[str, str, int, dict[str, float], dict[str, str]]]:
-        rows = self._last(_sel(f"{measurement}_.+", sites))
+        rows = self._last(_sel(f"{measurement}_.+", sites, not_name=_strings_of(measurement)))
         nums, infos = self._samples(measurement, key, rows)
         strings = latest_strings(infos)
         return [(s, k, t, f, strings.get((s, k), {}))
@@ -185,7 +197,8 @@ class VictoriaMetricsReader:
 
     def _history(self, measurement: str, key: str, sites: Sequence[str], since_ms: int,
                  until_ms: int) -> list[tuple[str, str, int, dict[str, float], dict[str, str]]]:
-        rows = self._export(_sel(f"{measurement}_.+", sites), since_ms, until_ms)
+        rows = self._export(_sel(f"{measurement}_.+", sites, not_name=_strings_of(measurement)),
+                            since_ms, until_ms)
         nums, infos = self._samples(measurement, key, rows)
         at = {(k[0], k[1], t): s for k, t, s in infos}
         return [(s, k, t, f, at.get((s, k, t), {}))
@@ -241,10 +254,11 @@ class VictoriaMetricsReader:
         return Reading(t, labels.get("site", ""), labels.get("device", ""),
                        labels.get("sensor", ""), domain, quantity, v)
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
-        out = [r for labels, t, v in self._last(self._reading_sel(sites, devices))
-               if (r := self._reading(labels, t, v)) is not None]
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
+        out = [r for labels, t, v in self._last(self._reading_sel(sites, devices), since_ms)
+               if (r := self._reading(labels, t, v)) is not None
+               and (since_ms is None or t >= since_ms)]
         out.sort(key=lambda r: (r.site, r.device, r.sensor, r.domain, r.quantity))
         return out
 
@@ -304,10 +318,10 @@ class VictoriaMetricsReader:
 
     # -- the export's window (StoreReader) ------------------------------------------------
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
         out: list[Reading] = []
         body = self._http.get("/api/v1/export", {
-            "match[]": vm_match(domains, devices), "start": f"{since_ms / 1000:.3f}",
+            "match[]": vm_match(domains, devices, sites), "start": f"{since_ms / 1000:.3f}",
             "end": f"{(until_ms - 1) / 1000:.3f}"})
         try:
             for line in body.splitlines():

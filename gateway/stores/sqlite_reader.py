@@ -256,14 +256,15 @@ class SQLiteReader:
             out[key] = max(out.get(key, 0), int(r[6]))
         return out
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
         ms = self._reading_measurements()
         if not ms:
             return []
         want = set(devices)
         out = [Reading(int(r[6]), r[1], r[2], r[3], r[0], r[4], float(r[5]))
-               for r in self._series_rows("readings", ms, sites, self._since(), None)
+               for r in self._series_rows("readings", ms, sites,
+                                          self._since() if since_ms is None else since_ms, None)
                if not want or r[2] in want]
         out.sort(key=lambda r: (r.site, r.device, r.sensor, r.domain, r.quantity))
         return out
@@ -277,7 +278,13 @@ class SQLiteReader:
         start = since_ms
         while start < until_ms:
             end = min(until_ms, (start // self._chunk_ms + 1) * self._chunk_ms)
-            rows = self._window(start, end, doms, devices, sites, quantities)
+            if sites:  # a few sites of many: their series' rows, not every row in the window
+                want_d, want_q = set(devices), set(quantities)
+                rows = [Reading(int(r[6]), r[1], r[2], r[3], r[0], r[4], float(r[5]))
+                        for r in self._series_rows("readings", doms, sites, start, end)
+                        if (not want_d or r[2] in want_d) and (not want_q or r[4] in want_q)]
+            else:
+                rows = self._window(start, end, doms, devices, sites, quantities)
             rows.sort(key=reading_order)
             yield from rows
             start = end
@@ -326,8 +333,8 @@ class SQLiteReader:
         return [Reading._make(r) for r in self._rows(sql, args)]
 
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
-        return self._window(since_ms, until_ms, domains, devices)
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
+        return self._window(since_ms, until_ms, domains, devices, sites)
 
     def close(self) -> None:
         with self._lock:

@@ -258,7 +258,7 @@ def test_queries_per_cycle_do_not_grow_with_devices(n: int) -> None:
         r.device_pts.append(replace(d, time_ms=NOW - S, strings={"update_state": "refused",
                                                                   "update_version": "2"}))
     eng = Engine(r, CO2, AlertState())
-    assert eng.cycle(NOW).queries == 7
+    assert eng.cycle(NOW).queries == 16  # the day's delivery in 4, the history in 7 windows
     gw_at(r, NOW + 25 * S)
     assert eng.cycle(NOW + 30 * S).queries == 5  # day cached, updates dated
 
@@ -266,7 +266,8 @@ def test_queries_per_cycle_do_not_grow_with_devices(n: int) -> None:
 def test_snapshot_reads_only_through_the_reader() -> None:
     r = healthy(2)
     snap = Collector(r, AlertsSection()).collect(NOW)
-    assert r.calls == ["gateways", "devices", "stations", "latest_reading_times", "delivery"]
+    assert r.calls == ["gateways", "devices", "stations", "latest_reading_times"] + [
+        "delivery"] * 4
     ev = evaluate(snap, AlertsSection(), Memory())
     assert ev.alerts == ()
     assert set(ev.states.values()) == {"online"}
@@ -277,3 +278,29 @@ def test_once_line_format() -> None:
                "quantity": "co2"}, "x")
     assert a.line() == "Co2High site=s device=d quantity=co2 severity=warning"
     assert a.annotations["runbook_url"].endswith("/alerts.md#co2high")
+
+
+@pytest.mark.parametrize(("age_s", "fires"), [(89, False), (91, True)])
+def test_gateway_down_after_three_intervals(age_s: int, fires: bool) -> None:
+    r = healthy()
+    r.gateway_points = [replace(r.gateway_points[0], time_ms=NOW - age_s * S)]
+    assert ("GatewayDown site=s1 gateway=gw-s1 severity=critical" in run(r)) is fires
+
+
+@pytest.mark.parametrize(("age_s", "interval_s", "fires"),
+                         [(179, 60.0, False), (181, 60.0, True), (500, 300.0, False)])
+def test_silent_after_three_of_its_own_intervals(age_s: int, interval_s: float,
+                                                 fires: bool) -> None:
+    r = healthy(1)
+    r.reading_rows = [Reading(NOW - age_s * S, "s1", "air-0000", "scd41", "air", "co2", 1.0)]
+    r.device_pts = [DevicePoint("s1", "air-0000", NOW - 3000 * S,
+                                {"online": 1.0, "interval_s": interval_s, "uptime": 9e3})]
+    assert bool(run(r)) is fires
+
+
+@pytest.mark.parametrize(("offline_s", "fires"), [(299, False), (301, True)])
+def test_offline_after_offline_for_s(offline_s: int, fires: bool) -> None:
+    r = healthy(1)
+    r.reading_rows = []
+    r.device_pts.append(DevicePoint("s1", "air-0000", NOW - offline_s * S, {"online": 0.0}))
+    assert (run(r) == ["DeviceOffline site=s1 device=air-0000 severity=warning"]) is fires

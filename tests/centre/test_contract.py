@@ -173,6 +173,10 @@ def test_latest_values(reader: CentreReader, store: Store) -> None:
     assert got[("alpha", "a2", "scd41", "air", "temperature")][0] == store.city.t0 + 88 * MIN + 123
     only = reader.latest_values(["alpha"], ["a2"])
     assert {(r.device, r.quantity) for r in only} == {("a2", "co2"), ("a2", "temperature")}
+    # as far back as since_ms only: a2's temperature stopped a minute before its co2
+    since = store.city.t0 + 89 * MIN
+    late = reader.latest_values(["alpha"], ["a2"], since_ms=since)
+    assert [(r.quantity, r.time_ms, r.value) for r in late] == [("co2", since + 123, 999.5)]
 
 
 def test_readings_window_and_filters(reader: CentreReader, store: Store) -> None:

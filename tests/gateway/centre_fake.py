@@ -60,7 +60,7 @@ class PointsReader:
         for (site, gw), p in sorted(latest.items()):
             f = dict(p.fields)
             nums = {k: float(f[k]) for k in _GW if k in f}
-            out.append(GatewayPoint(site, gw, p.time_ms, **nums,  # type: ignore[arg-type]
+            out.append(GatewayPoint(site, gw, p.time_ms, **nums,
                                     version=str(f.get("version", ""))))
         return out
 
@@ -115,11 +115,13 @@ class PointsReader:
             out[(r.site, r.device)] = max(out.get((r.site, r.device), 0), r.time_ms)
         return out
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
         out: dict[tuple[str, ...], Reading] = {}
         for r in self._readings(sites):
             k = (r.site, r.device, r.sensor, r.domain, r.quantity)
+            if since_ms is not None and r.time_ms < since_ms:
+                continue
             if (not devices or r.device in devices) and (k not in out
                                                          or r.time_ms > out[k].time_ms):
                 out[k] = r

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,66 +164,33 @@ def test_store_down_is_one_line_and_recovers(tmp_path: Path) -> None:
     assert q.latest(later, SITE, 3600)["light-0001"]["illuminance"][0] == 350.5
 
 
-class _Rec:
-    def __init__(self, t_ms: int, field: str, value: float, **tags: str) -> None:
-        import datetime as dt
-
-        self.values = tags
-        self._t = dt.datetime.fromtimestamp(t_ms / 1000, dt.UTC)
-        self._f, self._v = field, value
-
-    def get_time(self) -> object:
-        return self._t
-
-    def get_field(self) -> str:
-        return self._f
-
-    def get_value(self) -> float:
-        return self._v
-
-    def get_measurement(self) -> str:
-        return "air"
-
-
-class _FakeFlux:
-    """influxdb-client's query API stand-in (no InfluxDB 2.x server on Debian): records
-    the Flux text and answers canned tables."""
-
-    def __init__(self, tables: list[list[_Rec]]) -> None:
-        self.tables, self.flux = tables, ""
-
-    def query_api(self) -> _FakeFlux:
-        return self
-
-    def query(self, flux: str, org: str | None = None) -> list[object]:
-        self.flux = flux
-
-        class T:
-            def __init__(self, records: list[_Rec]) -> None:
-                self.records = records
-        return [T(r) for r in self.tables]
-
-
 def test_flux_latest_values_and_series_queries_and_parse() -> None:
-    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"),
-                        lookback_s=86400)
+    """InfluxDB 2.x (no server on Debian): the console's two questions through the
+    centre's FluxReader, its records answered by a stand-in for the client."""
     now = int(time.time() * 1000)
-    fake = _FakeFlux([[_Rec(now, "co2", 612.0, device="air-0001", site=SITE,
-                            sensor="scd41")]])
-    reader._client = fake
-    got = q.latest(reader, SITE)
+    asked: list[str] = []
+    answers: list[list[dict[str, Any]]] = []
+
+    def query(flux: str) -> Iterator[dict[str, Any]]:
+        asked.append(flux)
+        return iter(answers.pop(0))
+
+    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"),
+                        lookback_s=86400, query=query)
+    answers.append([{"_time": now, "_measurement": "air", "_field": "co2", "_value": 612.0,
+                     "site": SITE, "device": "air-0001", "sensor": "scd41"}])
+    got = q.latest(reader, SITE, 3600)
     assert got["air-0001"]["co2"][0] == 612.0
-    assert 'r.site == "bdnc-lab"' in fake.flux and "last()" in fake.flux
-    assert "range(start: -86400s)" in fake.flux and '!~ /_info$/' in fake.flux
-    fake = _FakeFlux([[_Rec(now - 600_000, "co2", 600.0, sensor="scd41"),
-                       _Rec(now, "co2", 610.0, sensor="scd41")],
-                      [_Rec(now, "temperature", 21.0, sensor="bme280")]])
-    reader._client = fake
+    assert 'r.site == "bdnc-lab"' in asked[-1] and "last()" in asked[-1]
+    answers.append([{"_time": now - 600_000, "_value": 600.0, "sensor": "scd41"},
+                    {"_time": now, "_value": 610.0, "sensor": "scd41"},
+                    {"_time": now, "_value": 21.0, "sensor": "bme280"}])
     s = q.series(reader, REG, SITE, "air-0001", "co2", now - 3600_000, now, 300_000)
-    assert "aggregateWindow(every: 300000ms, fn: mean" in fake.flux
-    assert 'r.device == "air-0001"' in fake.flux and 'r._field == "co2"' in fake.flux
-    assert 'r._measurement == "air"' in fake.flux
+    flux = asked[-1]
+    assert "aggregateWindow(every: 300000ms, fn: mean" in flux
+    assert 'r.device == "air-0001"' in flux and 'r._field == "co2"' in flux
+    assert 'r._measurement == "air"' in flux
     assert s["sensors"] == {"bme280": [None, 21.0], "scd41": [600.0, 610.0]}
     assert s["times_ms"] == [now - 600_000, now]
-    with pytest.raises(StoreUnreadable):
-        reader.gateways()  # the rest of the centre's questions: not over Flux yet
+    with pytest.raises(ValueError):
+        q.series(reader, REG, 'x" or true', "air-0001", "co2", 0, 1, 1000)
