@@ -318,8 +318,9 @@ def test_store_down_from_the_start(tmp_path: Path) -> None:
 
 
 def test_bounded_queries_per_view(tmp_path: Path, reader: CentreReader) -> None:
-    """The snapshot is six queries whatever the size; a site page adds one; pages within
-    the cache period add none."""
+    """A site page adds its latest values to the snapshot's questions (a fixed number of
+    queries whatever the size: the reader's rule); pages within the cache period ask
+    nothing."""
     with TestClient(build_city_app(_cfg(tmp_path), reader)) as c:
         c.get("/")
         before = reader.queries()
