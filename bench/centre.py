@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gateway.config import parse_config
 from gateway.stores.centre import CentreReader
 from gateway.stores.readers import make_centre_reader
 from gateway.stores.sqlite import SCHEMA, rows_of
+from protocols.config import parse_config
 from tests.servers import Influxd, VictoriaMetrics
 
 HOUR = 3_600_000

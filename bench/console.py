@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import Consumer, child_env, publish
-from gateway.buffer import DurableBuffer
-from gateway.delivery import create_tables, hour_of
-from gateway.lastseen import LastSeen, Sighting, lastseen_path
+from gateway.accounting.delivery import create_tables, hour_of
+from gateway.accounting.lastseen import LastSeen, Sighting, lastseen_path
+from gateway.buffer.core import DurableBuffer
 from gateway.stores.sqlite import SCHEMA
 from tests.servers import Mosquitto, free_port, running, stop_pid, wait_for
 

@@ -118,8 +118,8 @@ def fill_influxd(url: str, n: int) -> tuple[int, int]:
     own writer (v1 ``/write``, 5,000 lines per request)."""
     import asyncio
 
-    from gateway.config import StoreSection
     from gateway.stores.influxdb1 import InfluxDB1Store
+    from protocols.config import StoreSection
 
     async def go() -> int:
         store = InfluxDB1Store(StoreSection(kind="influxdb1", url=url, database="bench",
@@ -170,9 +170,9 @@ def influx_bench(n: int, work: Path) -> list[dict[str, object]]:
 
 def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, object]:
     from gateway.app import load_accounting
-    from gateway.buffer import DurableBuffer
-    from gateway.mqtt_source import Message
-    from gateway.pipeline import decode
+    from gateway.buffer.core import DurableBuffer
+    from gateway.ingest.mqtt import Message
+    from gateway.ingest.pipeline import decode
 
     def messages(boot: int, start: float) -> list[Message]:
         out = []

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.buffer import DurableBuffer
+from gateway.buffer.core import DurableBuffer
 from protocols import Accepted, encode_lines, validate_telemetry
 
 TOPIC = "livinglab/v1/bdnc-lab/air-0001/telemetry"

@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 DOMAIN = {"co2": "air", "temperature": "air", "humidity": "air", "illuminance": "light",
           "cct": "light", "flow_rate": "flow", "volume": "flow", "water_temperature": "flow"}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 from .embedded_broker import EmbeddedBroker
 from .fleet import Fleet, FleetEvent, log_tail

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 from provisioning import otakey
 from provisioning.settings import settings_from_config
 
@@ -113,7 +113,8 @@ async def run_simulation(cfg: Config, devices: int, interval_s: int | None,
         ota = {"key": otakey.ensure(secrets_dir, spec.device),
                "confirm_after_s": settings.ota_confirm_after_s}
         return device_config(spec, site=cfg.site, broker=target, interval_s=interval,
-                             profile=settings.profile, wifi=cfg.wifi, tz_h=local_tz_h(),
+                             profile=settings.profile,
+                             wifi=cfg.wifi.model_dump(exclude_defaults=True), tz_h=local_tz_h(),
                              extra_sensors=settings.extra_sensors.get(spec.kind, ()),
                              ota=ota)
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gateway.config import Config
+from protocols.config import Config, FleetSection
 
 from .fleet_errors import FleetError
 
@@ -30,34 +30,8 @@ KIND_SENSORS: Mapping[Kind, tuple[str, ...]] = {
 }
 
 
-class FleetSettings(BaseModel):
-    """The ``[fleet]`` config section. Defaults live here and only here."""
+FleetSettings = FleetSection
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Default sampling period when --interval is not given.
-    interval_s: int = Field(default=30, ge=1, le=86400)
-    # MicroPython heap per device (`micropython -X heapsize=`): a Pi runs 20+ devices,
-    # and the real boards have ~150 KB free, so the simulation should not get more.
-    heapsize: str = Field(default="256k", pattern=r"^[0-9]+[kKmM]?$")
-    # Where the per-device flash dirs go; empty means <gateway.data_dir>/fleet.
-    run_dir: str = ""
-    # Simulated environment the firmware's fake sensors follow.
-    profile: str = "office"
-    # Base of the per-device simulation seeds (device i gets seed + i).
-    seed: int = Field(default=1, ge=0)
-    # Restart a device whose process exits, with exponential backoff up to this bound.
-    restart: bool = True
-    max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
-    # Catalogue sensors added to every device of a kind, e.g. {air = ["sht4x"]}: how a
-    # new sensor (docs/new-sensor.md) joins the simulated fleet.
-    extra_sensors: dict[Kind, tuple[str, ...]] = Field(default_factory=dict)
-    # Firmware updates (docs/ota.md): where `fleet update` serves the packs (default:
-    # the host devices reach the broker at; port 0 = any free one), and how long a
-    # simulated device runs a new version before confirming it.
-    ota_http_host: str = ""
-    ota_http_port: int = Field(default=0, ge=0, le=65535)
-    ota_confirm_after_s: int = Field(default=60, ge=1, le=86400)
 
 
 class DeviceSpec(BaseModel):
@@ -125,10 +99,12 @@ def ca_der(path: Path) -> bytes:
                          "CA's ca.crt)") from None
 
 
-def parse_settings(raw: Mapping[str, Any]) -> FleetSettings:
-    """Validate the ``[fleet]`` table; a bad key is a one-line :class:`FleetError`."""
+def parse_settings(raw: FleetSection | Mapping[str, Any]) -> FleetSettings:
+    """The ``[fleet]`` section (already typed by the config, or a plain table) with its
+    sensors checked against the catalogue; a bad key is a one-line :class:`FleetError`."""
     try:
-        settings = FleetSettings.model_validate(dict(raw))
+        settings = raw if isinstance(raw, FleetSection) else FleetSection.model_validate(
+            dict(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(table)"

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocols.config import INVENTORY_FILE as _INVENTORY_FILE
+
 from .errors import DeviceNotFoundError, InventoryError
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-INVENTORY_FILE = "inventory.sqlite"
+INVENTORY_FILE = _INVENTORY_FILE
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.config import load_config
+from protocols.config import load_config
 
 from .errors import DevicesError
 from .inventory import ID_PATTERN, Inventory, Meta

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import firmware
-from gateway.config import load_config
+from protocols.config import load_config
 
 from .fleet_plan import parse_settings
 from .ota_pack import OtaError, pack, version_tuple

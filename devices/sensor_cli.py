@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import firmware
-from gateway.config import load_config
+from protocols.config import load_config
 from protocols.quantities import BUILTIN, Registry
 from protocols.reference import render_quantities
 from protocols.schema import site_telemetry_schema

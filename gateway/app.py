@@ -20,34 +20,29 @@ import sqlite3
 import time
 from typing import Any
 
+from gateway.accounting.delivery import Accounting
+from gateway.accounting.lastseen import LastSeen, lastseen_path
+from gateway.buffer.core import DurableBuffer
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.retry import Backoff
+from gateway.ingest.mqtt import MqttSource
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.serial import SerialSource
+from gateway.ops.health import start_health_server
+from gateway.ops.metrics import Metrics
+from gateway.ops.sdnotify import Notifier, describe
+from gateway.ops.status import REFRESH_S, GatewayHealth, offline_payload, online_payload
+from protocols.config import Config
 from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
-from .buffer import DurableBuffer
-from .config import Config
-from .delivery import Accounting
-from .forwarder import Forwarder
-from .health import start_health_server
-from .lastseen import LastSeen, lastseen_path
-from .metrics import Metrics
-from .mqtt_source import MqttSource
-from .pipeline import Pipeline
-from .retry import Backoff
-from .sdnotify import Notifier, describe
-from .serial_source import SerialSource
-from .status import REFRESH_S, GatewayHealth, offline_payload, online_payload
 from .stores import make_store
 
 log = logging.getLogger("livinglab.gateway")
 
-BUFFER_FILE = "buffer.sqlite"
 STORE_DOWN_UNHEALTHY_S = 60.0
 SHUTDOWN_S = 9.0  # SIGTERM to exit, the contract says 10 s
 DRAIN_S = 2.0
 FLUSH_S = 6.0
-
-
-def buffer_path(cfg: Config) -> Any:
-    return cfg.gateway.data_dir / BUFFER_FILE
 
 
 class Gateway:
@@ -59,7 +54,7 @@ class Gateway:
         self.started_at = time.time()
         self.metrics = Metrics()
         cfg.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-        self.buffer = DurableBuffer(buffer_path(cfg), cfg.gateway.buffer_max_bytes,
+        self.buffer = DurableBuffer(cfg.buffer_file, cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
                                     seen_window_s=cfg.gateway.dedup_window_s)
@@ -69,7 +64,7 @@ class Gateway:
                                    flush_interval_s=cfg.store.flush_interval_s,
                                    backoff=Backoff(cap=cfg.store.max_backoff_s))
         self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
-        self.accounting = load_accounting(buffer_path(cfg)) \
+        self.accounting = load_accounting(cfg.buffer_file) \
             if cfg.gateway.delivery_accounting else None
         self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
         self.offline = offline_payload(cfg.gateway.id, cfg.site)

@@ -20,9 +20,9 @@ import logging
 import sys
 from typing import Any
 
-from .config import load_config
-from .health import HealthPortBusy
-from .mqtt_source import BrokerUnreachable
+from gateway.ingest.mqtt import BrokerUnreachable
+from gateway.ops.health import HealthPortBusy
+from protocols.config import load_config
 
 ERRORS: tuple[type[Exception], ...] = (BrokerUnreachable, HealthPortBusy)
 
@@ -85,10 +85,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _rejected(args: argparse.Namespace) -> int:
     cfg = load_config(_config_path(args, "rejected_config"))
-    from .app import buffer_path
-    from .buffer import DurableBuffer
+    from gateway.buffer.core import DurableBuffer
 
-    path = buffer_path(cfg)
+    path = cfg.buffer_file
     if not path.exists():
         print("no rejected messages (the gateway has not run with this data_dir yet)",
               file=sys.stderr)
@@ -114,7 +113,7 @@ def _rejected(args: argparse.Namespace) -> int:
 def _install_service(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import service
+    from gateway.ops import service
 
     path = Path(_config_path(args, "service_config"))
     cfg = load_config(path)

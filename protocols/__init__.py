@@ -32,6 +32,7 @@ from .topics import (
 from .validate import (
     REASONS,
     Accepted,
+    MessageKey,
     Outcome,
     Rejection,
     StatusRecord,
@@ -50,6 +51,7 @@ __all__ = [
     "RESERVED_DOMAINS",
     "SENSOR_RE",
     "Accepted",
+    "MessageKey",
     "DeviceConfig",
     "GatewayStatus",
     "Outcome",

@@ -17,3 +17,10 @@ class TopicError(ProtocolError):
         super().__init__(f"bad topic {topic!r}: {why}")
         self.topic = topic
         self.why = why
+
+
+class ConfigError(ProtocolError):
+    """A config file or override is missing, unreadable or invalid.
+
+    The message names the key and the fix, on one line, so the CLI can print it as is.
+    """

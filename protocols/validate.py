@@ -73,6 +73,11 @@ class Rejection:
                            "detail": self.detail}, separators=(",", ":")).encode("utf-8")
 
 
+#: What identifies a telemetry message: (device, boot, seq). The dedup record, the
+#: delivery accounting and the buffer all key on it.
+MessageKey = tuple[str, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A message that passed whole-message validation (maybe with zero points left).

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from devices.inventory import Inventory
-from gateway.config import load_config
 from gateway.errors import ConfigError
+from protocols.config import load_config
 
 from .settings import Settings, settings_from_config
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from gateway.config import load_config
-from gateway.serial_source import MAX_LINE, parse_serial_line
+from gateway.ingest.serial import MAX_LINE, parse_serial_line
+from protocols.config import load_config
 from protocols.quantities import BUILTIN, Registry
 from protocols.validate import (
     REASONS,

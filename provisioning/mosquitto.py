@@ -147,7 +147,7 @@ def write_acl_file(path: Path, text: str) -> None:
 def snippet_text(password_file: Path, acl_file: Path, tls_listener: Sequence[str]) -> str:
     """The Mosquitto lines `broker sync` owns: the account files and, when the broker
     has a certificate (`broker certs`), its TLS listener. Include it from conf.d
-    (gateway/mosquitto.conf says how)."""
+    (gateway/ops/mosquitto.conf says how)."""
     out = [HEADER,
            f"password_file {password_file.resolve()}\n",
            f"acl_file {acl_file.resolve()}\n"]

@@ -1,7 +1,8 @@
 """The ``[provisioning]`` and ``[wifi]`` config sections, parsed at the edge.
 
-``gateway.config`` keeps these sections as plain tables; this module is their
-only reader, so every provisioning default lives here.
+Their schema (and every default) is in ``protocols.config`` with the rest of the
+config; this module resolves them into :class:`Settings`, the paths and logins
+provisioning works with.
 
 ```toml
 [wifi]
@@ -23,51 +24,18 @@ calibration = {scd41 = {co2_offset = -12}}
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from gateway.config import Config
-
-from .errors import SettingsError
+from protocols.config import Config, ProvisioningSection, WifiSection
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WifiSettings(_Section):
-    ssid: str = ""
-    password: str = ""
-
-
-class DeviceDefaults(_Section):
-    sensors: tuple[str, ...] = ()
-    location: str = ""
-    interval_s: int | None = Field(default=None, ge=1, le=86400)
-    calibration: dict[str, Any] = Field(default_factory=dict)
-
-
-class ProvisioningSettings(_Section):
-    interval_s: int = Field(default=30, ge=1, le=86400)
-    keepalive: int = Field(default=60, ge=5, le=3600)
-    device_mqtt_host: str = ""
-    device_mqtt_port: int = Field(default=0, ge=0, le=65535)
-    # Generated Mosquitto files; relative paths are under [gateway] data_dir.
-    password_file: Path = Path("broker/passwd")
-    acl_file: Path = Path("broker/acl")
-    secrets_dir: Path = Path("broker/secrets")
-    mosquitto_pid_file: Path | None = None
-    # The Mosquitto config snippet `broker sync` writes (password/ACL files and, once
-    # `broker certs` has run, the TLS listener on tls_port); include it from conf.d.
-    mosquitto_snippet: Path = Path("broker/mosquitto.conf")
-    tls_port: int = Field(default=8883, ge=1, le=65535)
-    # "auto": the mosquitto_passwd binary when on PATH, else built-in PBKDF2;
-    # "binary" or "python" to force one.
-    hasher: str = Field(default="auto", pattern=r"^(auto|binary|python)$")
-    wait_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    baudrate: int = Field(default=115200, ge=300)
-    devices: dict[str, DeviceDefaults] = Field(default_factory=dict)
+WifiSettings = WifiSection
+ProvisioningSettings = ProvisioningSection
 
 
 class Settings(_Section):
@@ -117,15 +85,8 @@ class Settings(_Section):
 
 
 def settings_from_config(cfg: Config) -> Settings:
-    """Parse the provisioning-owned sections of ``cfg``; one-line :class:`SettingsError`."""
-    try:
-        wifi = WifiSettings.model_validate(cfg.wifi)
-    except ValidationError as exc:
-        raise SettingsError(_one_line("wifi", exc)) from None
-    try:
-        prov = ProvisioningSettings.model_validate(cfg.provisioning)
-    except ValidationError as exc:
-        raise SettingsError(_one_line("provisioning", exc)) from None
+    """The provisioning view of a loaded config (sections already validated)."""
+    wifi, prov = cfg.wifi, cfg.provisioning
     return Settings(
         site=cfg.site, data_dir=cfg.gateway.data_dir, prefix=cfg.mqtt.topic_prefix,
         gateway_id=cfg.gateway.id, mqtt_host=cfg.mqtt.host, mqtt_port=cfg.mqtt.port,
@@ -133,9 +94,3 @@ def settings_from_config(cfg: Config) -> Settings:
         console_username=cfg.console.mqtt_username,
         console_password=cfg.console.mqtt_password, mqtt_ca_file=cfg.mqtt_ca_file,
         wifi=wifi, prov=prov)
-
-
-def _one_line(section: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    return f"config key '{section}.{key}': {err['msg']}"

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.certcheck import cert_expiry_check
+from gateway.ops.certcheck import cert_expiry_check
 
 from .errors import ProvisioningError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Influxd, Mosquitto, VictoriaMetrics, running
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics, VMCluster, running, vm_ha
 
 
 @pytest.fixture
@@ -26,3 +26,10 @@ def influxd(tmp_path: Path) -> Iterator[Influxd]:
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     with running(VictoriaMetrics(tmp_path / "vm")) as server:
         yield server
+
+
+@pytest.fixture
+def vm_cluster(tmp_path: Path) -> Iterator[VMCluster]:
+    """vmagent + 2 VictoriaMetrics nodes (the HA layout of docs/city.md)."""
+    with vm_ha(tmp_path / "vm-ha") as cluster:
+        yield cluster

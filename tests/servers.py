@@ -1,4 +1,4 @@
-"""Real servers for tests and benchmarks: Mosquitto, influxd (v1), VictoriaMetrics.
+"""Real servers for tests and benchmarks: Mosquitto, influxd (v1), VictoriaMetrics, vmagent.
 
 Each runs on a free 127.0.0.1 port in its own temp dir and is stopped by PID.
 Nothing here sleeps where a condition can be waited for; every wait is bounded.
@@ -340,3 +340,52 @@ class VictoriaMetrics(Server):
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30,
                                     context=self._context()) as r:
             return [json.loads(line) for line in r.read().splitlines() if line.strip()]
+
+
+@dataclass
+class VMAgent(Server):
+    """vmagent (in Debian's victoria-metrics package) in front of VictoriaMetrics nodes.
+
+    Accepts the InfluxDB line protocol on ``/write`` and ``/api/v2/write`` (and answers
+    ``/ping`` and ``/health``, so a gateway's ``influxdb2`` store takes it for a
+    server), keeps a persistent queue per remote on disk under ``dir/buffer``, and
+    replicates every sample to each of ``remotes`` (their ``/api/v1/write``): a node
+    that is down gets its backlog when it is back.
+    """
+
+    remotes: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        return ["vmagent", f"-httpListenAddr={HOST}:{self.port}",
+                f"-remoteWrite.tmpDataPath={self.dir}/buffer",
+                *(f"-remoteWrite.url={u}/api/v1/write" for u in self.remotes),
+                "-remoteWrite.flushInterval=100ms", "-loggerLevel=WARN"]
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/health")
+
+
+@dataclass
+class VMCluster:
+    """The HA layout: vmagent replicating to two VictoriaMetrics nodes (each with
+    ``-dedup.minScrapeInterval=1ms``); readers use ``read_urls`` = both nodes."""
+
+    agent: VMAgent
+    nodes: tuple[VictoriaMetrics, VictoriaMetrics]
+
+    @property
+    def read_urls(self) -> tuple[str, ...]:
+        return tuple(n.url for n in self.nodes)
+
+    def store(self) -> dict[str, object]:
+        """The ``[store]`` table of a gateway (or reader) on this layout."""
+        return {"kind": "influxdb2", "url": self.agent.url, "flavour": "victoriametrics",
+                "bucket": "livinglab", "read_urls": list(self.read_urls)}
+
+
+@contextmanager
+def vm_ha(base: Path) -> Iterator[VMCluster]:
+    """Two VictoriaMetrics nodes and a vmagent writing to both, stopped by PID."""
+    with running(VictoriaMetrics(base / "vm1")) as a, running(VictoriaMetrics(base / "vm2")) as b, \
+            running(VMAgent(base / "vmagent", remotes=(a.url, b.url))) as agent:
+        yield VMCluster(agent, (a, b))

@@ -1,7 +1,9 @@
-"""``livinglab console``: the fleet in a browser, read-only over what the gateway keeps."""
+"""``livinglab console``: the fleet in a browser, read-only over what the gateway keeps.
 
-from .app import build_app
+The app (Starlette, uvicorn, Jinja2) is imported by the command that serves it
+(``cli``), never by this package: ``livinglab gateway`` does not pay for it.
+"""
+
 from .errors import ConsoleError
-from .server import serve
 
-__all__ = ["ConsoleError", "build_app", "serve"]
+__all__ = ["ConsoleError"]

@@ -37,7 +37,8 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..config import Config
+from protocols.config import Config
+
 from .live import LiveStatus
 from .model import WINDOWS, Console
 from .queries import StoreReader, StoreUnavailable

@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
 
 
 def console_command(args: argparse.Namespace) -> int:
-    from ..config import load_config
+    from protocols.config import load_config
+
     from .server import run
 
     cfg = load_config(args.config)

@@ -13,9 +13,9 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from protocols.config import StoreSection
 from protocols.quantities import Registry
 
-from ..config import StoreSection
 from .queries import LATEST_WINDOW_S, Latest, Series, StoreUnavailable, check_id, domain_of
 
 __all__ = ["FluxReader", "InfluxQLReader", "VictoriaReader", "is_victoria"]

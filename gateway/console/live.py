@@ -19,7 +19,7 @@ from typing import Any
 
 import aiomqtt
 
-from ..config import Config
+from protocols.config import Config
 
 log = logging.getLogger("livinglab.console.live")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..config import Config
-from ..delivery import Gap, HourRow, capture
+from gateway.accounting.delivery import Gap, HourRow, capture
+from protocols.config import Config
+
 from .live import LiveStatus
 from .queries import Latest, StoreReader, StoreUnavailable
 from .state import GatewayFiles, InventoryRow, SeenRow, fetch_healthz

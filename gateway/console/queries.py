@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from protocols.config import Config
 from protocols.quantities import Registry
 
-from ..config import Config
 from .errors import ConsoleError
 
 __all__ = ["LATEST_WINDOW_S", "Latest", "SQLiteReader", "Series", "StoreReader",

@@ -12,7 +12,8 @@ from types import FrameType
 
 import uvicorn
 
-from ..config import Config
+from protocols.config import Config
+
 from .app import build_app
 from .errors import ConsoleError
 from .queries import open_reader

@@ -22,14 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..delivery import Gap, HourRow
-from ..delivery_read import read_gaps, read_hours
-
-# File names the gateway and the inventory use (gateway/app.py, gateway/lastseen.py,
-# devices/inventory.py); repeated here so the console imports none of their code.
-BUFFER_FILE = "buffer.sqlite"
-LASTSEEN_FILE = "lastseen.sqlite"
-INVENTORY_FILE = "inventory.sqlite"
+from gateway.accounting.delivery import Gap, HourRow
+from gateway.accounting.read import read_gaps, read_hours
+from protocols.config import BUFFER_FILE, INVENTORY_FILE, LASTSEEN_FILE
 
 __all__ = ["GatewayFiles", "InventoryRow", "Rejection", "SeenRow", "fetch_healthz"]
 

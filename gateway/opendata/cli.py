@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.config import Config, load_config
+from protocols.config import Config, load_config
 
 from .errors import ExportError
 from .report import CaptureRow
@@ -115,8 +115,7 @@ def _range(args: argparse.Namespace) -> tuple[float, float]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from gateway.app import buffer_path
-    from gateway.delivery_read import read_gaps, read_hours
+    from gateway.accounting.read import read_gaps, read_hours
 
     from . import report
 
@@ -128,10 +127,10 @@ def _report(args: argparse.Namespace) -> int:
     if sites:
         out = _across_sites(cfg, args, sites, since, until)
     elif args.report == "delivery":
-        out = report.format_delivery(read_hours(buffer_path(cfg), since, until, args.device),
+        out = report.format_delivery(read_hours(cfg.buffer_file, since, until, args.device),
                                      args.format)
     elif args.report == "gaps":
-        out = report.format_gaps(read_gaps(buffer_path(cfg), since, until, args.device),
+        out = report.format_gaps(read_gaps(cfg.buffer_file, since, until, args.device),
                                  args.format)
     else:
         out = report.format_capture(_capture(cfg, args, since, until), args.format)
@@ -142,7 +141,7 @@ def _report(args: argparse.Namespace) -> int:
 def _across_sites(cfg: Config, args: argparse.Namespace, sites: tuple[str, ...], since: float,
                   until: float) -> str:
     """``report delivery|capture --site``: the store's points, no gateway's files."""
-    from gateway.delivery import HOUR_S
+    from gateway.accounting.delivery import HOUR_S
     from gateway.stores.readers import make_centre_reader
     from protocols import DOMAINS
 

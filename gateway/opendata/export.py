@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
-from gateway.config import Config
-from gateway.stores import StoreReader, make_reader, read_chunks
+from gateway.stores import StoreReader, make_reader
 from protocols import DOMAINS
+from protocols.config import Config
 
 from .errors import ExportError
+from .stream import Progress, stream_readings
 from .writers import CsvWriter, ParquetWriter, ReadingsWriter
 
 __all__ = ["ExportStats", "Format", "Progress", "export"]
@@ -30,30 +31,6 @@ class ExportStats:
     delivery_rows: int
     devices: tuple[str, ...]
     seconds: float
-
-
-class Progress:
-    """A one-line progress bar on a terminal (stderr); silent otherwise."""
-
-    def __init__(self, stream: TextIO | None, total_ms: int) -> None:
-        self._s = stream if stream is not None and stream.isatty() else None
-        self._total = max(total_ms, 1)
-        self._t0 = time.monotonic()
-
-    def update(self, done_ms: int, readings: int) -> None:
-        if self._s is None:
-            return
-        frac = min(done_ms / self._total, 1.0)
-        bar = "#" * int(frac * 30)
-        rate = readings / max(time.monotonic() - self._t0, 1e-6)
-        self._s.write(f"\rexport [{bar:<30}] {frac:4.0%} {readings:,} readings "
-                      f"{rate:,.0f}/s")
-        self._s.flush()
-
-    def finish(self) -> None:
-        if self._s is not None:
-            self._s.write("\n")
-            self._s.flush()
 
 
 def _check_out(out: Path, fmt: Format) -> None:
@@ -108,23 +85,6 @@ def export(cfg: Config, since: float, until: float, fmt: Format, out: Path,
     finally:
         reader.close()
     return ExportStats(n, nd, tuple(sorted(seen)), time.monotonic() - t0)
-
-
-def stream_readings(cfg: Config, reader: StoreReader, writer: ReadingsWriter, since_ms: int,
-                    until_ms: int, devices: Sequence[str], domains: Sequence[str],
-                    progress: Progress, sites: Sequence[str] = ()) -> tuple[int, set[str]]:
-    """Every reading, chunk by chunk, into ``writer``; (count, devices seen)."""
-    n = 0
-    seen: set[str] = set()
-    chunk_ms = cfg.export.chunk_s * 1000
-    for end, rows in read_chunks(reader, since_ms, until_ms, chunk_ms, domains, devices,
-                                 sites):
-        writer.write(rows)
-        n += len(rows)
-        seen.update(r.device for r in rows)
-        progress.update(end - since_ms, n)
-    progress.finish()
-    return n, seen
 
 
 def default_progress() -> TextIO:

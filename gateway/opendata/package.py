@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from devices.inventory import INVENTORY_FILE, Inventory, Meta
-from gateway.config import Config
-from gateway.delivery import HOUR_S, capture
+from gateway.accounting.delivery import HOUR_S, capture
 from gateway.stores import StoreReader, read_chunks
 from gateway.stores.centre import StationPoint
 from protocols import QUANTITIES
+from protocols.config import Config
 
-from .export import Progress, stream_readings
+from .stream import Progress, stream_readings
 from .units import ucum_of, unit_of
 from .writers import CsvWriter, TimeFormat
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.delivery import HOUR_S, Gap, HourRow, capture
+from gateway.accounting.delivery import HOUR_S, Gap, HourRow, capture
 from gateway.stores import StoreReader, read_chunks
 from gateway.stores.centre import DeliveryRow
 

@@ -9,7 +9,8 @@ errors into StoreTransient / StoreRejected / StoreFatal (see ``base``).
 
 from __future__ import annotations
 
-from ..config import ExportSection, StoreSection
+from protocols.config import ExportSection, StoreSection
+
 from .base import Store, StoreError, StoreFatal, StoreRejected, StoreTransient
 from .reading import Reading, StoreReader, StoreUnreadable, read_chunks
 

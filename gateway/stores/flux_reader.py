@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .centre import (
     DeliveryRow,
     DevicePoint,

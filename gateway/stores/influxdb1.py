@@ -21,7 +21,8 @@ import ssl
 import threading
 import urllib.parse
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .base import StoreError, StoreFatal, StoreTransient, classify_status
 from .detached import detached
 

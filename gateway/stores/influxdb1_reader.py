@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .centre import (
     DeliveryRow,
     DevicePoint,

@@ -28,7 +28,8 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .base import StoreTransient, classify_status
 from .detached import detached
 

@@ -24,7 +24,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .centre import (
     DeliveryRow,
     DevicePoint,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from ..config import Config, ExportSection, StoreSection
+from protocols.config import Config, ExportSection, StoreSection
+
 from .http_read import HttpReads, StoreRefused
 from .reading import StoreReader
 

@@ -56,8 +56,8 @@ import threading
 from pathlib import Path
 
 from protocols import ProtocolError, parse_line
+from protocols.config import StoreSection
 
-from ..config import StoreSection
 from .base import StoreFatal, StoreRejected, StoreTransient
 from .detached import detached
 

@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import StoreSection
+from protocols.config import StoreSection
+
 from .centre import (
     DeliveryRow,
     DevicePoint,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import parse_config
+from protocols.config import parse_config
 from tests.centre.data import HOUR, City, build, write
 
 

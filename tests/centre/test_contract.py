@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from gateway.config import parse_config
 from gateway.stores.centre import CentreReader
 from gateway.stores.readers import make_centre_reader
 from gateway.stores.reading import StoreUnreadable
+from protocols.config import parse_config
 from tests.centre.data import HOUR, MIN, build, write
 from tests.servers import Influxd, VictoriaMetrics, free_port
 

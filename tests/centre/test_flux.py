@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.config import StoreSection
 from gateway.stores.flux_reader import FluxReader
+from protocols.config import StoreSection
 
 T = 1_796_000_000_000
 

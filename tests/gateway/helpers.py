@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.buffer import BufferFull, PutResult
-from gateway.mqtt_source import Message
+from gateway.buffer.core import BufferFull, PutResult
+from gateway.ingest.mqtt import Message
 from protocols import Accepted, Rejection
 
 SITE = "test-site"

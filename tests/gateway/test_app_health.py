@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.accounting.lastseen import LastSeen, Sighting, read_lastseen
 from gateway.app import Gateway
-from gateway.config import parse_config
-from gateway.health import HealthPortBusy, route, start_health_server
-from gateway.lastseen import LastSeen, Sighting, read_lastseen
-from gateway.status import GatewayHealth, offline_payload, online_payload
+from gateway.ops.health import HealthPortBusy, route, start_health_server
+from gateway.ops.status import GatewayHealth, offline_payload, online_payload
+from protocols.config import parse_config
 from protocols.models import GatewayStatus
 from tests.gateway.helpers import SITE
 from tests.servers import free_port, tcp_open, wait_for
@@ -100,7 +100,7 @@ def test_lastseen_keeps_newest(tmp_path: Path) -> None:
 
 def test_shipped_mosquitto_conf_is_accepted_by_mosquitto(tmp_path: Path) -> None:
     port = free_port()
-    text = (REPO / "gateway" / "mosquitto.conf").read_text()
+    text = (REPO / "gateway" / "ops" / "mosquitto.conf").read_text()
     assert "\nlistener 1883\n" in text and "max_queued_messages 200000" in text
     d = tmp_path / "mq"
     d.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import Batch, BufferFull, DurableBuffer
+from gateway.buffer.core import Batch, BufferFull, DurableBuffer
 from protocols import Accepted, Point, Rejection, encode_lines, parse_line
 
 MB = 1024 * 1024

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
+from gateway.buffer.core import DurableBuffer
 from protocols import Accepted
 from tests.servers import wait_for
 
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from gateway.buffer import DurableBuffer
+    from gateway.buffer.core import DurableBuffer
     from protocols import Accepted, Point
     buf = DurableBuffer(Path(sys.argv[1]), 64 * 1024 * 1024)
     for s in range(0, 1000, 100):

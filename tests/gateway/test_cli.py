@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
+from gateway.buffer.core import DurableBuffer
 from gateway.cli import main
 from protocols import Rejection
 from tests.gateway.helpers import write_config

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline
+from gateway.ingest.pipeline import Pipeline
+from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import PREFIX, SITE, FakeBuffer, FakeSink, msg
 
 

@@ -21,17 +21,17 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from starlette.testclient import TestClient
 
 from devices.inventory import Device, Inventory
-from gateway.app import BUFFER_FILE, load_accounting
-from gateway.buffer import DurableBuffer
-from gateway.config import Config, parse_config
+from gateway.accounting.delivery import Accounting, Event, hour_of
+from gateway.accounting.lastseen import LastSeen, Sighting, lastseen_path
+from gateway.accounting.read import read_gaps, read_hours
+from gateway.app import load_accounting
+from gateway.buffer.core import DurableBuffer
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
 from gateway.console.queries import SQLiteReader, open_reader
-from gateway.delivery import Accounting, Event, hour_of
-from gateway.delivery_read import read_gaps, read_hours
-from gateway.lastseen import LastSeen, Sighting, lastseen_path
 from gateway.stores.sqlite import SCHEMA
 from protocols import Accepted, Rejection
+from protocols.config import BUFFER_FILE, Config, parse_config
 
 SITE = "bdnc-lab"
 EVIL = '<script>alert("x")</script>'

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import StoreSection, parse_config
 from gateway.console.influx import FluxReader, InfluxQLReader, VictoriaReader
 from gateway.console.queries import SQLiteReader, StoreReader, StoreUnavailable, open_reader
 from gateway.stores import make_store
+from protocols.config import StoreSection, parse_config
 from protocols.quantities import Registry, site_quantity
 from tests.servers import Influxd, VictoriaMetrics
 

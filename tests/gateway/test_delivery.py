@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import load_accounting
-from gateway.buffer import DurableBuffer
-from gateway.delivery import (
+from gateway.accounting.delivery import (
     Accounting,
     Event,
     capture,
     hour_of,
     readable_key,
 )
-from gateway.delivery_read import read_gaps, read_hours
+from gateway.accounting.read import read_gaps, read_hours
+from gateway.app import load_accounting
+from gateway.buffer.core import DurableBuffer
 from protocols import Accepted
 
 H = 1_764_064_800.0  # 2025-11-25T10:00:00Z, an hour start

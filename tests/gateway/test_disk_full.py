@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import BufferFull, DiskFull, DurableBuffer
-from gateway.buffer_txn import transaction
-from gateway.lastseen import LastSeen, Sighting
-from gateway.metrics import Metrics
-from gateway.pipeline import Pipeline
+from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.buffer.core import BufferFull, DiskFull, DurableBuffer
+from gateway.buffer.txn import transaction
+from gateway.ingest.pipeline import Pipeline
+from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import PREFIX, SITE, FakeSink, msg
 from tests.gateway.test_buffer import T0
 from tests.gateway.test_buffer import msg as accepted

@@ -1,5 +1,5 @@
 """``livinglab doctor`` against real servers: Mosquitto at its defaults (warns), the
-shipped gateway/mosquitto.conf (passes), a stopped store (fails, exit 1)."""
+shipped gateway/ops/mosquitto.conf (passes), a stopped store (fails, exit 1)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.cli import main
-from gateway.doctor import (
+from gateway.ops.doctor import (
     CHECKS,
     Finding,
     Host,
@@ -20,10 +20,10 @@ from gateway.doctor import (
     session_finding,
     space_finding,
 )
-from gateway.mosquitto_conf import read_conf
+from gateway.ops.mosquitto_conf import read_conf
 from tests.servers import Influxd, Mosquitto, free_port, running
 
-SHIPPED = Path(__file__).resolve().parents[2] / "gateway" / "mosquitto.conf"
+SHIPPED = Path(__file__).resolve().parents[2] / "gateway" / "ops" / "mosquitto.conf"
 MIB = 1024 * 1024
 
 
@@ -182,7 +182,7 @@ def test_certificate_expiry_is_checked(tmp_path: Path) -> None:
 
     from cryptography.hazmat.primitives import serialization
 
-    from gateway.doctor import check_certificates
+    from gateway.ops.doctor import check_certificates
     from provisioning import tls
 
     now = dt.datetime.now(dt.UTC)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
-from gateway.delivery_read import read_hours
+from gateway.accounting.read import read_hours
+from gateway.buffer.core import DurableBuffer
 from tests.gateway.helpers import (
     GatewayProc,
     Publisher,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
-from gateway.forwarder import Forwarder
-from gateway.metrics import Metrics
-from gateway.retry import Backoff
+from gateway.buffer.core import DurableBuffer
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.retry import Backoff
+from gateway.ops.metrics import Metrics
 from gateway.stores import StoreFatal, StoreRejected, StoreTransient
 from protocols import Accepted, Point, encode_lines
 
@@ -294,3 +294,24 @@ def test_any_set_of_bad_lines_is_isolated_exactly(tmp_path: Path, seed: int) -> 
         assert value(metrics, "livinglab_points_forwarded_total") == n - len(bad)
     finally:
         buf.close()
+
+
+def test_weighted_histogram_matches_one_by_one_observations() -> None:
+    """n equal observations in one call expose exactly what n observe() calls would."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from gateway.ops.metrics import LATENCY_BUCKETS, WeightedHistogram
+
+    ref_reg, our_reg = CollectorRegistry(), CollectorRegistry()
+    ref = Histogram("h", "x", buckets=LATENCY_BUCKETS, registry=ref_reg)
+    ours = WeightedHistogram("h", "x", LATENCY_BUCKETS, our_reg)
+    for amount, n in ((0.0, 3), (0.01, 2), (0.3, 7), (299.9, 1), (301.0, 4), (1.0, 1)):
+        for _ in range(n):
+            ref.observe(amount)
+        ours.observe(amount, n)
+
+    def samples(reg: CollectorRegistry) -> dict[tuple[str, str], float]:
+        return {(s.name, s.labels.get("le", "")): s.value
+                for fam in reg.collect() for s in fam.samples if not s.name.endswith("_created")}
+
+    assert samples(our_reg) == samples(ref_reg)

@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.buffer import DurableBuffer
-from gateway.metrics import Metrics
-from gateway.mqtt_source import Message
-from gateway.pipeline import Pipeline, decode
+from gateway.buffer.core import DurableBuffer
+from gateway.ingest.mqtt import Message
+from gateway.ingest.pipeline import Pipeline, decode
+from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import PREFIX, SITE, T0, FakeSink, telemetry, topic
 
 _seq = itertools.count()

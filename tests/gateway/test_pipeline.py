@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gateway.metrics import Metrics
-from gateway.pipeline import STATUS_BOOT, Pipeline, decode
+from gateway.ingest.pipeline import STATUS_BOOT, Pipeline, decode
+from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import PREFIX, SITE, FakeBuffer, FakeSink, msg, run_async, topic
 
 REJ = f"{PREFIX}/{SITE}/_gateway/gw-test/rejected"

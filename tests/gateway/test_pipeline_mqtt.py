@@ -9,8 +9,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config import parse_config
-from gateway.mqtt_source import BrokerUnreachable, Message, MqttSource
+from gateway.ingest.mqtt import BrokerUnreachable, Message, MqttSource
+from protocols.config import parse_config
 from tests.gateway.helpers import PREFIX, SITE, run_async, telemetry, topic
 from tests.servers import Mosquitto, free_port
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.retry import Backoff
+from gateway.forward.retry import Backoff
 
 
 def test_ceiling_doubles_then_caps() -> None:

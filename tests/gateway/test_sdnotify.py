@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sdnotify import Notifier, describe
+from gateway.ops.sdnotify import Notifier, describe
 from tests.gateway.helpers import GatewayProc, Publisher, write_config
 from tests.servers import Mosquitto, free_port, wait_for
 

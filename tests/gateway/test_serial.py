@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.metrics import Metrics
-from gateway.mqtt_source import Message
-from gateway.pipeline import Pipeline
-from gateway.serial_source import SerialSource, parse_serial_line
+from gateway.ingest.mqtt import Message
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.serial import SerialSource, parse_serial_line
+from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import (
     PREFIX,
     SITE,

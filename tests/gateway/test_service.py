@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import load_config
-from gateway.service import UNIT_NAME, unit_text
+from gateway.ops.service import UNIT_NAME, unit_text
+from protocols.config import load_config
 
 ANALYZE = shutil.which("systemd-analyze")
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import StoreSection
 from gateway.stores import StoreFatal, StoreRejected, StoreTransient, make_store
 from gateway.stores.base import classify_status, parse_retry_after
 from gateway.stores.sqlite import SQLiteStore
+from protocols.config import StoreSection
 
 LINES = (b"air,device=air-1,sensor=scd41,site=lab co2=612,humidity=48.2 1795351934120\n"
          b"device,device=air-1,site=lab online=1,rssi=-61 1795351934000")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.buffer import DurableBuffer
-from gateway.config import StoreSection
-from gateway.forwarder import Forwarder
-from gateway.metrics import Metrics
-from gateway.retry import Backoff
+from gateway.buffer.core import DurableBuffer
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.retry import Backoff
+from gateway.ops.metrics import Metrics
 from gateway.stores import Store, make_store
 from gateway.stores.influxdb2_reader import VictoriaMetricsReader
 from protocols import Accepted, Point, validate_status
+from protocols.config import StoreSection
 from tests.gateway.test_forwarder import run_until, value
 from tests.servers import Influxd, VictoriaMetrics
 

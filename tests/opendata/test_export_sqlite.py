@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from devices.inventory import Inventory
-from gateway.config import Config, parse_config
 from gateway.opendata import ExportError, export
 from gateway.opendata.timespec import parse_time
+from protocols.config import Config, parse_config
 from protocols.lineprotocol import make_point
 
 from .helpers import SITE, T0_MS, known_points, read_csv, read_parquet, same, write

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.delivery import Gap, HourRow
+from gateway.accounting.delivery import Gap, HourRow
 from gateway.opendata.report import daily_capture, format_capture, format_delivery, format_gaps
 from gateway.stores import Reading
 

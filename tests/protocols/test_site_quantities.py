@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gateway.config import ConfigError, parse_config
 from protocols import BUILTIN, QuantityError, Registry, site_quantity, validate_telemetry
+from protocols.config import ConfigError, parse_config
 from protocols.reference import render_quantities
 from protocols.schema import load_schema, site_telemetry_schema
 

@@ -12,7 +12,7 @@ import pytest
 
 from devices.inventory import Device, Inventory
 from gateway.cli import main
-from gateway.config import load_config
+from protocols.config import load_config
 from provisioning import credentials
 from provisioning.mosquitto import acl_text, pbkdf2_hash
 from provisioning.settings import Settings, settings_from_config

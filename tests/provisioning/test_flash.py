@@ -65,7 +65,7 @@ def test_flash_writes_files_then_second_flash_copies_nothing(
 def test_changed_file_is_the_only_one_copied(tmp_path: Path, unix_board: PtyBoard) -> None:
     """Only files whose hash differs on the board are written."""
     from devices import catalogue
-    from gateway.config import load_config
+    from protocols.config import load_config
     from provisioning.flash import FlashRequest, flash
     from provisioning.settings import settings_from_config
 

@@ -8,7 +8,7 @@ import pytest
 
 from devices import catalogue
 from gateway.cli import main
-from gateway.config import load_config
+from protocols.config import load_config
 from provisioning.credentials import Credential
 from provisioning.flash import device_config
 from provisioning.sensorspec import parse_sensor

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from devices.fleet_plan import BrokerTarget, DeviceSpec, broker_target, device_config
 from gateway.cli import main
-from gateway.config import load_config, parse_config
+from protocols.config import load_config, parse_config
 from provisioning import tls
 from provisioning.credentials import Credential
 from provisioning.flash import device_config as flash_config

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import StoreSection
 from gateway.stores import StoreTransient, make_store
+from protocols.config import StoreSection
 from provisioning import tls
 from tests.servers import Influxd, VictoriaMetrics, running
 from tests.tls.conftest import server_cert

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import serial
 
-from .mqtt_source import Message
+from gateway.ingest.mqtt import Message
 
 log = logging.getLogger("livinglab.gateway.serial")
 

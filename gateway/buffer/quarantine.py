@@ -10,9 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from gateway.buffer.schema import QuarantineItem
 from protocols import Rejection
-
-from .buffer_schema import QuarantineItem
 
 __all__ = ["insert", "newest"]
 

@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from .buffer_schema import BufferFull
+from gateway.buffer.schema import BufferFull
+from protocols import MessageKey
 
 __all__ = ["DiskFull", "Key", "PutHook", "disk_room", "is_disk_full", "reclaim_wal", "transaction",
            "wal_pages"]
@@ -101,7 +102,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-Key = tuple[str, int, int]
+Key = MessageKey
 
 
 class PutHook(Protocol):

@@ -2,8 +2,10 @@
 
 A small SQLite file under ``data_dir`` (``lastseen.sqlite``), separate from the
 durable buffer so that reading it (``livinglab devices``) never contends with
-the ingest transaction. Updated once per committed batch, after the acks: it is
-a convenience view, not part of the delivery guarantee.
+the ingest transaction. Each committed batch notes its sightings in memory (in
+the same worker-thread hop as the commit; a failure is raised only after the
+batch's acks), and the table is written every few seconds: it is a convenience
+view, not part of the delivery guarantee.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .buffer_txn import is_disk_full
+from gateway.buffer.txn import is_disk_full
+from protocols.config import LASTSEEN_FILE
 
 log = logging.getLogger("livinglab.gateway.lastseen")
 
-FILE_NAME = "lastseen.sqlite"
+FILE_NAME = LASTSEEN_FILE
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (

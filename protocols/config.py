@@ -1,7 +1,14 @@
 """Config: TOML file plus ``LIVINGLAB_<SECTION>__<KEY>`` environment overrides.
 
-Parsed once at the edge into frozen pydantic models; defaults live here and only
-here. Unknown keys are errors (a typo must not silently fall back to a default).
+The config is a public interface like the wire contract (interfaces.md), read by
+every package and owned by none, so it lives in ``protocols``. Parsed once at the
+edge into frozen, typed pydantic models, one per section; every default is a field
+default here, except the two that depend on where the file is (``data_dir`` next
+to the file, the SQLite store inside ``data_dir``), which :func:`parse_config`
+fills in. Unknown keys are errors (a typo must not silently fall back to a
+default). Environment overrides win over the file; they are one small function
+(:func:`_env_overrides`) rather than pydantic-settings, which would not resolve
+paths against the file or give the one-line errors the CLI prints.
 """
 
 from __future__ import annotations
@@ -22,15 +29,21 @@ from pydantic import (
     model_validator,
 )
 
-from protocols.quantities import QuantityError, Registry, site_quantity
-
 from .errors import ConfigError
+from .quantities import QuantityError, Registry, site_quantity
 
 ENV_PREFIX = "LIVINGLAB_"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
 DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
 MQTT_TLS_PORT = 8883
+# The files several processes share under [gateway] data_dir (the gateway writes them;
+# the console, reports and `devices` read them): named once, here.
+BUFFER_FILE = "buffer.sqlite"
+LASTSEEN_FILE = "lastseen.sqlite"
+INVENTORY_FILE = "inventory.sqlite"
+#: the kinds of simulated device (devices/fleet_plan.py)
+DeviceKind = Literal["air", "light", "flow"]
 
 
 class _Section(BaseModel):
@@ -229,6 +242,74 @@ class AlertsSection(_Section):
     threshold: tuple[ThresholdSection, ...] = ()
 
 
+class FleetSection(_Section):
+    """``[fleet]``: the simulated fleet (``livinglab fleet``, the demo; devices/fleet_plan.py)."""
+
+    # Default sampling period when --interval is not given.
+    interval_s: int = Field(default=30, ge=1, le=86400)
+    # MicroPython heap per device (`micropython -X heapsize=`): a Pi runs 20+ devices,
+    # and the real boards have ~150 KB free, so the simulation should not get more.
+    heapsize: str = Field(default="256k", pattern=r"^[0-9]+[kKmM]?$")
+    # Where the per-device flash dirs go; empty means <gateway.data_dir>/fleet.
+    run_dir: str = ""
+    # Simulated environment the firmware's fake sensors follow.
+    profile: str = "office"
+    # Base of the per-device simulation seeds (device i gets seed + i).
+    seed: int = Field(default=1, ge=0)
+    # Restart a device whose process exits, with exponential backoff up to this bound.
+    restart: bool = True
+    max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+    # Catalogue sensors added to every device of a kind, e.g. {air = ["sht4x"]}: how a
+    # new sensor (docs/new-sensor.md) joins the simulated fleet.
+    extra_sensors: dict[DeviceKind, tuple[str, ...]] = Field(default_factory=dict)
+    # Firmware updates (docs/ota.md): where `fleet update` serves the packs (default:
+    # the host devices reach the broker at; port 0 = any free one), and how long a
+    # simulated device runs a new version before confirming it.
+    ota_http_host: str = ""
+    ota_http_port: int = Field(default=0, ge=0, le=65535)
+    ota_confirm_after_s: int = Field(default=60, ge=1, le=86400)
+
+
+class WifiSection(_Section):
+    """``[wifi]``: the network `device flash` writes into each board's device.json."""
+
+    ssid: str = ""
+    password: str = ""
+
+
+class DeviceDefaults(_Section):
+    """``[provisioning.devices.ID]``: per-device defaults for `device flash`."""
+
+    sensors: tuple[str, ...] = ()
+    location: str = ""
+    interval_s: int | None = Field(default=None, ge=1, le=86400)
+    calibration: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProvisioningSection(_Section):
+    """``[provisioning]``: `device flash`, `broker sync` (provisioning/settings.py)."""
+
+    interval_s: int = Field(default=30, ge=1, le=86400)
+    keepalive: int = Field(default=60, ge=5, le=3600)
+    device_mqtt_host: str = ""
+    device_mqtt_port: int = Field(default=0, ge=0, le=65535)
+    # Generated Mosquitto files; relative paths are under [gateway] data_dir.
+    password_file: Path = Path("broker/passwd")
+    acl_file: Path = Path("broker/acl")
+    secrets_dir: Path = Path("broker/secrets")
+    mosquitto_pid_file: Path | None = None
+    # The Mosquitto config snippet `broker sync` writes (password/ACL files and, once
+    # `broker certs` has run, the TLS listener on tls_port); include it from conf.d.
+    mosquitto_snippet: Path = Path("broker/mosquitto.conf")
+    tls_port: int = Field(default=8883, ge=1, le=65535)
+    # "auto": the mosquitto_passwd binary when on PATH, else built-in PBKDF2;
+    # "binary" or "python" to force one.
+    hasher: str = Field(default="auto", pattern=r"^(auto|binary|python)$")
+    wait_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    baudrate: int = Field(default=115200, ge=300)
+    devices: dict[str, DeviceDefaults] = Field(default_factory=dict)
+
+
 class Config(_Section):
     # Required by every command that serves one site (gateway, device, fleet, broker,
     # doctor, devices, the gateway-scope console); `load_config(..., need_site=False)`
@@ -241,11 +322,9 @@ class Config(_Section):
     export: ExportSection = ExportSection()
     sensorthings: SensorThingsSection = SensorThingsSection()
     alerts: AlertsSection = AlertsSection()
-    # Sections owned by other packages (fleet, provisioning) are kept as plain
-    # tables here and parsed by their owners, so the gateway never rejects them.
-    fleet: dict[str, Any] = Field(default_factory=dict)
-    provisioning: dict[str, Any] = Field(default_factory=dict)
-    wifi: dict[str, Any] = Field(default_factory=dict)
+    fleet: FleetSection = FleetSection()
+    provisioning: ProvisioningSection = ProvisioningSection()
+    wifi: WifiSection = WifiSection()
     quantities: dict[str, QuantitySection] = Field(default_factory=dict)
 
     @property
@@ -254,6 +333,19 @@ class Config(_Section):
         :func:`parse_config`, so this does not raise for a loaded config)."""
         return Registry(site_quantity(name, q.unit, q.domain, q.min, q.max)
                         for name, q in self.quantities.items())
+
+    @property
+    def buffer_file(self) -> Path:
+        """The durable buffer (readings, dedup record, quarantine, delivery accounting)."""
+        return self.gateway.data_dir / BUFFER_FILE
+
+    @property
+    def lastseen_file(self) -> Path:
+        return self.gateway.data_dir / LASTSEEN_FILE
+
+    @property
+    def inventory_file(self) -> Path:
+        return self.gateway.data_dir / INVENTORY_FILE
 
     @property
     def alerts_state_file(self) -> Path:

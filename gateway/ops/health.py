@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .errors import GatewayError
+from gateway.errors import GatewayError
 
 log = logging.getLogger("livinglab.gateway.health")
 

@@ -35,17 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.accounting.delivery import Accounting, Event, readable_key
+from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.buffer.core import BufferFull, DiskFull, PutHook
+from gateway.ingest.mqtt import Message
+from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
-from protocols.validate import Accepted, Rejection, validate_telemetry
+from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
-
-from .buffer import BufferFull, DiskFull, PutHook
-from .delivery import Accounting, Event, readable_key
-from .lastseen import LastSeen, Sighting
-from .metrics import Metrics
-from .mqtt_source import Message
 
 log = logging.getLogger("livinglab.gateway.pipeline")
 
@@ -106,7 +105,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
 
     ``account``: also list the delivery :class:`~gateway.delivery.Event`s."""
     out = Decoded()
-    seen_keys: set[tuple[str, int, int]] = set()
+    seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
         try:
@@ -272,7 +271,7 @@ class Pipeline:
         self._count(batch, decoded, result)
         self._wake()
         if lastseen_error is not None:
-            raise lastseen_error  # after the acks, as when it had its own step
+            raise lastseen_error  # only now: the committed batch is acked first
         return True
 
     def _commit_sync(self, decoded: Decoded, received_at: float

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from .delivery import Gap, HourRow, hour_of
+from gateway.accounting.delivery import Gap, HourRow, hour_of
 
 __all__ = ["read_gaps", "read_hours"]
 

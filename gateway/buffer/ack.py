@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .buffer_schema import _BASE, _SHIFT, Batch, _line_id
+from gateway.buffer.schema import _BASE, _SHIFT, Batch, _line_id
 
 __all__ = ["ack_legacy", "ack_rows"]
 

@@ -26,11 +26,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from protocols import Accepted, ProtocolError, Rejection, encode_lines
-
-from . import quarantine
-from .buffer_ack import ack_legacy, ack_rows
-from .buffer_schema import (
+from gateway.buffer import quarantine
+from gateway.buffer.ack import ack_legacy, ack_rows
+from gateway.buffer.schema import (
     _BASE,
     _SCHEMA,
     _SHIFT,
@@ -41,7 +39,8 @@ from .buffer_schema import (
     QuarantineItem,
     _line_id,
 )
-from .buffer_txn import (
+from gateway.buffer.seen import existing_keys, insert_many, prune_seen
+from gateway.buffer.txn import (
     DiskFull,
     Key,
     PutHook,
@@ -51,8 +50,8 @@ from .buffer_txn import (
     transaction,
     wal_pages,
 )
-from .errors import GatewayError
-from .seen import existing_keys, insert_many, prune_seen
+from gateway.errors import GatewayError
+from protocols import Accepted, MessageKey, ProtocolError, Rejection, encode_lines
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutHook",
            "PutResult", "QuarantineItem"]
@@ -195,7 +194,7 @@ class DurableBuffer:
             self._quarantined = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
 
-    def _insert(self, keys: list[tuple[str, int, int]],
+    def _insert(self, keys: list[MessageKey],
                 encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
                 rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
                 ) -> tuple[int, int, int, int, int, int, bool]:

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from .doctor import CHECKS, Host
+    from gateway.ops.doctor import CHECKS, Host
 
     host = Host.load(Path(args.config),
                      Path(args.mosquitto_conf) if args.mosquitto_conf else None,

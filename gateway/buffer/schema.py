@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import GatewayError
+from gateway.errors import GatewayError
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "PutResult", "QuarantineItem"]
 

@@ -22,10 +22,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .config import Config, MqttSection
-from .errors import GatewayError
-from .stores import make_store
-from .stores.base import StoreError
+from gateway.errors import GatewayError
+from gateway.stores import make_store
+from gateway.stores.base import StoreError
+from protocols.config import Config, MqttSection
 
 __all__ = ["PROBE_MEASUREMENT", "Connack", "ProbeError", "clock_synchronised", "mqtt_connect",
            "broker_login", "session_kept", "store_probe"]

@@ -7,7 +7,49 @@ tests can run several in one process.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import bisect
+import threading
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class WeightedHistogram(Collector):
+    """A histogram that takes ``n`` equal observations in one call.
+
+    A committed batch shares one receive time, so the forwarder observes thousands
+    of equal latencies at once; prometheus-client's Histogram has only a one-by-one
+    ``observe`` (~3 us each). A custom collector is the client's public extension
+    point, so this owns its counts instead of reaching into Histogram's private fields.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = tuple(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, amount: float, n: int = 1) -> None:
+        i = bisect.bisect_left(self._bounds, amount)
+        with self._lock:
+            self._counts[i] += n
+            self._sum += amount * n
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, acc = [], 0
+        for bound, c in zip((*(str(b) for b in self._bounds), "+Inf"), counts, strict=True):
+            acc += c
+            cumulative.append((bound, acc))
+        yield HistogramMetricFamily(self._name, self._doc, buckets=cumulative, sum_value=total)
 
 
 class Metrics:
@@ -38,10 +80,9 @@ class Metrics:
         self.buffer_oldest_age = Gauge("livinglab_buffer_oldest_age_seconds",
                                        "Age of the oldest point waiting in the buffer", registry=r)
         self.buffer_bytes = Gauge("livinglab_buffer_bytes", "Size of the buffer file", registry=r)
-        self.latency = Histogram("livinglab_receive_to_store_seconds",
-                                 "Time from gateway receive to store acknowledgement",
-                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                          60, 300), registry=r)
+        self.latency = WeightedHistogram("livinglab_receive_to_store_seconds",
+                                         "Time from gateway receive to store acknowledgement",
+                                         LATENCY_BUCKETS, r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

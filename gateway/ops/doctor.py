@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import Config, load_config
-from .errors import GatewayError
-from .mosquitto_conf import SYSTEM_CONF, MosquittoConf, read_conf
+from gateway.errors import ConfigError
+from gateway.ops.mosquitto_conf import SYSTEM_CONF, MosquittoConf, read_conf
+from protocols.config import Config, load_config
 
 __all__ = ["CHECKS", "Finding", "Host", "run_checks"]
 
@@ -66,7 +66,7 @@ class Host:
         host = cls(config_path, mosquitto_conf, timeout_s)
         try:
             host.cfg = load_config(config_path)
-        except GatewayError as exc:
+        except ConfigError as exc:
             host.config_error = str(exc)
         return host
 
@@ -137,7 +137,7 @@ def check_disk_space(host: Host) -> Finding | None:
 def check_broker(host: Host) -> Finding | None:
     if host.cfg is None:
         return None
-    from .doctor_probes import ProbeError, broker_login
+    from gateway.ops.doctor_probes import ProbeError, broker_login
 
     m = host.cfg.mqtt
     login = f"user {m.username}" if m.username else "anonymous"
@@ -168,7 +168,7 @@ def session_finding(present: bool, granted: int | None, wanted: int) -> Finding:
 def check_session(host: Host) -> Finding | None:
     if host.cfg is None or not host.facts.get("broker"):
         return None
-    from .doctor_probes import ProbeError, session_kept
+    from gateway.ops.doctor_probes import ProbeError, session_kept
 
     try:
         ack = session_kept(host.cfg, host.timeout_s)
@@ -218,7 +218,7 @@ def check_mosquitto_persistence(host: Host) -> Finding | None:
     if not conf.flag("persistence"):
         return Finding("warn", f"mosquitto persistence is off {where}: a broker restart loses "
                                "every message queued for the gateway",
-                       "install gateway/mosquitto.conf as /etc/mosquitto/conf.d/livinglab.conf")
+                       "install gateway/ops/mosquitto.conf as /etc/mosquitto/conf.d/livinglab.conf")
     return Finding("ok", f"mosquitto persistence is on {where}")
 
 
@@ -247,7 +247,7 @@ def check_mosquitto_queue(host: Host) -> Finding | None:
         return Finding("warn", f"mosquitto max_queued_messages is {conf.get('max_queued_messages')}"
                                f" {where}: while the gateway is away the broker drops the rest",
                        "set max_queued_messages 200000 and max_queued_bytes as "
-                       "gateway/mosquitto.conf does")
+                       "gateway/ops/mosquitto.conf does")
     return Finding("ok", f"mosquitto queues {'unlimited' if n == 0 else n} messages per "
                          f"session {where}")
 
@@ -257,7 +257,7 @@ def check_mosquitto_queue(host: Host) -> Finding | None:
 def check_store(host: Host) -> Finding | None:
     if host.cfg is None:
         return None
-    from .doctor_probes import ProbeError, store_probe
+    from gateway.ops.doctor_probes import ProbeError, store_probe
 
     s = host.cfg.store
     target = str(s.path) if s.kind == "sqlite" else s.url
@@ -270,7 +270,7 @@ def check_store(host: Host) -> Finding | None:
 
 
 def check_clock(host: Host) -> Finding:
-    from .doctor_probes import ProbeError, clock_synchronised
+    from gateway.ops.doctor_probes import ProbeError, clock_synchronised
 
     try:
         synced, maxerror = clock_synchronised()
@@ -292,7 +292,7 @@ def check_certificates(host: Host) -> Finding | None:
     ``livinglab broker certs`` made here (a device refuses the broker once it expires)."""
     if host.cfg is None:
         return None
-    from .certcheck import cert_expiry_check
+    from gateway.ops.certcheck import cert_expiry_check
 
     paths: list[Path] = []
     if host.cfg.mqtt_ca_file is not None:

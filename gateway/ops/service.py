@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import GatewayError
+from gateway.errors import GatewayError
+from protocols.config import Config
 
 __all__ = ["DEFAULT_USER", "UNIT_NAME", "WATCHDOG_S", "ServiceError", "gateway_command",
            "install", "problems", "unit_text", "writable_paths"]

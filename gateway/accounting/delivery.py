@@ -25,14 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from protocols import Point
+from protocols import MessageKey, Point
 from protocols.lineprotocol import make_point
 
 __all__ = ["SCHEMA", "Accounting", "ClearDirty", "Event", "Gap", "HourRow", "capture",
            "create_tables", "hour_of", "readable_key"]
 
 Kind = Literal["accepted", "duplicate", "rejected", "offline"]
-Key = tuple[str, int, int]
+Key = MessageKey
 HOUR_S = 3600
 KEEP_HOURS_S = 48 * HOUR_S  # hours kept in memory; older ones are read on demand
 LOST = ("unknown", "offline")  # gap causes that count as missing

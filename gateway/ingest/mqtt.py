@@ -7,7 +7,11 @@ only after the durable buffer has committed the message.
 
 Why the external-loop hooks: paho's socket is registered with the event loop
 (``add_reader``/``add_writer``), so ``on_message`` runs on the loop thread and
-only appends to the pipeline's pending list; no locks, no second thread.
+only appends to the pipeline's pending list; no locks, no second thread. The one
+exception is ``connect``: paho resolves the host, opens the socket and (with TLS)
+does the whole handshake inside it, blocking, so it runs in a worker thread and
+the socket callbacks it fires are handed to the loop (``_on_loop``). A silent or
+slow peer then stalls neither the watchdog nor ``/healthz``.
 
 Acks belong to a connection. Every successful connect bumps ``generation``; a
 message remembers the generation it arrived on, and an ack for an older one is
@@ -31,8 +35,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .config import Config
-from .errors import GatewayError
+from gateway.errors import GatewayError
+from protocols.config import Config
 
 log = logging.getLogger("livinglab.gateway.mqtt")
 
@@ -125,6 +129,7 @@ class MqttSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._misc: asyncio.Task[None] | None = None
         self._connack: asyncio.Future[bool] | None = None
+        self._published: dict[int, asyncio.Future[bool]] = {}
         self._lost = asyncio.Event()
         self._closing = False
         v5 = self._m.protocol == "5"
@@ -151,6 +156,7 @@ class MqttSource:
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_register_write
         c.on_socket_unregister_write = self._on_unregister_write
+        c.on_publish = self._on_publish
 
     # -- public -----------------------------------------------------------------
 
@@ -212,14 +218,22 @@ class MqttSource:
         return self._client.publish(topic, payload, qos=qos, retain=retain)
 
     async def publish_wait(self, topic: str, payload: bytes, timeout_s: float) -> bool:
-        """QoS 1 publish and wait (bounded) for the broker's PUBACK."""
+        """QoS 1 publish and wait (bounded) for the broker's PUBACK, as an event
+        (``on_publish`` resolves a future per message id), not by polling."""
+        assert self._loop is not None
+        done: asyncio.Future[bool] = self._loop.create_future()
         info = self.publish(topic, payload, qos=1, retain=True)
         if info is None:
             return False
-        end = time.monotonic() + timeout_s
-        while not info.is_published() and time.monotonic() < end and self.connected:
-            await asyncio.sleep(0.02)
-        return info.is_published()
+        if info.is_published():
+            return True
+        self._published[info.mid] = done
+        try:
+            return await asyncio.wait_for(done, timeout_s)
+        except TimeoutError:
+            return info.is_published()
+        finally:
+            self._published.pop(info.mid, None)
 
     async def close(self) -> None:
         """Clean DISCONNECT (the broker keeps the session and unacked messages)."""
@@ -237,7 +251,7 @@ class MqttSource:
         """One attempt; returns None on success or a short reason."""
         host, port = self._m.host, self._m.port
         try:
-            # Probe without blocking the loop; paho's own connect is then quick.
+            # A cheap reachability probe first, so a broker that is down costs no thread.
             _, w = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
             w.close()
         except (OSError, TimeoutError) as exc:
@@ -251,11 +265,17 @@ class MqttSource:
             props.SessionExpiryInterval = self._m.session_expiry_s
             props.ReceiveMaximum = self._m.receive_maximum
         try:
+            # paho's connect blocks (DNS, TCP, the TLS handshake): a worker thread, so
+            # the loop keeps pinging the watchdog and answering /healthz meanwhile
             if self._m.protocol == "5":
-                self._client.connect(host, port, self._m.keepalive, clean_start=False,
-                                     properties=props)
+                await asyncio.wait_for(asyncio.to_thread(
+                    self._client.connect, host, port, self._m.keepalive, clean_start=False,
+                    properties=props), 15)
             else:
-                self._client.connect(host, port, self._m.keepalive)
+                await asyncio.wait_for(asyncio.to_thread(
+                    self._client.connect, host, port, self._m.keepalive), 15)
+        except TimeoutError:
+            return "no answer to CONNECT within 15 s"
         except ssl.SSLError as exc:
             return tls_reason(exc)
         except (OSError, ValueError) as exc:
@@ -305,26 +325,53 @@ class MqttSource:
                               received_at=time.time(), qos=msg.qos, mid=msg.mid,
                               generation=self.generation, retain=bool(msg.retain)))
 
-    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, rc: Any,
+                    props: Any = None) -> None:
+        fut = self._published.get(mid)
+        if fut is not None and not fut.done():
+            fut.set_result(True)
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop thread: now when called there, else handed over (paho
+        fires socket callbacks from inside ``connect``, which runs in a worker thread)."""
         assert self._loop is not None
-        self._loop.add_reader(sock, client.loop_read)
-        self._stop_misc()
-        self._misc = self._loop.create_task(self._misc_loop())
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            fn()
+        else:
+            self._loop.call_soon_threadsafe(fn)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        def register() -> None:
+            assert self._loop is not None
+            self._loop.add_reader(sock, client.loop_read)
+            self._stop_misc()
+            self._misc = self._loop.create_task(self._misc_loop())
+        self._on_loop(register)
 
     def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.remove_reader(sock)
-        self._loop.remove_writer(sock)
-        self._stop_misc()
-        self._mark_down()
+        def unregister() -> None:
+            assert self._loop is not None
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+            self._stop_misc()
+            self._mark_down()
+        self._on_loop(unregister)
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.add_writer(sock, client.loop_write)
+        def register() -> None:
+            assert self._loop is not None
+            self._loop.add_writer(sock, client.loop_write)
+        self._on_loop(register)
 
     def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        assert self._loop is not None
-        self._loop.remove_writer(sock)
+        def unregister() -> None:
+            assert self._loop is not None
+            self._loop.remove_writer(sock)
+        self._on_loop(unregister)
 
     async def _misc_loop(self) -> None:
         """Keepalive pings and timeouts: paho needs ``loop_misc`` about once a second."""

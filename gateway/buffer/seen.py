@@ -23,9 +23,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from protocols import MessageKey
+
 __all__ = ["existing_keys", "insert_many", "prune_seen"]
 
-Key = tuple[str, int, int]
+Key = MessageKey
 
 _VARIABLES = 900  # bound parameters per statement (SQLite's limit is 32766 since 3.32)
 _KEYS_PER_QUERY = _VARIABLES // 3  # (device, boot, seq) row values per dedup query

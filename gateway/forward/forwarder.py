@@ -33,14 +33,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from prometheus_client import Histogram
-
+from gateway.buffer.core import Batch, DiskFull, DurableBuffer
+from gateway.forward.retry import Backoff
+from gateway.ops.metrics import Metrics
+from gateway.stores import Store, StoreFatal, StoreRejected, StoreTransient
 from protocols import Rejection
-
-from .buffer import Batch, DiskFull, DurableBuffer
-from .metrics import Metrics
-from .retry import Backoff
-from .stores import Store, StoreFatal, StoreRejected, StoreTransient
 
 __all__ = ["Forwarder"]
 
@@ -173,7 +170,7 @@ class Forwarder:
         # one observation per line, but one call per run of equal receive times (a whole
         # committed batch shares one): observe() costs ~3 us, too much per point
         for t, same in itertools.groupby(batch.received_at):
-            _observe_many(self._metrics.latency, max(0.0, now - t), len(list(same)))
+            self._metrics.latency.observe(max(0.0, now - t), sum(1 for _ in same))
         self._metrics.buffer_depth.set(self._buffer.depth)
         return "ok"
 
@@ -274,28 +271,6 @@ async def _until_stopped(aw: Awaitable[None], stop: asyncio.Event) -> bool:
         return True
     work.cancel()
     return False
-
-
-def _observe_many(hist: Histogram, amount: float, n: int) -> None:
-    """``hist.observe(amount)`` ``n`` times, in one step where the client allows it.
-
-    prometheus-client has no weighted observe; this does what ``observe`` does (sum,
-    then the first bucket the amount fits) with ``n``, and falls back to ``n`` calls
-    should a future client lay its histogram out differently.
-    """
-    bounds = getattr(hist, "_upper_bounds", None)
-    buckets = getattr(hist, "_buckets", None)
-    total = getattr(hist, "_sum", None)
-    if n == 1 or bounds is None or buckets is None or total is None \
-            or len(bounds) != len(buckets):
-        for _ in range(n):
-            hist.observe(amount)
-        return
-    total.inc(amount * n)
-    for bound, bucket in zip(bounds, buckets, strict=True):
-        if amount <= bound:
-            bucket.inc(n)
-            break
 
 
 def _rejection(line: bytes, exc: StoreRejected) -> Rejection:

@@ -1,0 +1,1 @@
+"""What was and was not delivered: delivery counts per device and hour, and last-seen."""
