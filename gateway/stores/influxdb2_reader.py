@@ -335,10 +335,13 @@ class VictoriaMetricsReader:
     @staticmethod
     def _series(obj: dict[str, Any], since_ms: int, until_ms: int, domains: Sequence[str],
                 out: list[Reading]) -> None:
-        """One exported series' samples in the window as readings (string fields never)."""
+        """One exported series' samples in the window as readings (string fields and the
+        ``{m}_info_v`` companions, which ``{m}_.+`` matches too, never)."""
         m = obj["metric"]
-        split = split_metric(str(m.get("__name__", "")), domains)
-        if split is None or split[1] in STRING_FIELDS.get(split[0], ()):
+        name = str(m.get("__name__", ""))
+        split = split_metric(name, domains)
+        if split is None or split[1] in STRING_FIELDS.get(split[0], ()) \
+                or name.endswith("_info_v"):
             return
         domain, quantity = split
         site, device, sensor = m.get("site", ""), m.get("device", ""), m.get("sensor", "")
