@@ -36,10 +36,11 @@ from starlette.staticfiles import StaticFiles
 from protocols.config import Config
 from protocols.ids import ID_RE
 
+from ..stores.centre import CentreReader
+from ..stores.reading import StoreUnreadable
 from .auth import COOKIE, TokenGate
 from .live import LiveStatus
 from .model import WINDOWS, Console
-from .queries import StoreReader, StoreUnavailable
 from .window import WindowError, parse_time, time_window
 
 __all__ = ["COOKIE", "TokenGate", "build_app"]
@@ -70,7 +71,7 @@ def _parse_time(raw: str | None, default: float) -> float:
     return parse_time(raw, default)
 
 
-def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
+def build_app(cfg: Config, reader: CentreReader, live: LiveStatus | None = None,
               run_live: bool = True, stopping: asyncio.Event | None = None) -> Any:
     """The ASGI app; ``run_live`` starts the MQTT status subscription with it; setting
     ``stopping`` ends the SSE streams (so a SIGTERM does not wait for open pages)."""
@@ -142,7 +143,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         try:
             doc = await console.readings(device, quantity, int(since * 1000),
                                          int(until * 1000), step * 1000)
-        except StoreUnavailable as exc:
+        except StoreUnreadable as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         doc["since"], doc["until"] = _iso(since), _iso(until)
         return JSONResponse(doc)
@@ -202,7 +203,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         finally:
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StoreUnavailable):
+                with contextlib.suppress(asyncio.CancelledError, StoreUnreadable):
                     await task
 
     routes = [
@@ -226,13 +227,15 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
     return _with_headers(handler)
 
 
-def _with_headers(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Security headers on every response: no framing, no sniffing, scripts only from us."""
+def _with_headers(app: Callable[..., Awaitable[None]],
+                  img_src: str = "") -> Callable[..., Awaitable[None]]:
+    """Security headers on every response: no framing, no sniffing, scripts only from us;
+    ``img_src`` one more image origin (the city map's tile server)."""
     extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
              (b"referrer-policy", b"no-referrer"),
              (b"content-security-policy",
               b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              b"img-src 'self' data:")]
+              b"img-src 'self' data:" + (b" " + img_src.encode() if img_src else b""))]
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         async def send_with(message: Any) -> None:

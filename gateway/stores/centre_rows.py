@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
+from protocols.ids import ID_RE
+
 from .centre import DeliveryRow, DevicePoint, GatewayPoint, RejectionRow, StationPoint
 from .reading import Reading
 
@@ -23,8 +25,8 @@ __all__ = ["ID", "RESERVED_DOMAINS", "STRING_FIELDS", "Sample", "check_ids", "de
            "reading_order", "rejection_row", "station_point"]
 
 #: the id pattern of the wire contract: checked before an id goes into query text
-ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+ID = ID_RE  # the one id check (protocols/ids.py: \Z, so no trailing newline gets in)
+_NAME = re.compile(r"^[a-z0-9_]{1,64}\Z")
 
 #: string fields per measurement (wire contract, third turn); a store that keeps no
 #: strings (VictoriaMetrics) may still answer a series of that name: never a number

@@ -283,11 +283,14 @@ class VictoriaMetricsReader:
         step = max(int(step_ms), 1)
         first = since_ms // step * step
         sel = (f'{{__name__="{domain}_{quantity}",site="{site}",device="{device}"}}')
-        # evaluated at t + step - 1 ms over [step]: the samples of [t, t + step)
+        # evaluated at t + step - 1 ms over [step]: the samples of [t, t + step); the
+        # last evaluation is that of the bucket holding until_ms - 1, so a window that
+        # ends mid-bucket (a chart up to now) keeps its newest, partial bucket
+        last = (until_ms - 1) // step * step
         data = self._json("/api/v1/query_range", {
             "query": f"avg_over_time({sel}[{step}ms])", "nocache": "1",
             "start": f"{(first + step - 1) / 1000:.3f}",
-            "end": f"{(until_ms - 1) / 1000:.3f}", "step": f"{step}ms"})
+            "end": f"{(last + step - 1) / 1000:.3f}", "step": f"{step}ms"})
         out = [SeriesPoint(str(r["metric"].get("sensor", "")), _ms(t) - step + 1, float(v))
                for r in data["result"] for t, v in r.get("values", [])]
         out.sort(key=lambda p: (p.sensor, p.time_ms))
@@ -332,10 +335,13 @@ class VictoriaMetricsReader:
     @staticmethod
     def _series(obj: dict[str, Any], since_ms: int, until_ms: int, domains: Sequence[str],
                 out: list[Reading]) -> None:
-        """One exported series' samples in the window as readings (string fields never)."""
+        """One exported series' samples in the window as readings (string fields and the
+        ``{m}_info_v`` companions, which ``{m}_.+`` matches too, never)."""
         m = obj["metric"]
-        split = split_metric(str(m.get("__name__", "")), domains)
-        if split is None or split[1] in STRING_FIELDS.get(split[0], ()):
+        name = str(m.get("__name__", ""))
+        split = split_metric(name, domains)
+        if split is None or split[1] in STRING_FIELDS.get(split[0], ()) \
+                or name.endswith("_info_v"):
             return
         domain, quantity = split
         site, device, sensor = m.get("site", ""), m.get("device", ""), m.get("sensor", "")

@@ -316,3 +316,19 @@ def test_flavour_is_probed_once_per_reader(store: Store) -> None:
                store.base)
     assert detect_flavour(cfg.store) == ("victoriametrics" if store.kind == "victoria"
                                          else "influxdb")
+
+
+def test_export_window_of_device_points_holds_numbers_only(store: Store) -> None:
+    """The exports' ``window`` over ``device`` (``--domain device``): the numeric fields,
+    never a string field nor the ``device_info`` companion, on every store kind."""
+    from gateway.stores import make_reader
+
+    r = make_reader(_cfg(store.store, store.base).store)
+    try:
+        t0 = store.city.t0
+        rows = r.window(t0, t0 + HOUR + 1, ["device"], [])
+    finally:
+        r.close()
+    assert {x.quantity for x in rows} == {"online", "rssi", "heap_free", "uptime",
+                                          "interval_s", "boot", "dropped", "sensor_errors"}
+    assert len(rows) == 6 + 4 + 1 + 3 + 2

@@ -28,7 +28,7 @@ from gateway.app import load_accounting
 from gateway.buffer.core import DurableBuffer
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
-from gateway.console.queries import SQLiteReader, open_reader
+from gateway.console.server import open_reader
 from gateway.stores.sqlite import SCHEMA
 from protocols import Accepted, Rejection
 from protocols.config import BUFFER_FILE, Config, parse_config
@@ -108,7 +108,7 @@ def cfg(tmp_path: Path) -> Config:
 @pytest.fixture
 def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), live, run_live=False)
+    app = build_app(cfg, open_reader(cfg), live, run_live=False)
     with TestClient(app) as c:
         c.live = live
         yield c
@@ -220,7 +220,7 @@ def test_retained_offline_flips_the_state(client: TestClient) -> None:
 
 def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
     cfg = _config(tmp_path, token="s3cret-long-enough")
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app) as c:
         r = c.get("/", headers={"accept": "text/html"})
         assert r.status_code == 401 and 'name="token"' in r.text
@@ -248,7 +248,7 @@ def test_no_data_dir_and_store_down(tmp_path: Path) -> None:
     with TestClient(app) as c:
         html = c.get("/").text
         assert 'data-banner="no-data-dir"' in html and "No devices yet" in html
-        assert 'data-banner="store-down"' in html and "not reachable" in html
+        assert 'data-banner="store-down"' in html and "unreachable" in html
         gw = c.get("/api/gateway").json()
         assert gw["store_reachable"] is False and gw["data_dir_exists"] is False
         assert not cfg.gateway.data_dir.exists()  # the console created nothing

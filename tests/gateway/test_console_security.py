@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
 from gateway.console import auth
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
-from gateway.console.queries import SQLiteReader
+from gateway.console.server import open_reader
 from protocols.config import Config, parse_config
 from protocols.errors import ConfigError
 from tests.gateway.test_console import SITE, _config, _fill
@@ -37,7 +37,7 @@ def cfg(tmp_path: Path) -> Config:
 @pytest.fixture
 def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), live, run_live=False)
+    app = build_app(cfg, open_reader(cfg), live, run_live=False)
     with TestClient(app) as c:
         c.live = live
         yield c
@@ -71,7 +71,7 @@ def _gated(tmp_path: Path, session_s: int = 600) -> Config:
 def test_token_form_posts_and_sets_a_session_that_expires(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _gated(tmp_path, session_s=600)
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app) as c:
         page = c.get("/devices/air-0001?window=1h", headers={"accept": "text/html"})
         assert page.status_code == 401
@@ -110,7 +110,7 @@ def test_token_form_posts_and_sets_a_session_that_expires(
 
 def test_session_cookie_is_secure_over_https(tmp_path: Path) -> None:
     cfg = _gated(tmp_path)
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app, base_url="https://testserver") as c:
         r = c.post("/_login", data={"token": TOKEN}, follow_redirects=False)
         assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
@@ -199,7 +199,7 @@ def test_nan_or_surrogate_kept_in_the_last_seen_file_does_not_500(cfg: Config) -
     seen.update([Sighting("air-0001", time.time(), "status", "online",
                           {"state": "online", "fw": "\ud800", "rssi": float("nan")})])
     seen.close()
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app) as c:
         assert c.get("/", headers={"accept": "text/html"}).status_code == 200
         assert c.get("/api/devices").status_code == 200
