@@ -21,7 +21,8 @@ from gateway.alerts.state import AlertState, load_state, save_state
 from gateway.stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from gateway.stores.reading import Reading
 from protocols.config import AlertsSection, ThresholdSection
-from tests.servers import Alertmanager, running, wait_for
+from tests.servers import running, wait_for
+from tests.servers_centre import Alertmanager
 
 from .fake_reader import FakeReader
 from .webhook import Hook, webhook

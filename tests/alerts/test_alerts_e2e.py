@@ -15,14 +15,8 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.state import AlertState
 from gateway.stores.readers import make_centre_reader
-from tests.servers import (
-    Alertmanager,
-    Influxd,
-    VictoriaMetrics,
-    free_port,
-    running,
-    wait_for,
-)
+from tests.servers import Influxd, VictoriaMetrics, free_port, running, wait_for
+from tests.servers_centre import Alertmanager
 
 from .scene import S, Scene, centre_config, load, now_ms
 from .webhook import Hook, webhook
