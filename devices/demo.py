@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.config import Config, load_config
+from protocols.quantities import RESERVED_DOMAINS
 
 from .embedded_broker import EmbeddedBroker
 from .fleet import Fleet, FleetEvent, log_tail
@@ -126,9 +127,12 @@ def landed_per_device(path: Path, since_ms: int) -> dict[str, int] | None:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
         try:
-            rows = con.execute("SELECT device, count(*) FROM readings WHERE measurement NOT IN "
-                               "('device', 'delivery') AND time_ms >= ? GROUP BY device",
-                               (since_ms,))
+            # readings only: not the gateway's own points (the reserved measurements)
+            marks = ", ".join("?" * len(RESERVED_DOMAINS))
+            rows = con.execute(f"SELECT device, count(*) FROM readings WHERE measurement NOT IN "
+                               f"({marks}) AND measurement NOT LIKE '%\\_info' ESCAPE '\\' "
+                               "AND time_ms >= ? GROUP BY device",
+                               (*RESERVED_DOMAINS, since_ms))
             return {str(d): int(n) for d, n in rows}
         finally:
             con.close()

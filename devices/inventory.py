@@ -19,44 +19,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocols.config import INVENTORY_FILE as _INVENTORY_FILE
+from protocols.inventory import INVENTORY_FILE, SCHEMA
 
 from .errors import DeviceNotFoundError, InventoryError
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-INVENTORY_FILE = _INVENTORY_FILE
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS devices (
-    device TEXT PRIMARY KEY,
-    site TEXT NOT NULL,
-    board TEXT NOT NULL,
-    sensors TEXT NOT NULL DEFAULT '[]',
-    location TEXT NOT NULL DEFAULT '',
-    fw_version TEXT NOT NULL DEFAULT '',
-    fw_hash TEXT NOT NULL DEFAULT '',
-    provisioned_at REAL NOT NULL,
-    credential_ref TEXT NOT NULL DEFAULT '',
-    retired INTEGER NOT NULL DEFAULT 0,
-    retired_at REAL
-);
-CREATE TABLE IF NOT EXISTS seen (
-    device TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    seen_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS device_meta (
-    device TEXT NOT NULL,
-    at REAL NOT NULL,
-    deployment INTEGER NOT NULL,
-    lat REAL,
-    lon REAL,
-    room TEXT NOT NULL DEFAULT '',
-    zone TEXT NOT NULL DEFAULT '',
-    note TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (device, at)
-)
-"""
+__all__ = ["ID_PATTERN", "INVENTORY_FILE", "Device", "Inventory", "Meta", "SensorSpec"]
+# the file name and schema are shared with the gateway's read-only reader
+_SCHEMA = SCHEMA
 
 
 class SensorSpec(BaseModel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import sqlite3
 import time
@@ -22,7 +23,8 @@ from typing import Any
 
 from gateway.accounting.delivery import Accounting
 from gateway.accounting.lastseen import LastSeen, lastseen_path
-from gateway.buffer.core import DurableBuffer
+from gateway.accounting.rejections import RejectionCounts
+from gateway.buffer.core import BufferFull, DiskFull, DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
 from gateway.ingest.mqtt import MqttSource
@@ -31,7 +33,11 @@ from gateway.ingest.serial import SerialSource
 from gateway.ops.health import start_health_server
 from gateway.ops.metrics import Metrics
 from gateway.ops.sdnotify import Notifier, describe
+from gateway.ops.stations import POLL_S as STATION_POLL_S
+from gateway.ops.stations import StationWatcher
 from gateway.ops.status import REFRESH_S, GatewayHealth, offline_payload, online_payload
+from gateway.ops.store_health import GatewaySample, gateway_points, package_version
+from protocols import Accepted
 from protocols.config import Config
 from protocols.topics import gateway_status_topic, rejected_topic, site_filter
 
@@ -43,6 +49,8 @@ STORE_DOWN_UNHEALTHY_S = 60.0
 SHUTDOWN_S = 9.0  # SIGTERM to exit, the contract says 10 s
 DRAIN_S = 2.0
 FLUSH_S = 6.0
+STATION_BOOT = -3  # the buffer item of ``station`` points (seq = put time in ms + index)
+STATION_CHUNK = 500
 
 
 class Gateway:
@@ -57,7 +65,8 @@ class Gateway:
         self.buffer = DurableBuffer(cfg.buffer_file, cfg.gateway.buffer_max_bytes,
                                     cfg.gateway.quarantine_max,
                                     sync_full=cfg.gateway.durability == "fsync",
-                                    seen_window_s=cfg.gateway.dedup_window_s)
+                                    seen_window_s=cfg.gateway.dedup_window_s,
+                                    quarantine_max_bytes=cfg.gateway.quarantine_max_bytes)
         self.store = make_store(cfg.store)
         self.forwarder = Forwarder(self.buffer, self.store, self.metrics,
                                    batch_size=cfg.store.batch_size,
@@ -65,6 +74,8 @@ class Gateway:
                                    backoff=Backoff(cap=cfg.store.max_backoff_s))
         self.lastseen = LastSeen(lastseen_path(cfg.gateway.data_dir))
         self.accounting = load_accounting(cfg.buffer_file) \
+            if cfg.gateway.delivery_accounting else None
+        self.rejections = load_rejections(cfg.buffer_file) \
             if cfg.gateway.delivery_accounting else None
         self.status_topic = gateway_status_topic(cfg.site, cfg.gateway.id, prefix)
         self.offline = offline_payload(cfg.gateway.id, cfg.site)
@@ -76,7 +87,10 @@ class Gateway:
                                  buffer=self.buffer, sink=self.source, metrics=self.metrics,
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
-                                 commit_window_s=cfg.gateway.commit_window_s)
+                                 commit_window_s=cfg.gateway.commit_window_s,
+                                 rejections=self.rejections,
+                                 serial_ids={port: frozenset(ids) for port, ids
+                                             in cfg.gateway.serial_ids.items()})
         self.serial = SerialSource(cfg.gateway.serial_ports, cfg.gateway.serial_baud, cfg.site,
                                    prefix, self._submit, self._serial_noise)
         self.depth = 0
@@ -151,6 +165,59 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
+    async def put_health(self, up: bool = True) -> None:
+        """One ``gateway`` point into the buffer's priority lines (gateway/ops/store_health)."""
+        stats = await asyncio.to_thread(self.buffer.stats)
+        online = sum(1 for d in await asyncio.to_thread(self.lastseen.all)
+                     if d.state == "online")
+        now = time.time()
+        sample = GatewaySample(
+            site=self.cfg.site, gateway=self.cfg.gateway.id, at=now, up=up,
+            broker_connected=self.source.connected, buffer_points=stats.depth,
+            buffer_oldest_s=stats.oldest_age_s,
+            disk_free_bytes=shutil.disk_usage(self.cfg.gateway.data_dir).free,
+            devices_online=online, uptime_s=now - self.started_at,
+            interval_s=self.cfg.gateway.store_health_s, version=package_version())
+        try:
+            await asyncio.to_thread(self.buffer.put_priority, gateway_points(sample), now)
+        except DiskFull:
+            return  # the next one may fit; the health endpoint says the disk is full
+        self.forwarder.wake()
+
+    async def _store_health(self, stop: asyncio.Event) -> None:
+        """A ``gateway`` point every ``store_health_s`` (the first is written by ``run``)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.cfg.gateway.store_health_s)
+            if not stop.is_set():
+                await self.put_health()
+
+    async def _stations(self, stop: asyncio.Event) -> None:
+        """``station`` points: at start, within ``POLL_S`` of an inventory change, and the
+        current state every day (gateway/ops/stations.py); through the buffer like
+        readings. A full buffer or an unreadable inventory is tried again next poll."""
+        watcher = StationWatcher(self.cfg.gateway.data_dir, self.cfg.site)
+        complained = False
+        while not stop.is_set():
+            now = time.time()
+            try:
+                points = await asyncio.to_thread(watcher.due, now)
+                for i in range(0, len(points), STATION_CHUNK):
+                    chunk = tuple(points[i:i + STATION_CHUNK])
+                    item = Accepted(device="_station", boot=STATION_BOOT,
+                                    seq=int(now * 1000) + i, points=chunk)
+                    await asyncio.to_thread(self.buffer.put, [item], now)
+                if points:
+                    watcher.written(points)
+                    self.forwarder.wake()
+                complained = False
+            except (BufferFull, sqlite3.Error) as exc:  # DiskFull is a BufferFull
+                if not complained:
+                    log.warning("station points not buffered yet (%s); trying again", exc)
+                complained = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STATION_POLL_S)
+
     # -- run -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, connect_timeout_s: float = 0.0) -> None:
@@ -180,7 +247,10 @@ class Gateway:
 
         try:
             spawn(self.notify.watchdog(), "watchdog")
+            await self.put_health()  # before the forwarder starts: the first it sends
             spawn(self.forwarder.run(fwd_stop), "forwarder")
+            spawn(self._store_health(stop), "store-health")
+            spawn(self._stations(stop), "stations")
             connect = asyncio.create_task(self.source.connect(connect_timeout_s))
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({connect, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -226,6 +296,7 @@ class Gateway:
             await asyncio.wait(stages, timeout=left(DRAIN_S))
         await self.pipeline.drain(left(DRAIN_S))
         await self.pipeline.flush_delivery(time.time())
+        await self.put_health(up=False)  # the centre knows at once: a clean stop
         fwd_stop.set()
         fwd = [t for t in tasks if t.get_name() == "forwarder"]
         if fwd:
@@ -250,6 +321,17 @@ def load_accounting(path: Any) -> Accounting:
     finally:
         db.close()
     return acc
+
+
+def load_rejections(path: Any) -> RejectionCounts:
+    """The rejection counts (next to the delivery accounting) from the buffer file."""
+    counts = RejectionCounts()
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        counts.load(db, time.time())
+    finally:
+        db.close()
+    return counts
 
 
 async def run_gateway(cfg: Config, connect_timeout_s: float = 0.0) -> int:

@@ -102,7 +102,8 @@ def _rejected(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"id": it.id, "at": it.at, "topic": it.topic, "device": it.device,
                               "reason": it.reason, "detail": it.detail,
-                              "payload": it.payload.decode("utf-8", "replace")}))
+                              "payload": it.payload.decode("utf-8", "replace"),
+                              "length": it.length}))  # the payload is its first 2 KiB
         else:
             print(f"{when}  {it.device or '-':<20} {it.reason:<17} {it.detail}")
     if not items and not args.json:

@@ -6,6 +6,7 @@ MQTT and into InfluxDB. See ``docs/wire-contract-reference.md``.
 
 from .errors import ProtocolError, TopicError
 from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
+from .jsonstrict import JsonError, loads_strict
 from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
 from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
 from .quantities import (
@@ -18,6 +19,7 @@ from .quantities import (
     Registry,
     site_quantity,
 )
+from .text import text_problem
 from .topics import (
     DEFAULT_PREFIX,
     TopicInfo,
@@ -46,6 +48,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DOMAINS",
     "ID_RE",
+    "JsonError",
     "QUANTITIES",
     "REASONS",
     "RESERVED_DOMAINS",
@@ -74,6 +77,7 @@ __all__ = [
     "gateway_status_topic",
     "is_id",
     "is_sensor",
+    "loads_strict",
     "make_point",
     "parse_line",
     "parse_topic",
@@ -82,6 +86,7 @@ __all__ = [
     "site_quantity",
     "status_topic",
     "telemetry_topic",
+    "text_problem",
     "validate_status",
     "validate_telemetry",
     "value_verdict",

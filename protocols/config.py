@@ -17,7 +17,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -87,7 +87,8 @@ class GatewaySection(_Section):
     quarantine_max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
     # Optional: the device ids each serial port may speak for ("/dev/ttyACM0" = ["air-0007"]).
     # A port listed in serial_ports but not here may speak for any id (doctor warns).
-    serial_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    serial_ids: dict[str, tuple[Annotated[str, Field(pattern=ID_PATTERN)], ...]] = Field(
+        default_factory=dict)
 
 
 class MqttSection(_Section):

@@ -13,6 +13,7 @@ break in a string value is refused too: line protocol cannot carry one.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,6 +43,46 @@ def make_point(measurement: str, tags: Mapping[str, str], fields: Mapping[str, f
     return Point(measurement, tuple(sorted(tags.items())),
                  tuple(sorted((k, v if isinstance(v, str) else float(v))
                               for k, v in fields.items())), time_ms)
+
+
+#: longest string the gateway stores (wire contract: room, zone, note at most 200)
+MAX_STRING = 200
+_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f]")
+INFO_SUFFIX = "_info"
+
+
+def clean_string(s: str, limit: int = MAX_STRING) -> str:
+    """A string as the store keeps it: control characters removed, at most ``limit``
+    characters (wire contract, "Strings where the store keeps none")."""
+    return _CONTROL.sub("", s)[:limit]
+
+
+def info_companion(p: Point) -> Point | None:
+    """The ``{measurement}_info`` point of ``p``, or None when ``p`` has no string field.
+
+    Same tags and timestamp, each string field as a tag of the same name, one field
+    ``v`` = 1.0 (the Prometheus "info metric": VictoriaMetrics drops string fields but
+    keeps tags). A tag cannot hold an empty string or a backslash (this encoder refuses
+    backslashes in names), so an empty string field gives no tag and a backslash
+    becomes ``/``; control characters are removed. Pure; the caller writes both points.
+    """
+    extra = [(k, _CONTROL.sub("", v).replace("\\", "/")[:MAX_STRING])
+             for k, v in p.fields if isinstance(v, str)]
+    if not extra:
+        return None
+    have = {k for k, _ in p.tags}
+    tags = dict(p.tags)
+    for k, v in extra:
+        if v and k not in have:
+            tags[k] = v
+    return Point(p.measurement + INFO_SUFFIX, tuple(sorted(tags.items())), (("v", 1.0),),
+                 p.time_ms)
+
+
+def with_info(p: Point) -> tuple[Point, ...]:
+    """``p`` followed by its ``_info`` companion when it has string fields."""
+    info = info_companion(p)
+    return (p,) if info is None else (p, info)
 
 
 def _checked(s: str, what: str) -> str:
@@ -113,8 +154,17 @@ def encode_point(p: Point) -> str:
 
 
 def encode_lines(points: Iterable[Point]) -> bytes:
-    """Newline-joined UTF-8 lines, as the write APIs take them (no trailing newline)."""
-    return "\n".join(map(encode_point, points)).encode("utf-8")
+    """Newline-joined UTF-8 lines, as the write APIs take them (no trailing newline).
+
+    A string UTF-8 cannot carry (a lone surrogate) is a :class:`ProtocolError` like any
+    other unrepresentable value, never a ``UnicodeEncodeError`` escaping to the caller.
+    """
+    text = "\n".join(map(encode_point, points))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"{text[max(exc.start - 20, 0):exc.start]!r}... holds "
+                            f"{text[exc.start]!r}, not encodable as UTF-8") from None
 
 
 _ESCAPABLE = frozenset(", =")

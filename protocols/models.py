@@ -32,6 +32,9 @@ Id = Annotated[StrictStr, Field(pattern=ID_PATTERN)]
 SensorId = Annotated[StrictStr, Field(pattern=SENSOR_PATTERN)]
 Counter = Annotated[StrictInt, Field(ge=0, le=MAX_COUNTER)]
 Number = StrictInt | StrictFloat
+#: a status string: stored, so no control characters (protocols.text)
+Text = Annotated[StrictStr, Field(pattern=FW_PATTERN)]
+_TEXT_SCHEMA = {"type": "string", "pattern": FW_PATTERN}
 
 
 def _number(lo: float, hi: float) -> Any:
@@ -138,10 +141,10 @@ class StatusUpdate(_Payload):
     """``update`` in a status: the device's last firmware update (wire contract, "Status
     additions"); it stays in every status until the next update."""
 
-    version: StrictStr = Field(description="the version the update is for")
+    version: Text = Field(description="the version the update is for")
     state: Literal[UPDATE_STATES] = Field(  # type: ignore[valid-type]
         description="downloading, staged, confirmed, refused or rolled_back")
-    reason: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+    reason: Annotated[Text | None, _not_null(_TEXT_SCHEMA)] = Field(
         default=None, description="why, for refused and rolled_back")
 
 
@@ -160,9 +163,9 @@ class Status(_Payload):
         {"type": "string", "pattern": FW_PATTERN})] = Field(
         default=None, description="running firmware version; stored as the device point's "
                                   "string field fw")
-    board: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+    board: Annotated[Text | None, _not_null(_TEXT_SCHEMA)] = Field(
         default=None, description="board kind: pico_w, esp32, unix")
-    ip: Annotated[StrictStr | None, _not_null({"type": "string"})] = Field(
+    ip: Annotated[Text | None, _not_null(_TEXT_SCHEMA)] = Field(
         default=None, description="the device's IP address")
     boot: Annotated[Counter | None, _not_null(
         {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
@@ -170,6 +173,15 @@ class Status(_Payload):
     heap_free: Annotated[Counter | None, _not_null(
         {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
         default=None, description="free heap in bytes")
+    interval_s: Annotated[Annotated[StrictInt, Field(ge=1, le=86400)] | None, _not_null(
+        {"type": "integer", "minimum": 1, "maximum": 86400})] = Field(
+        default=None, description="the sampling period in use, seconds")
+    dropped: Annotated[Counter | None, _not_null(
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="telemetry messages the device discarded since boot")
+    sensor_errors: Annotated[Counter | None, _not_null(
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNTER})] = Field(
+        default=None, description="sensor reads that failed since boot")
     rssi: Annotated[_number(-200, 200) | None, _not_null(  # type: ignore[valid-type]
         {"type": "number", "minimum": -200, "maximum": 200})] = Field(
         default=None, description="Wi-Fi signal strength in dBm")
@@ -238,7 +250,9 @@ class GatewayStatus(BaseModel):
 
 
 class RejectionReport(BaseModel):
-    """``.../_gateway/{gateway}/rejected``: one per rejected message, sample or value."""
+    """``.../_gateway/{gateway}/rejected``: one per rejected message, sample or value,
+    at most 16 per message and then one ``too_many_rejections`` with the ``count`` of
+    the rest (wire contract, "Rejection reports, bounded")."""
 
     model_config = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -247,3 +261,7 @@ class RejectionReport(BaseModel):
     reason: Literal[tuple(REASONS)] = Field(  # type: ignore[valid-type]
         description="stable snake_case code, see the reasons table")
     detail: StrictStr = Field(description="human-readable, at most 200 characters")
+    count: Annotated[Annotated[StrictInt, Field(ge=1)] | None, _not_null(
+        {"type": "integer", "minimum": 1})] = Field(
+        default=None, description="too_many_rejections only: how many more rejected samples "
+                                  "and values of the message it stands for")

@@ -18,7 +18,10 @@ from typing import Literal
 Domain = Literal["air", "light", "flow"]
 DOMAINS: tuple[Domain, ...] = ("air", "light", "flow")
 #: measurements the gateway writes itself: a site quantity may not land in them
-RESERVED_DOMAINS: tuple[str, ...] = ("device", "delivery")
+RESERVED_DOMAINS: tuple[str, ...] = ("device", "delivery", "gateway", "station",
+                                     "rejections")
+#: ``{measurement}_info`` carries the strings of the reserved points (wire contract)
+RESERVED_SUFFIX = "_info"
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _NAME = re.compile(NAME_PATTERN)
 
@@ -79,7 +82,7 @@ def site_quantity(name: str, unit: str, domain: str, lo: float, hi: float) -> Qu
                                       "(remove the section, or choose another name)")
     if not _NAME.match(domain):
         raise QuantityError(name, "domain", f"domain {domain!r} does not match {NAME_PATTERN}")
-    if domain in RESERVED_DOMAINS:
+    if domain in RESERVED_DOMAINS or domain.endswith(RESERVED_SUFFIX):
         raise QuantityError(name, "domain", f"domain {domain!r} is reserved for the gateway's "
                                             "own points (choose e.g. 'air' or a new one)")
     if not unit or not unit.isprintable():

@@ -27,7 +27,9 @@ _SCOPE = {
     "bad_version": "message", "device_mismatch": "message", "bad_sample": "message",
     "ts_in_future": "sample", "ts_too_old": "sample", "unknown_quantity": "value",
     "mistyped_value": "value", "not_finite": "value", "out_of_range": "value",
-    "bad_topic": "message",
+    "bad_topic": "message", "too_many_rejections": "the rest of a message's samples/values",
+    "internal_error": "message", "port_not_allowed": "message",
+    "unencodable": "message (quarantine only)", "store_rejected": "point (quarantine only)",
 }
 _KEYS = ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
          "minProperties", "maxProperties", "pattern", "const", "enum")

@@ -1,8 +1,9 @@
 """The validation stage: raw MQTT payload -> accepted points plus rejection reports.
 
 Pure functions, no I/O. This is the gateway's hot path (10,000+ messages/s on one
-core), so it checks plain ``json.loads`` output with exact-type tests instead of
-building pydantic models per message; ``tests/protocols`` proves it agrees with the
+core), so it checks the output of the one strict JSON reader
+(:mod:`protocols.jsonstrict`) with exact-type tests instead of building pydantic
+models per message; ``tests/protocols`` proves it agrees with the
 models in :mod:`protocols.models`. Every rule of the contract's Validation section
 lives in :func:`validate_telemetry`; the reason codes are listed in ``REASONS`` and
 documented in ``docs/wire-contract-reference.md``.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .ids import is_sensor
+from .jsonstrict import loads_strict as loads_strict
 from .lineprotocol import Point
 from .quantities import BUILTIN, Registry
 
@@ -25,12 +27,16 @@ MAX_VALUES = 32
 MAX_COUNTER = 2**31 - 1
 MIN_TIME = 1577836800.0  # 2020-01-01T00:00:00Z
 MAX_FUTURE_S = 300.0
+#: reports per message (wire contract, "Rejection reports, bounded"); the rest are
+#: summed up in one ``too_many_rejections`` report carrying their count
+MAX_REPORTS = 16
 _DETAIL_MAX = 200
 
 REASONS: dict[str, str] = {
     # whole message
     "too_large": "payload longer than 16384 bytes",
-    "not_json": "not UTF-8, not RFC 8259 JSON (NaN/Infinity included), or nested too deep",
+    "not_json": "not UTF-8, not RFC 8259 JSON (NaN/Infinity included), nested deeper than "
+                "32, or a string holding a lone surrogate (\\ud800: no UTF-8 for it)",
     "not_object": "the JSON document is not an object",
     "missing_field": "a required field is absent",
     "mistyped_field": "a field has the wrong JSON type (no coercion: \"7\" and true are not 7)",
@@ -51,11 +57,24 @@ REASONS: dict[str, str] = {
     "out_of_range": "a value outside the quantity's inclusive range",
     # other topics
     "bad_topic": "a topic under the site that the contract does not define",
+    # bounds and the gateway's own failures (issue 15: no single message stops a gateway)
+    "too_many_rejections": "after 16 reports for one message, one report with the count of "
+                           "its other rejected samples and values (field count)",
+    "internal_error": "the gateway failed on this message in a way no rule foresaw; it was "
+                      "isolated from its batch, quarantined and acked (detail: the error)",
+    "port_not_allowed": "a serial line for a device id that [gateway.serial_ids] does not "
+                        "map to its port",
+    "unencodable": "an accepted message whose points cannot be written as line protocol "
+                   "(quarantined, never reported: validation should have caught it)",
+    "store_rejected": "a point the store refused for good (HTTP 400/413/422 or a line it "
+                      "cannot parse): dead-lettered by the forwarder, never retried",
 }
 Reason = Literal[
     "too_large", "not_json", "not_object", "missing_field", "mistyped_field", "invalid_field",
     "bad_version", "device_mismatch", "bad_sample", "ts_in_future", "ts_too_old",
-    "unknown_quantity", "mistyped_value", "not_finite", "out_of_range", "bad_topic"]
+    "unknown_quantity", "mistyped_value", "not_finite", "out_of_range", "bad_topic",
+    "too_many_rejections", "internal_error", "port_not_allowed", "unencodable",
+    "store_rejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +85,18 @@ class Rejection:
     device: str | None
     reason: str
     detail: str
+    #: ``too_many_rejections`` only: how many rejected samples/values it stands for
+    count: int | None = None
 
     def to_json(self) -> bytes:
-        """The report payload: ``{"topic", "device", "reason", "detail"}``."""
-        return json.dumps({"topic": self.topic, "device": self.device, "reason": self.reason,
-                           "detail": self.detail}, separators=(",", ":")).encode("utf-8")
+        """The report payload: ``{"topic", "device", "reason", "detail"}`` (plus
+        ``count`` on a ``too_many_rejections`` report). ASCII: ``json.dumps`` escapes
+        whatever a topic holds, so a report can always be published."""
+        doc: dict[str, object] = {"topic": self.topic, "device": self.device,
+                                  "reason": self.reason, "detail": self.detail}
+        if self.count is not None:
+            doc["count"] = self.count
+        return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
 #: What identifies a telemetry message: (device, boot, seq). The dedup record, the
@@ -109,22 +135,6 @@ class StatusRecord:
     #: float and str fields as sent; ``update`` (when sent) as a dict of str
     fields: dict[str, float | str | dict[str, str]]
     point: Point
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
-
-
-def loads_strict(payload: bytes) -> Any:
-    """RFC 8259 JSON from strict UTF-8; raises ValueError (incl. RecursionError cases)."""
-    text = payload.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    try:
-        return _DECODER.decode(text)
-    except RecursionError:
-        raise ValueError("nested too deep") from None
 
 
 def _short(x: object) -> str:
@@ -244,11 +254,15 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
 
     rules = registry.rules  # quantity -> (min, max, domain): one dict lookup per value
     rejections: list[Rejection] = []
+    unreported = 0  # beyond MAX_REPORTS: counted, not described
     points: list[Point] = []
     latest = received_at + MAX_FUTURE_S
     for i, (sensor, t, is_age, values) in enumerate(samples):
         when = received_at - t if is_age else t
         if not MIN_TIME <= when <= latest:  # also catches +/-inf from 1e400
+            if len(rejections) >= MAX_REPORTS:
+                unreported += 1
+                continue
             reason = "ts_in_future" if when > latest else "ts_too_old"
             what = f"received_at - age = {when!r}" if is_age else f"ts {when!r}"
             rejections.append(Rejection(
@@ -262,6 +276,9 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
                 by_domain.setdefault(rule[2], []).append((name, float(x)))
                 continue
+            if len(rejections) >= MAX_REPORTS:
+                unreported += 1
+                continue
             bad = _bad_value(rule, x)
             rejections.append(Rejection(topic, device, bad,
                                         _value_detail(i, sensor, name, x, bad, registry)))
@@ -271,6 +288,11 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             for domain, fields in by_domain.items():
                 fields.sort()
                 points.append(Point(domain, tags, tuple(fields), time_ms))
+    if unreported:
+        rejections.append(Rejection(
+            topic, device, "too_many_rejections", f"{unreported} more rejected samples or "
+            f"values in this message (the first {MAX_REPORTS} are reported one by one)",
+            count=unreported))
     return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
 
 

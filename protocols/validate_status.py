@@ -6,9 +6,8 @@ pure, exact types, one reason code per rejection.
 
 from __future__ import annotations
 
-import re
-
-from .lineprotocol import Point
+from .lineprotocol import Point, clean_string
+from .text import text_problem
 from .validate import (
     MAX_COUNTER,
     Rejection,
@@ -25,7 +24,13 @@ _STATUS_STR = ("fw", "board", "ip")
 UPDATE_STATES = ("downloading", "staged", "confirmed", "refused", "rolled_back")
 #: ``fw`` is stored as a string field of the ``device`` point: no control characters
 FW_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
-_FW_BAD = re.compile(r"[\u0000-\u001f\u007f]")
+# (name, min, max): integers; interval_s as the device config allows it
+_STATUS_INT: tuple[tuple[str, int, int], ...] = (
+    ("boot", 0, MAX_COUNTER), ("heap_free", 0, MAX_COUNTER), ("interval_s", 1, 86400),
+    ("dropped", 0, MAX_COUNTER), ("sensor_errors", 0, MAX_COUNTER))
+#: the float fields of the ``device`` point besides ``online``
+_POINT_NUM = frozenset(("rssi", "heap_free", "uptime", "boot", "interval_s", "dropped",
+                        "sensor_errors"))
 # (name, min, max): rssi in dBm, uptime in seconds; inclusive, so inf is out of range.
 _STATUS_NUM: tuple[tuple[str, float, float], ...] = (
     ("rssi", -200, 200), ("uptime", 0, MAX_COUNTER))
@@ -38,9 +43,11 @@ def validate_status(topic: str, payload: bytes, site: str, received_at: float,
     An empty payload is how MQTT clears a retained message: neither a status nor an
     error, so it returns ``(None, None)``. Unknown keys are ignored. The point has
     measurement ``device``, tags ``device``/``site``, float fields ``rssi``,
-    ``heap_free``, ``uptime`` when present and ``online`` (1.0/0.0), the string field
-    ``fw`` when present, at ``received_at``. ``update`` (OTA progress) is checked and kept
-    in the record's fields, not in the point.
+    ``heap_free``, ``uptime``, ``boot``, ``interval_s``, ``dropped``, ``sensor_errors``
+    when present and ``online`` (1.0/0.0), the string fields ``fw``, ``board`` and
+    ``update_version``/``update_state``/``update_reason`` when present, at
+    ``received_at``. ``update`` (OTA progress) is also kept as a dict in the record's
+    fields. The LWT ``{"state":"offline"}`` gives ``online`` = 0.0 alone.
     """
     _check_clock(received_at)
     if not payload:
@@ -69,19 +76,17 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             x = obj[key]
             if type(x) is not str:
                 raise _Reject("mistyped_field", f"{key!r} must be a string, got {_short(x)}")
+            _text(key, x)
             fields[key] = x
-    if "fw" in fields and _FW_BAD.search(str(fields["fw"])):
-        raise _Reject("invalid_field", f"'fw' {_short(fields['fw'])} contains a control "
-                                       "character")
     if "update" in obj:
         fields["update"] = _update(obj["update"])
-    for key in ("boot", "heap_free"):
+    for key, lo_i, hi_i in _STATUS_INT:
         if key in obj:
             x = obj[key]
             if type(x) is not int:
                 raise _Reject("mistyped_field", f"{key!r} must be an integer, got {_short(x)}")
-            if not 0 <= x <= MAX_COUNTER:
-                raise _Reject("invalid_field", f"{key} {x} outside 0..2^31-1")
+            if not lo_i <= x <= hi_i:
+                raise _Reject("invalid_field", f"{key} {x} outside {lo_i}..{hi_i}")
             fields[key] = float(x)
     for key, lo, hi in _STATUS_NUM:
         if key in obj:
@@ -91,15 +96,27 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
             if not lo <= x <= hi:
                 raise _Reject("invalid_field", f"{key} {_short(x)} outside {lo}..{hi}")
             fields[key] = float(x)
-    point_fields: list[tuple[str, float | str]] = [
-        (k, v) for k, v in fields.items()
-        if k in ("rssi", "heap_free", "uptime") and type(v) is float]
-    point_fields.append(("online", 1.0 if state == "online" else 0.0))
-    if "fw" in fields:
-        point_fields.append(("fw", str(fields["fw"])))
-    point = Point("device", (("device", device), ("site", site)), tuple(sorted(point_fields)),
+    point = Point("device", (("device", device), ("site", site)), _point_fields(fields, state),
                   round(received_at * 1000.0))
     return StatusRecord(device, "online" if state == "online" else "offline", fields, point)
+
+
+def _point_fields(fields: dict[str, float | str | dict[str, str]], state: str
+                  ) -> tuple[tuple[str, float | str], ...]:
+    """The ``device`` point's fields (wire contract, "Device points, more fields"): the
+    numbers, ``online``, and the strings ``fw``, ``board``, ``update_*`` without control
+    characters (a status from the contract's own example has none to lose)."""
+    out: list[tuple[str, float | str]] = [
+        (k, v) for k, v in fields.items() if k in _POINT_NUM and type(v) is float]
+    out.append(("online", 1.0 if state == "online" else 0.0))
+    for key in ("fw", "board"):
+        v = fields.get(key)
+        if isinstance(v, str):
+            out.append((key, clean_string(v)))
+    update = fields.get("update")
+    if isinstance(update, dict):
+        out.extend((f"update_{k}", clean_string(v)) for k, v in update.items())
+    return tuple(sorted(out))
 
 
 def _update(u: object) -> dict[str, str]:
@@ -116,8 +133,18 @@ def _update(u: object) -> dict[str, str]:
         x = u[key]
         if type(x) is not str:
             raise _Reject("mistyped_field", f"'update.{key}' must be a string, got {_short(x)}")
+        _text(f"update.{key}", x)
         out[key] = x
     if out["state"] not in UPDATE_STATES:
         raise _Reject("invalid_field", f"update.state {_short(out['state'])} is not one of "
                                        + "/".join(UPDATE_STATES))
     return out
+
+
+def _text(key: str, x: str) -> None:
+    """Every status string is stored (a string field, its ``_info`` tag, the console):
+    no control characters, nothing UTF-8 cannot carry (wire contract, "Strings where
+    the store keeps none")."""
+    why = text_problem(x)
+    if why is not None:
+        raise _Reject("invalid_field", f"{key!r} {_short(x)} {why}")

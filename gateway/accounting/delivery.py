@@ -19,23 +19,24 @@ gap list. Hours changed since they were last written to the store are
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from protocols import MessageKey, Point
+from protocols import MessageKey, Point, loads_strict
 from protocols.lineprotocol import make_point
+from protocols.validate import MAX_COUNTER
 
 __all__ = ["SCHEMA", "Accounting", "ClearDirty", "Event", "Gap", "HourRow", "capture",
-           "create_tables", "hour_of", "readable_key"]
+           "create_tables", "hour_of", "readable_key", "saturate"]
 
 Kind = Literal["accepted", "duplicate", "rejected", "offline"]
 Key = MessageKey
 HOUR_S = 3600
 KEEP_HOURS_S = 48 * HOUR_S  # hours kept in memory; older ones are read on demand
 LOST = ("unknown", "offline")  # gap causes that count as missing
+COUNT_MAX = 2**63 - 1  # SQLite's largest INTEGER: counts saturate here
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS delivery_hours (
@@ -61,17 +62,26 @@ def hour_of(at: float) -> int:
 
 
 def readable_key(payload: bytes) -> tuple[int | None, int | None]:
-    """(boot, seq) of a rejected telemetry payload when both are readable integers."""
+    """(boot, seq) of a rejected telemetry payload when both are readable: integers in
+    the contract's range 0..2^31-1, read by the one strict JSON reader. Anything else
+    (2^64, 2^63-1 that a float would round up, NaN) reveals no gap: counting a gap up
+    to such a seq would overflow SQLite's 64-bit integers and crash the gateway."""
     try:
-        obj = json.loads(payload)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        obj = loads_strict(payload)
+    except ValueError:
         return None, None
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return None, None
     boot, seq = obj.get("boot"), obj.get("seq")
-    if type(boot) is int and type(seq) is int and boot >= 0 and seq >= 0:
+    if type(boot) is int and type(seq) is int and 0 <= boot <= MAX_COUNTER \
+            and 0 <= seq <= MAX_COUNTER:
         return boot, seq
     return None, None
+
+
+def saturate(n: int) -> int:
+    """A count as SQLite can store it: clamped to 0..2^63-1 instead of overflowing."""
+    return n if 0 <= n <= COUNT_MAX else (COUNT_MAX if n > 0 else 0)
 
 
 def capture(accepted: int, rejected: int, missing: int) -> float:
@@ -147,7 +157,7 @@ class Accounting:
             self._hours[(r[0], int(r[1]))] = [int(x) for x in r[2:]]
         for r in db.execute("SELECT device, boot, max_seq, last_at FROM delivery_boots "
                             "WHERE last_at >= ?", (since,)):
-            self._boots[(r[0], int(r[1]))] = [float(r[2]), float(r[3])]
+            self._boots[(r[0], int(r[1]))] = [int(r[2]), float(r[3])]
         for r in db.execute("SELECT device, boot, last_at, offline_at FROM delivery_devices"):
             self._devs[r[0]] = [r[1], r[2], r[3]]
         self._ready = True
@@ -223,7 +233,7 @@ class Accounting:
                                "AND boot = ?", key).fetchone()
                 if r is None:
                     return None
-                base = [float(r[0]), float(r[1])]
+                base = [int(r[0]), float(r[1])]
             row = self._p_boots[key] = list(base)
         return row
 
@@ -257,7 +267,7 @@ class Accounting:
         boot, seq, at = ev.boot, ev.seq, ev.at
         b = self._boot(db, ev.device, boot)
         if b is None:
-            b = self._p_boots[(ev.device, boot)] = [-1.0, at]
+            b = self._p_boots[(ev.device, boot)] = [-1, at]
             if dev[0] is not None and int(dev[0]) != boot and dev[1] is not None:
                 _put_gap(db, Gap(ev.device, boot, -1, -1, float(dev[1]), at, "reboot"), hour)
         if seq > b[0]:
@@ -268,7 +278,7 @@ class Accounting:
                 lo = int(b[0]) + 1
                 _put_gap(db, Gap(ev.device, boot, lo, seq - 1, float(start), at, cause), hour)
                 self._hour(db, ev.device, hour)[4] += seq - lo
-            b[0], b[1] = float(seq), max(b[1], at)
+            b[0], b[1] = seq, max(b[1], at)
         else:
             self._late(db, ev.device, boot, seq)
         if ev.kind == "rejected":
@@ -293,6 +303,9 @@ class Accounting:
 
     def _write(self, db: sqlite3.Connection) -> None:
         if self._p_hours:
+            for c in self._p_hours.values():  # saturated, in memory too: what is stored
+                if max(c) > COUNT_MAX or min(c) < 0:
+                    c[:] = [saturate(x) for x in c]
             db.executemany(
                 "INSERT OR REPLACE INTO delivery_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(d, h, *c) for (d, h), c in self._p_hours.items()])

@@ -1,7 +1,7 @@
 """The durable buffer: accepted points wait here, in SQLite, until the store has them.
 
-One SQLite file under ``data_dir`` in WAL mode; its tables (``msgs``, the legacy
-``lines``, ``seen``, ``quarantine``) and value types are in :mod:`gateway.buffer_schema`.
+One SQLite file under ``data_dir`` in WAL mode; its tables (``msgs``, ``lines`` for
+priority points, ``seen``, ``quarantine``) and values are in :mod:`gateway.buffer.schema`.
 
 Durability: the gateway opens it with ``sync_full=True`` (``[gateway] durability =
 "fsync"``, the default): ``synchronous=FULL`` fsyncs the WAL at every commit, and the
@@ -13,7 +13,6 @@ Bound (backpressure): when the bytes holding data (``(page_count - freelist_coun
 page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
 nothing; the caller does not ack, so the broker keeps the messages. Every refusal is
 counted (``full_refusals``); freed pages are reused, so the file stays near the bound.
-
 Dedup record (the ``seen`` table, its queries and retention window): :mod:`gateway.seen`.
 """
 
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from gateway.buffer import quarantine
 from gateway.buffer.ack import ack_legacy, ack_rows
+from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.schema import (
     _BASE,
     _SCHEMA,
@@ -61,16 +61,17 @@ _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
 
 
-class DurableBuffer:
+class DurableBuffer(PriorityLines):
     """Thread-safe (one connection behind a lock): ingress ``put``s from one thread
     while the single forwarder ``get_batch``/``ack``s from another."""
 
     def __init__(self, path: Path, max_bytes: int, quarantine_max: int = 10_000, *,
                  sync_full: bool = False, seen_window_s: float = 7 * 24 * 3600.0,
-                 seen_max: int = 1_000_000) -> None:
+                 seen_max: int = 1_000_000, quarantine_max_bytes: int = 64 << 20) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.quarantine_max = quarantine_max
+        self.quarantine_max_bytes = quarantine_max_bytes
         self.seen_window_s = seen_window_s
         self.seen_max = seen_max
         self._lock = threading.Lock()
@@ -87,6 +88,7 @@ class DurableBuffer:
             # zeroed, a second full page write per message (SD-card wear, full disk)
             self._db.execute("PRAGMA secure_delete=OFF")
             self._db.executescript(_SCHEMA)
+            quarantine.migrate(self._db)
         except OSError as exc:
             raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
                                f"{exc.strerror} (check [gateway] data_dir)") from None
@@ -105,7 +107,7 @@ class DurableBuffer:
         self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
                        - self._acked)
         self._seen = self._scalar("SELECT count(*) FROM seen")
-        self._quarantined = self._scalar("SELECT count(*) FROM quarantine")
+        self._q = quarantine.load(self._db)
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
         #: the last write failed with SQLITE_FULL; cleared by the next one that commits
@@ -131,11 +133,12 @@ class DurableBuffer:
             self._db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                              "SET value = value + excluded.value", (name, by))
 
-    def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float) -> int:
-        count, evicted = quarantine.insert(self._db, items, at, self._quarantined,
-                                           self.quarantine_max)
-        self._bump("quarantine_evicted", evicted)
-        return count
+    def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float
+                           ) -> quarantine.State:
+        q = quarantine.insert(self._db, items, at, self._q, self.quarantine_max,
+                              self.quarantine_max_bytes)
+        self._bump("quarantine_evicted", q.evicted)
+        return q
 
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
@@ -180,6 +183,7 @@ class DurableBuffer:
                     hook.done(False)
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
+                self._q = quarantine.load(self._db)
                 if is_disk_full(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
                     self._raise_disk_full(exc)
@@ -191,13 +195,13 @@ class DurableBuffer:
                 self._last_prune = received_at
             self._seen = seen - pruned
             self._depth += points
-            self._quarantined = quarantined
+            self._q = quarantined
         return PutResult(accepted=accepted, duplicates=duplicates, points=points)
 
     def _insert(self, keys: list[MessageKey],
                 encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
                 rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
-                ) -> tuple[int, int, int, int, int, int, bool]:
+                ) -> tuple[int, int, int, quarantine.State, int, int, bool]:
         """The body of ``put``'s transaction (lock held, transaction open); the keys
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
@@ -222,8 +226,7 @@ class DurableBuffer:
                 rows.append((received_at, n, body))
         insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
-        quarantined = self._insert_quarantine(bad, received_at) if bad \
-            else self._quarantined
+        quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted
         every = min(_PRUNE_EVERY_S, self.seen_window_s / 4)
         due = received_at - self._last_prune >= every or seen > self.seen_max
@@ -233,13 +236,10 @@ class DurableBuffer:
         return accepted, duplicates, points, quarantined, seen, pruned, due
 
     def _full(self, used: int) -> bool:
-        """At the bound *and* holding points the forwarder can drain.
-
-        Dedup keys and the quarantine live in the same file and have their own caps;
-        when they alone reach the bound, refusing would wedge ingest forever (no ack
-        can ever free space), so the buffer keeps accepting.
-        """
-        return used >= self.max_bytes and self._depth > 0
+        """At the bound (the quarantine's bytes left out: it has its own) *and* holding
+        points the forwarder can drain: when dedup keys alone reach the bound, refusing
+        would wedge ingest forever (no ack can free space), so the buffer accepts."""
+        return used - self._q.bytes >= self.max_bytes and self._depth > 0
 
     def is_full(self) -> bool:
         """At the bound, or the disk was full at the last write (until one commits)."""
@@ -253,19 +253,12 @@ class DurableBuffer:
 
     def get_batch(self, max_points: int) -> Batch | None:
         """Up to ``max_points`` oldest lines, or None when empty. One consumer only.
-
-        Lines of the old one-row-per-point table come first (a buffer from before the
-        upgrade); a batch never mixes the two tables.
-        """
+        ``lines`` (:mod:`gateway.buffer.priority`) first; a batch never mixes tables."""
         with self._lock:
             if self._legacy > 0:
-                old = self._db.execute("SELECT id, line, received_at FROM lines ORDER BY id "
-                                       "LIMIT ?", (max_points,)).fetchall()
-                if old:
-                    legacy_ids = tuple(int(r[0]) for r in old)
-                    return Batch(legacy_ids[0], legacy_ids[-1], legacy_ids,
-                                 tuple(bytes(r[1]) for r in old),
-                                 tuple(float(r[2]) for r in old))
+                first = first_lines(self._db, max_points)
+                if first is not None:
+                    return first
                 self._legacy = 0
             skip: set[int] = set()  # lines acked apart from their row (few, usually none)
             if self._acked:
@@ -362,18 +355,19 @@ class DurableBuffer:
         return count
 
     def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
-        """Keep rejected items (not subject to the size bound: the bound is for points)."""
+        """Keep rejected items, one row each (the quarantine's own bound, not the buffer's)."""
         if not items:
             return
         with self._lock:
             try:
                 with transaction(self._db):
-                    count = self._insert_quarantine(items, time.time())
-            except sqlite3.OperationalError as exc:
+                    state = self._insert_quarantine(items, time.time())
+            except sqlite3.Error as exc:
+                self._q = quarantine.load(self._db)
                 if is_disk_full(exc):
                     self._raise_disk_full(exc)
                 raise
-            self._quarantined = count
+            self._q = state
 
     def list_quarantine(self, limit: int = 100) -> list[QuarantineItem]:
         """Newest first."""
@@ -382,15 +376,13 @@ class DurableBuffer:
 
     def stats(self) -> BufferStats:
         with self._lock:
-            row = self._db.execute("SELECT received_at FROM lines ORDER BY id LIMIT 1").fetchone() \
-                if self._legacy else None
-            if row is None:
-                row = self._db.execute(
-                    "SELECT received_at FROM msgs ORDER BY id LIMIT 1").fetchone()
+            firsts = [self._db.execute(f"SELECT received_at FROM {t} ORDER BY id LIMIT 1")
+                      .fetchone() for t in (("lines", "msgs") if self._legacy else ("msgs",))]
+            oldest = min((float(r[0]) for r in firsts if r), default=None)
             used = self._used_bytes()
-            age = max(0.0, time.time() - float(row[0])) if row else 0.0
+            age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
             return BufferStats(depth=self._depth, oldest_age_s=age, size_bytes=used,
-                               quarantined=self._quarantined,
+                               quarantined=self._q.rows, quarantine_bytes=self._q.bytes,
                                quarantine_evicted=self._counters.get("quarantine_evicted", 0),
                                full_refusals=self.full_refusals, seen_keys=self._seen)
 

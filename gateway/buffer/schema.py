@@ -18,8 +18,10 @@ One SQLite file under ``data_dir`` in WAL mode holds three things that must agre
 - ``seen``: the (device, boot, seq) of every accepted message, written in the
   *same transaction* as its lines, so a redelivery after a crash (gateway died
   after committing but before its MQTT ack) is still recognised as a duplicate;
-- ``quarantine``: rejected messages and lines the store refused, with the raw
-  payload, for ``livinglab gateway rejected`` (bounded, oldest evicted).
+- ``quarantine``: rejected messages and lines the store refused, one row per
+  message with the first 2 KiB of its payload and its ``length``, for ``livinglab
+  gateway rejected`` (bounded by rows and bytes, oldest evicted; outside
+  ``buffer_max_bytes``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE INDEX IF NOT EXISTS seen_at ON seen (at);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, topic TEXT NOT NULL,
-    device TEXT, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL);
+    device TEXT, reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL,
+    length INTEGER);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
     WITHOUT ROWID;
 """
@@ -94,6 +97,11 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def priority(self) -> bool:
+        """Lines of the ``lines`` table (gateway health: sent ahead of the backlog)."""
+        return self.first_id < _BASE
+
     def body(self) -> bytes:
         return b"\n".join(self.lines)
 
@@ -112,6 +120,7 @@ class BufferStats:
     quarantine_evicted: int = 0
     full_refusals: int = 0
     seen_keys: int = 0
+    quarantine_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,4 +131,5 @@ class QuarantineItem:
     device: str | None
     reason: str
     detail: str
-    payload: bytes
+    payload: bytes  # the first 2 KiB
+    length: int = -1  # of the whole payload

@@ -13,10 +13,16 @@ One loop, one batch in flight:
 4. StoreRejected (400/413/422, partial or whole): split the batch in halves,
    recursively, down to single lines; a single line the store refuses goes to
    quarantine (reason ``store_rejected``) and is acked. Good points of a partial
-   write are simply written again, which the store treats as the same point;
+   write are simply written again, which the store treats as the same point.
+   An exception no store error class foresaw (a bug a line triggers) takes the
+   same path, its line dead-lettered as ``internal_error``: never retried forever;
 5. StoreFatal (credentials, missing bucket): logged and counted, then retried at
    the backoff pace, so fixing the store does not need a gateway restart. The
    health endpoint sees it through ``failing_since``.
+
+Health before backlog: ``get_batch`` hands out the buffer's priority lines (the
+gateway's health points) first, and a backlog batch being retried gives way to
+them as soon as they arrive, so the centre hears from the site at once.
 
 ``flush(deadline_s)`` is for shutdown: it sends what it can, small batches
 included, and leaves the rest in the buffer for the next start. Call it after
@@ -26,6 +32,7 @@ included, and leaves the rest in the buffer for the next start. Call it after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
@@ -34,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from gateway.buffer.core import Batch, DiskFull, DurableBuffer
+from gateway.errors import one_line
 from gateway.forward.retry import Backoff
 from gateway.ops.metrics import Metrics
 from gateway.stores import Store, StoreFatal, StoreRejected, StoreTransient
@@ -75,6 +83,7 @@ class Forwarder:
         self.last_error: str | None = None
         #: a buffer update after a write failed with a full disk (being retried)
         self.disk_full = False
+        self._internal_logged: set[str] = set()
 
     def wake(self) -> None:
         """New data was committed (call from the event loop thread)."""
@@ -92,7 +101,8 @@ class Forwarder:
             if batch is None:
                 continue
             async with self._send_lock:
-                await self._send(batch, stop)
+                with contextlib.suppress(_Preempted):
+                    await self._send(batch, stop)
 
     async def _ensure_ready(self) -> None:
         try:
@@ -110,8 +120,9 @@ class Forwarder:
                 if batch is None:
                     return
                 async with self._send_lock:
-                    if await self._send(batch, expired) == "stopped":
-                        return
+                    with contextlib.suppress(_Preempted):
+                        if await self._send(batch, expired) == "stopped":
+                            return
         finally:
             handle.cancel()
 
@@ -145,6 +156,8 @@ class Forwarder:
         body = batch.body()
 
         async def write() -> None:
+            if not batch.priority and self._buffer.priority_waiting:
+                raise _Preempted  # health came in: it goes first, this batch after it
             await self._store.write(body, len(batch))
 
         try:
@@ -152,17 +165,16 @@ class Forwarder:
                 return "stopped"
         except StoreRejected as exc:
             self._metrics.store_errors.labels(kind="rejected").inc()
-            if len(batch) == 1:
-                log.warning("store rejected a line, quarantined: %s", exc)
-                item = (_rejection(batch.lines[0], exc), batch.lines[0])
-                if await self._on_disk(lambda: self._buffer.quarantine([item]), stop) \
-                        == "stopped":
-                    return "stopped"
-                return await self._on_disk(lambda: self._buffer.ack(batch), stop)
-            mid = len(batch) // 2
-            if await self._send(batch.slice(0, mid), stop) == "stopped":
-                return "stopped"
-            return await self._send(batch.slice(mid, len(batch)), stop)
+            return await self._isolate(batch, exc, stop)
+        except _Preempted:
+            raise  # not a failure: health goes first, this batch comes next
+        except Exception as exc:  # noqa: BLE001 - a store bug one line triggers: isolate it
+            self._metrics.store_errors.labels(kind="internal").inc()
+            if type(exc).__name__ not in self._internal_logged:
+                self._internal_logged.add(type(exc).__name__)
+                log.error("store write failed unexpectedly; isolating the line(s) that cause "
+                          "it", exc_info=(type(exc), exc, exc.__traceback__))
+            return await self._isolate(batch, exc, stop)
         if await self._on_disk(lambda: self._buffer.ack(batch), stop) == "stopped":
             return "stopped"  # the store has it, the buffer too: written again next time
         self._metrics.forwarded.inc(len(batch))
@@ -173,6 +185,23 @@ class Forwarder:
             self._metrics.latency.observe(max(0.0, now - t), sum(1 for _ in same))
         self._metrics.buffer_depth.set(self._buffer.depth)
         return "ok"
+
+    async def _isolate(self, batch: Batch, exc: Exception, stop: asyncio.Event) -> _Outcome:
+        """Split a refused batch in halves down to single lines; a single line the store
+        refuses for good is dead-lettered (quarantined with its reason) and acked, never
+        retried forever: ``store_rejected``, or ``internal_error`` for an exception no
+        store error class foresaw (issue 15)."""
+        if len(batch) == 1:
+            log.warning("store refused a line, quarantined: %s", exc)
+            item = (_rejection(batch.lines[0], exc), batch.lines[0])
+            if await self._on_disk(lambda: self._buffer.quarantine([item]), stop) \
+                    == "stopped":
+                return "stopped"
+            return await self._on_disk(lambda: self._buffer.ack(batch), stop)
+        mid = len(batch) // 2
+        if await self._send(batch.slice(0, mid), stop) == "stopped":
+            return "stopped"
+        return await self._send(batch.slice(mid, len(batch)), stop)
 
     async def _on_disk(self, op: Callable[[], None], stop: asyncio.Event) -> _Outcome:
         """A buffer write after the store answered; retried while the disk is full.
@@ -240,6 +269,12 @@ class Forwarder:
         self._attempt = 0
 
 
+class _Preempted(Exception):  # noqa: N818 - a signal, not an error
+    """Priority lines (gateway health) arrived while a backlog batch waited to be written:
+    the batch stays in the buffer and the next ``get_batch`` hands out the priority ones
+    (wire contract, "Health before backlog"), even in the middle of a store outage."""
+
+
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
     """Wait until either event is set or ``timeout`` passes."""
     tasks = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
@@ -273,11 +308,13 @@ async def _until_stopped(aw: Awaitable[None], stop: asyncio.Event) -> bool:
     return False
 
 
-def _rejection(line: bytes, exc: StoreRejected) -> Rejection:
+def _rejection(line: bytes, exc: Exception) -> Rejection:
     """The quarantine record of a line the store refused; the device tag when findable.
 
     A regex rather than ``parse_line``: a refused line may be one our parser refuses too.
     """
     m = _DEVICE_TAG.search(line.split(b" ", 1)[0])
     device = m.group(1).decode() if m else None
-    return Rejection("", device, "store_rejected", str(exc))
+    if isinstance(exc, StoreRejected):
+        return Rejection("", device, "store_rejected", str(exc))
+    return Rejection("", device, "internal_error", one_line(exc))

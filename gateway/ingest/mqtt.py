@@ -95,7 +95,8 @@ class Message:
     """One received message and where its ack must go.
 
     ``generation`` is the connection it arrived on; ``mid`` 0 / ``qos`` 0 means
-    there is nothing to acknowledge (QoS 0, or a serial line).
+    there is nothing to acknowledge (QoS 0, or a serial line). ``port``: the serial
+    port a line came from ("" for MQTT), checked against ``[gateway.serial_ids]``.
     """
 
     topic: str
@@ -105,6 +106,7 @@ class Message:
     mid: int = 0
     generation: int = -1
     retain: bool = False
+    port: str = ""
 
 
 class MqttSource:

@@ -31,16 +31,20 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
-from gateway.buffer.core import BufferFull, DiskFull, PutHook
+from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
+from gateway.buffer.core import BufferFull, DiskFull
+from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
+from gateway.ingest.ports import BufferLike, PutResultLike, Sink
 from gateway.ops.metrics import Metrics
 from protocols.errors import TopicError
+from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
 from protocols.topics import parse_topic
 from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
@@ -54,41 +58,15 @@ MAX_BATCH = 2000
 _FULL_LOG_EVERY_S = 60.0
 
 
-class Sink(Protocol):
-    """Where acks and rejection reports go (``MqttSource``, or a fake in tests)."""
-
-    def ack(self, msg: Message) -> bool: ...
-
-    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> Any: ...
-
-
-class PutResultLike(Protocol):
-    @property
-    def accepted(self) -> int: ...
-
-    @property
-    def duplicates(self) -> int: ...
-
-    @property
-    def points(self) -> int: ...
-
-
-class BufferLike(Protocol):
-    """The part of ``gateway.buffer.DurableBuffer`` the pipeline uses."""
-
-    def put(self, messages: Sequence[Accepted], received_at: float,
-            rejected: Sequence[tuple[Rejection, bytes]] = (), *,
-            hook: PutHook | None = None) -> PutResultLike: ...
-
-    def is_full(self) -> bool: ...
-
-
 @dataclass
 class Decoded:
     """What one batch of raw messages becomes; built by :func:`decode`."""
 
     accepted: list[Accepted] = field(default_factory=list)
+    #: the reports, bounded per message; the raw payload with the first of a message
     rejected: list[tuple[Rejection, bytes]] = field(default_factory=list)
+    #: one row per rejected message (wire contract: one quarantine row per message)
+    quarantine: list[tuple[Rejection, bytes]] = field(default_factory=list)
     sightings: list[Sighting] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
@@ -99,11 +77,15 @@ class Decoded:
 
 
 def decode(msgs: Sequence[Message], site: str, prefix: str,
-           registry: Registry = BUILTIN, account: bool = False) -> Decoded:
+           registry: Registry = BUILTIN, account: bool = False,
+           serial_ids: Mapping[str, AbstractSet[str]] | None = None) -> Decoded:
     """Pure: classify and validate each message against the site's quantity ``registry``.
     Never raises for bad input.
 
-    ``account``: also list the delivery :class:`~gateway.delivery.Event`s."""
+    ``account``: also list the delivery :class:`~gateway.delivery.Event`s.
+    ``serial_ids``: serial port -> the device ids it may speak for (a line from a
+    mapped port for another id is ``port_not_allowed``, and not accounted: it is not
+    that device's message)."""
     out = Decoded()
     seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
@@ -112,19 +94,28 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
             info = parse_topic(msg.topic, prefix)
         except TopicError as exc:
             out.kinds["bad_topic"] += 1
-            out.rejected.append((Rejection(msg.topic, None, "bad_topic", exc.why), msg.payload))
+            _reject(out, Rejection(msg.topic, None, "bad_topic", exc.why), msg.payload)
             continue
         out.kinds[info.kind] += 1
         if info.site != site or info.device is None or info.kind not in ("telemetry", "status"):
             out.ignored += 1  # other sites, config, our own status/rejected reports
             continue
+        if msg.port and serial_ids:
+            allowed = serial_ids.get(msg.port)
+            if allowed is not None and info.device not in allowed:
+                _reject(out, Rejection(msg.topic, info.device, "port_not_allowed", (
+                    f"serial port {msg.port} may speak for {', '.join(sorted(allowed))} only "
+                    "([gateway.serial_ids])")[:200]), msg.payload)
+                continue
         if info.kind == "telemetry":
             out.telemetry_messages += 1
             outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
                                          info.device, registry)
             # the raw payload is quarantined once per message, not once per rejected value
-            out.rejected.extend((r, msg.payload if i == 0 else b"")
-                                for i, r in enumerate(outcome.rejections))
+            if outcome.rejections:
+                out.rejected.extend((r, msg.payload if i == 0 else b"")
+                                    for i, r in enumerate(outcome.rejections))
+                out.quarantine.append((quarantine_row(outcome.rejections), msg.payload))
             acc = outcome.accepted
             if acc is None and account:
                 boot, seq = readable_key(msg.payload)
@@ -149,7 +140,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
             record, rejection = validate_status(msg.topic, msg.payload, site, msg.received_at,
                                                 info.device)
             if rejection is not None:
-                out.rejected.append((rejection, msg.payload))
+                _reject(out, rejection, msg.payload)
             if record is not None and account and record.state == "offline":
                 out.deliveries.append(Event(record.device, msg.received_at, "offline"))
             if record is not None:
@@ -158,11 +149,17 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
                 if key not in seen_keys:
                     seen_keys.add(key)
                     out.accepted.append(Accepted(device=record.device, boot=STATUS_BOOT,
-                                                 seq=seq, points=(record.point,)))
+                                                 seq=seq, points=with_info(record.point)))
                 out.sightings.append(Sighting(record.device, msg.received_at, "status",
                                               state=record.state, fields=dict(record.fields)))
     out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
     return out
+
+
+def _reject(out: Decoded, rejection: Rejection, payload: bytes) -> None:
+    """A message rejected with one report: reported and quarantined."""
+    out.rejected.append((rejection, payload))
+    out.quarantine.append((rejection, payload))
 
 
 async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
@@ -183,7 +180,9 @@ class Pipeline:
                  lastseen: LastSeen | None = None, accounting: Accounting | None = None,
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
-                 registry: Registry = BUILTIN, commit_window_s: float = 0.0) -> None:
+                 registry: Registry = BUILTIN, commit_window_s: float = 0.0,
+                 serial_ids: Mapping[str, AbstractSet[str]] | None = None,
+                 rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
         self.registry = registry
         self._buffer = buffer
@@ -192,6 +191,7 @@ class Pipeline:
         self._wake = wake
         self._lastseen = lastseen
         self._accounting = accounting
+        self._rejections = rejections  # counted with the accounting, in its put
         self._max_batch = max_batch
         self._cap = max_batch  # halved while the disk is full, doubled back after
         self._full_poll_s = full_poll_s
@@ -207,6 +207,10 @@ class Pipeline:
         self._full_logged = float("-inf")
         self._full_announced = False
         self.committed_messages = 0
+        #: serial port -> the device ids it may speak for ([gateway.serial_ids])
+        self.serial_ids: Mapping[str, AbstractSet[str]] = serial_ids or {}
+        self._after_error: Exception | None = None  # raised once the batch is acked
+        self._isolated: set[str] = set()  # kinds of failure logged once already
 
     # -- stage 1: receive ---------------------------------------------------------
 
@@ -236,13 +240,13 @@ class Pipeline:
         batch = self.pending[: self._cap]
         if not batch:
             return True
-        decoded = decode(batch, self.site, self.prefix, self.registry,
-                         self._accounting is not None)
-        received_at = min(m.received_at for m in batch)
-        try:
-            result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
-                                                             received_at)
-        except BufferFull as exc:  # or DiskFull: the same backpressure, said once
+        # a batch that fails in a way no rule foresaw is split until the culprit is
+        # alone (gateway.ingest.isolate); the others commit and are acked as usual
+        done, exc = await commit_isolating(batch, self._commit_part, self._isolate)
+        del self.pending[:done]
+        if done:
+            self._wake()
+        if exc is not None:  # BufferFull or DiskFull: the same backpressure, said once
             disk = isinstance(exc, DiskFull)
             if disk:  # a smaller batch may fit where this one does not
                 self._cap = max(1, len(batch) // 2)
@@ -262,17 +266,46 @@ class Pipeline:
             if self._full_announced:
                 self._full_announced = False
                 log.info("buffer has room again; resuming acks")
-        del self.pending[: len(batch)]
-        for msg in batch:
-            self._sink.ack(msg)
-        self.committed_messages += len(batch)
-        for rejection, _ in decoded.rejected:
-            self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
-        self._count(batch, decoded, result)
-        self._wake()
-        if lastseen_error is not None:
-            raise lastseen_error  # only now: the committed batch is acked first
+        after_error, self._after_error = self._after_error, None
+        if after_error is not None:
+            raise after_error  # after the acks (a last-seen failure, as when it had its own step)
         return True
+
+    async def _commit_part(self, batch: Sequence[Message]) -> None:
+        """Decode and commit ``batch``, then ack it and publish its reports. Raises (with
+        nothing committed) only from the decode or the buffer's transaction."""
+        decoded = decode(batch, self.site, self.prefix, self.registry,
+                         self._accounting is not None, self.serial_ids)
+        received_at = min(m.received_at for m in batch)
+        result, lastseen_error = await asyncio.to_thread(self._commit_sync, decoded,
+                                                         received_at)
+        self._after_error = self._after_error or lastseen_error
+        try:  # committed: a failure from here on must never make the batch commit again
+            for msg in batch:
+                self._sink.ack(msg)
+            self.committed_messages += len(batch)
+            for rejection, _ in decoded.rejected:
+                self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
+            self._count(batch, decoded, result)
+        except Exception as exc:  # noqa: BLE001 - raised by _commit, after the split
+            self._after_error = self._after_error or exc
+
+    async def _isolate(self, msg: Message, exc: Exception) -> None:
+        """The culprit: quarantined as ``internal_error`` and counted as rejected in the
+        accounting (or raised: see :func:`~gateway.ingest.isolate.quarantine_culprit`),
+        then logged once per kind of failure, acked, reported and counted."""
+        rejection, kind = await quarantine_culprit(msg, exc, self.prefix, self._buffer,
+                                                   self._accounting)
+        if type(exc).__name__ not in self._isolated:
+            self._isolated.add(type(exc).__name__)
+            log.error("a message made the commit fail (%s); isolated, quarantined as "
+                      "internal_error and acked: %s", msg.topic[:200], rejection.detail,
+                      exc_info=(type(exc), exc, exc.__traceback__))
+        self._sink.ack(msg)
+        self.committed_messages += 1
+        self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
+        self._metrics.received.labels(kind=kind).inc()
+        self._metrics.rejected.labels(reason="internal_error").inc()
 
     def _commit_sync(self, decoded: Decoded, received_at: float
                      ) -> tuple[PutResultLike, Exception | None]:
@@ -280,10 +313,12 @@ class Pipeline:
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
         if self._accounting is not None:
-            result = self._buffer.put(decoded.accepted, received_at, decoded.rejected,
-                                      hook=self._accounting.with_events(decoded.deliveries))
+            hook = with_rejections(self._accounting.with_events(decoded.deliveries),
+                                   self._rejections, decoded.rejected, received_at)
+            result = self._buffer.put(decoded.accepted, received_at, decoded.quarantine,
+                                      hook=hook)
         else:
-            result = self._buffer.put(decoded.accepted, received_at, decoded.rejected)
+            result = self._buffer.put(decoded.accepted, received_at, decoded.quarantine)
         if self._lastseen is not None and decoded.sightings:
             try:
                 self._lastseen.update(decoded.sightings)
@@ -304,13 +339,14 @@ class Pipeline:
             m.rejected.labels(reason=reason).inc(n)
 
     async def flush_delivery(self, now: float) -> int:
-        """Buffer the ``delivery`` points of dirty and current hours (the forwarder writes
-        them like any other); returns how many. Skipped while the buffer is full."""
+        """Buffer the ``delivery`` (and ``rejections``) points of dirty and current hours
+        (the forwarder writes them like any other); returns how many. Skipped while the
+        buffer is full."""
         acc = self._accounting
         if acc is None:
             return 0
         async with self._commit_lock:  # never while a commit stages counts
-            points, hook = acc.points(self.site, now)
+            points, hook = flush_points(acc, self._rejections, self.site, now)
             if not points:
                 return 0
             item = Accepted(device="_delivery", boot=DELIVERY_BOOT, seq=int(now * 1000),

@@ -5,6 +5,13 @@ Line format: ``<device>/<kind> <payload-json>`` with kind ``telemetry`` or
 gateway's own site and the message goes through the same pipeline as MQTT.
 Every other line (REPL banner, tracebacks, logs) is ignored and counted.
 
+Which ids a port may speak for: ``[gateway.serial_ids]`` maps a port to its
+device ids, and the pipeline rejects (``port_not_allowed``) a line for any other
+id, so a board plugged into the gateway cannot write as another device. A port
+without a mapping may speak for any id (``livinglab doctor`` warns about it);
+``serial_ports`` alone still says which ports are read. Messages carry their
+``port`` for that check.
+
 Serial has no acknowledgement: what a board prints while the gateway is down
 (or before the port is opened) is lost. Boards that must not lose data need MQTT.
 
@@ -81,7 +88,7 @@ class SerialSource:
                     logged = False
                     self.open_ports += 1
                     try:
-                        self._read_lines(ser, loop)
+                        self._read_lines(ser, port, loop)
                     finally:
                         self.open_ports -= 1
             except (serial.SerialException, OSError) as exc:
@@ -90,7 +97,8 @@ class SerialSource:
                     logged = True
                 self._stop.wait(2.0)
 
-    def _read_lines(self, ser: serial.Serial, loop: asyncio.AbstractEventLoop) -> None:
+    def _read_lines(self, ser: serial.Serial, port: str,
+                    loop: asyncio.AbstractEventLoop) -> None:
         buf = b""
         while not self._stop.is_set():
             chunk: bytes = ser.readline(MAX_LINE)
@@ -107,5 +115,5 @@ class SerialSource:
                 loop.call_soon_threadsafe(self._on_noise)
                 continue
             topic, payload = parsed
-            msg = Message(topic=topic, payload=payload, received_at=time.time())
+            msg = Message(topic=topic, payload=payload, received_at=time.time(), port=port)
             loop.call_soon_threadsafe(self._deliver, msg)

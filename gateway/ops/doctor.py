@@ -134,6 +134,26 @@ def check_disk_space(host: Host) -> Finding | None:
 
 # -- broker --------------------------------------------------------------------------
 
+def check_serial_ids(host: Host) -> Finding | None:
+    """A serial port without ``[gateway.serial_ids]`` may speak for any device id: a
+    board plugged into the gateway could write as another device (issue 15)."""
+    if host.cfg is None:
+        return None
+    g = host.cfg.gateway
+    if not g.serial_ports and not g.serial_ids:
+        return None
+    open_ = [p for p in g.serial_ports if p not in g.serial_ids]
+    if open_:
+        return Finding("warn", f"serial port {', '.join(open_)} may speak for any device id",
+                       f'map it in [gateway.serial_ids]: "{open_[0]}" = ["DEVICE-ID"]')
+    unread = [p for p in g.serial_ids if p not in g.serial_ports]
+    if unread:
+        return Finding("warn", f"[gateway.serial_ids] maps {', '.join(unread)}, which the "
+                       "gateway does not read", "add it to [gateway] serial_ports")
+    return Finding("ok", "serial ports mapped to their device ids: " + "; ".join(
+        f"{p} -> {', '.join(g.serial_ids[p]) or 'none'}" for p in g.serial_ports))
+
+
 def check_broker(host: Host) -> Finding | None:
     if host.cfg is None:
         return None
@@ -316,6 +336,7 @@ CHECKS: list[Check] = [
     check_config,
     check_data_dir,
     check_disk_space,
+    check_serial_ids,
     check_broker,
     check_session,
     check_mosquitto_persistence,

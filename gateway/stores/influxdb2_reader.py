@@ -51,7 +51,13 @@ def flux_query(bucket: str, since_ms: int, until_ms: int, domains: Sequence[str]
 
 #: string fields of the contract: VictoriaMetrics keeps numbers only and stores a string
 #: field as the number it reads from it (0 for "0.2.0"), so those series are not readings
-_STRING_FIELDS = frozenset({("device", "fw")})
+_STRING_FIELDS = frozenset({("device", "fw")}
+                           # third turn: more strings, and `{m}_info_v` matched by `{m}_.+`
+                           | {("device", f) for f in ("board", "update_state", "update_version",
+                                                      "update_reason", "info_v")}
+                           | {("gateway", "version"), ("gateway", "info_v")}
+                           | {("station", f) for f in ("board", "sensors", "room", "zone",
+                                                       "note", "info_v")})
 
 
 def vm_match(domains: Sequence[str], devices: Sequence[str]) -> str:

@@ -41,9 +41,15 @@ be read while the gateway writes. Example (hourly mean CO2 per device)::
         AND time_ms >= (strftime('%s', 'now') - 86400) * 1000
       GROUP BY device, hour ORDER BY device, hour;"
 
-Tags other than ``site``, ``device`` and ``sensor`` are not stored (the wire
-contract defines no others). A line that does not parse makes the whole write
-a StoreRejected, so the forwarder isolates and quarantines it.
+Tags other than ``site``, ``device`` and ``sensor`` are not stored, except the
+contract's ``gateway`` tag (of ``gateway`` points, kept in ``device``),
+``reason`` (of ``rejections`` points, kept in ``sensor``) and the string tags of
+the ``{m}_info`` companions: each lands as a ``text_fields`` row with measurement
+``{m}_info``, field = the tag's name, value = the tag's value (its ``v`` = 1.0 in
+``readings`` as for any field). The original point's string fields are in
+``text_fields`` under ``{m}`` as well, so a reader may use either.
+A line that does not parse makes the whole write a StoreRejected, so the
+forwarder isolates and quarantines it.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from pathlib import Path
 
 from protocols import ProtocolError, parse_line
 from protocols.config import StoreSection
+from protocols.lineprotocol import INFO_SUFFIX
 
 from .base import StoreFatal, StoreRejected, StoreTransient
 from .detached import detached
@@ -96,6 +103,8 @@ Row = tuple[str, str, str, str, str, float, int]
 TextRow = tuple[str, str, str, str, str, str, int]
 
 _CLOSE_S = 1.0
+#: the tags kept in the key columns; an ``_info`` point's other tags are its strings
+_KEY_TAGS = frozenset(("site", "device", "sensor", "gateway", "reason"))
 
 
 def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
@@ -111,10 +120,16 @@ def rows_of(body: bytes) -> tuple[list[Row], list[TextRow]]:
         except (UnicodeDecodeError, ProtocolError) as exc:
             raise StoreRejected(f"line {n}: {exc}", status=None) from None
         tags = dict(p.tags)
-        site, device = tags.get("site"), tags.get("device")
+        # the point's second and third tags: a gateway point's `gateway` is kept in the
+        # device column, a rejections point's `reason` in the sensor column
+        site, device = tags.get("site"), tags.get("device") or tags.get("gateway")
         if not site or not device:
-            raise StoreRejected(f"line {n}: a point needs site and device tags: {raw!r}")
-        sensor = tags.get("sensor", "")
+            raise StoreRejected(f"line {n}: a point needs site and device (or gateway) "
+                                f"tags: {raw!r}")
+        sensor = tags.get("sensor") or tags.get("reason", "")
+        if p.measurement.endswith(INFO_SUFFIX):
+            texts.extend((p.measurement, site, device, sensor, k, v, p.time_ms)
+                         for k, v in p.tags if k not in _KEY_TAGS)
         for k, v in p.fields:
             if isinstance(v, str):
                 texts.append((p.measurement, site, device, sensor, k, v, p.time_ms))

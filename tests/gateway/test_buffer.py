@@ -208,15 +208,50 @@ def test_threads_put_and_drain_concurrently(buf: DurableBuffer) -> None:
     assert buf.stats().depth == 0
 
 
-def test_bound_reached_by_quarantine_alone_does_not_wedge_ingest(tmp_path: Path) -> None:
-    """With no points to drain, refusing would hold acks back forever."""
+def test_quarantine_is_outside_the_buffer_bound(tmp_path: Path) -> None:
+    """Issue 15: one device's junk must not use up the site's outage buffer. A rejected
+    payload keeps its first 2 KiB and its length; the quarantine's bytes are left out of
+    buffer_max_bytes (on main: 60 whole 64 KiB payloads, then the bound refused points)."""
     b = DurableBuffer(tmp_path / "b.sqlite", max_bytes=256 * 1024, quarantine_max=100_000)
     try:
         rej = Rejection("t", "a", "not_json", "x")
-        for _ in range(60):  # ~64 KiB payloads: well past the bound
+        for _ in range(60):  # 60 x 64 KiB sent: well past the bound if kept whole
             b.put([], T0, [(rej, b"{" * 65536)])
-        assert b.stats().size_bytes >= 256 * 1024
-        assert b.stats().depth == 0
+        item = b.list_quarantine(1)[0]
+        assert len(item.payload) == 2048 and item.length == 65536
+        assert b.stats().quarantined == 60
+        assert b.put([msg("a", 1, 0)], T0).accepted == 1
+        assert not b.is_full()  # the points' share of the file is far below the bound
+    finally:
+        b.close()
+
+
+def test_quarantine_has_its_own_byte_bound(tmp_path: Path) -> None:
+    b = DurableBuffer(tmp_path / "b.sqlite", max_bytes=MB, quarantine_max=100_000,
+                      quarantine_max_bytes=64 * 1024)
+    try:
+        for i in range(100):  # ~2.2 KiB a row: about 29 rows fit in 64 KiB
+            b.put([], T0, [(Rejection("t", "a", "not_json", f"#{i}"), b"x" * 5000)])
+        stats = b.stats()
+        assert 20 <= stats.quarantined <= 30 and stats.quarantine_bytes <= 64 * 1024
+        assert stats.quarantine_evicted == 100 - stats.quarantined
+        assert b.list_quarantine(1)[0].detail == "#99"  # the oldest went first
+    finally:
+        b.close()
+    again = DurableBuffer(tmp_path / "b.sqlite", max_bytes=MB, quarantine_max_bytes=64 * 1024)
+    try:  # the estimate is read back at open
+        assert again.stats().quarantine_bytes == stats.quarantine_bytes
+    finally:
+        again.close()
+
+
+def test_dedup_keys_alone_at_the_bound_do_not_wedge_ingest(tmp_path: Path) -> None:
+    """With no points to drain, refusing would hold acks back forever."""
+    b = DurableBuffer(tmp_path / "b.sqlite", max_bytes=MB)
+    try:
+        for i in range(40):  # messages without points: dedup keys only
+            b.put([Accepted(f"dev-{i:04d}-{'x' * 40}", 1, s, ()) for s in range(500)], T0)
+        assert b.stats().size_bytes >= MB and b.stats().depth == 0
         assert not b.is_full()
         assert b.put([msg("a", 1, 0)], T0).accepted == 1
         assert b.is_full()  # now there is something to drain: backpressure applies

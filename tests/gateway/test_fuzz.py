@@ -1,5 +1,6 @@
 """Hypothesis: malformed topics and payloads never break the pipeline, and valid
-messages interleaved with them still land in the (real) durable buffer."""
+messages interleaved with them still land in the (real) durable buffer; hostile
+traffic (tests/gateway/hostile.py) never stops the whole intake."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gateway.buffer.core import DurableBuffer
 from gateway.ingest.mqtt import Message
 from gateway.ingest.pipeline import Pipeline, decode
 from gateway.ops.metrics import Metrics
+from tests.gateway import hostile
 from tests.gateway.helpers import PREFIX, SITE, T0, FakeSink, telemetry, topic
 
 _seq = itertools.count()
@@ -89,3 +91,19 @@ def test_valid_traffic_interleaved_with_junk_lands_in_the_buffer(
         got = {ln for ln in lines.lines if b"device=air-0001," in ln}
         assert len(got) == len(valid)
         buf.close()
+
+
+# -- the whole intake under hostile input (issue 15; the long run: python -m bench.fuzz) --
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])
+@given(hostile.traffic())
+def test_hostile_traffic_never_stops_the_intake(sent: list[hostile.Sent]) -> None:
+    """Telemetry, status, serial lines and site quantities with integers to 2^200,
+    NaN/Infinity/1e400, lone surrogates, NUL, 100,000-character strings and deep
+    nesting, through the real buffer with the delivery accounting: the intake takes
+    everything, every valid message lands, every rejected one is reported (at most 16
+    + 1 per message) and quarantined once, and a restart and a redelivery after it
+    neither crash nor lose nor duplicate anything."""
+    hostile.run_case(sent)

@@ -167,3 +167,21 @@ def test_raw_payload_quarantined_once_per_message() -> None:
     assert [r.reason for r, _ in d.rejected] == ["out_of_range", "out_of_range"]
     assert [p for _, p in d.rejected] == [body, b""]
     assert len(d.accepted) == 1 and len(d.accepted[0].points) == 1
+
+
+def test_status_buffers_its_device_info_companion_and_the_will_none() -> None:
+    """Third turn: a status with strings is buffered with ``device_info`` (strings as
+    tags, v = 1.0, same time); the will is ``online`` = 0.0 alone; telemetry unchanged."""
+    status = json.dumps({"state": "online", "fw": "1.1.0", "board": "esp32", "boot": 2,
+                         "interval_s": 60}).encode()
+    d = decode([msg("air-1", 0, payload=status, kind="status", received_at=1_795_351_940.5),
+                msg("air-2", 0, payload=b'{"state":"offline"}', kind="status"),
+                msg("air-3", 0)], SITE, PREFIX)
+    by_dev = {a.device: a.points for a in d.accepted}
+    point, info = by_dev["air-1"]
+    assert dict(point.fields)["interval_s"] == 60.0 and dict(point.fields)["boot"] == 2.0
+    assert info.measurement == "device_info" and info.time_ms == point.time_ms == 1795351940500
+    assert dict(info.tags) == {"site": SITE, "device": "air-1", "fw": "1.1.0", "board": "esp32"}
+    (will,) = by_dev["air-2"]
+    assert will.measurement == "device" and will.fields == (("online", 0.0),)
+    assert [p.measurement for p in by_dev["air-3"]] == ["air"]

@@ -159,7 +159,8 @@ def test_gateway_notifies_ready_watchdog_stopping(tmp_path: Path, mosquitto: Mos
         def stored() -> int:
             try:
                 with sqlite3.connect(tmp_path / "readings.sqlite") as db:
-                    return int(db.execute("SELECT count(*) FROM readings").fetchone()[0])
+                    return int(db.execute("SELECT count(*) FROM readings "
+                                           "WHERE measurement = 'air'").fetchone()[0])
             except sqlite3.OperationalError:
                 return 0
 

@@ -183,6 +183,31 @@ def test_sqlite_store_writes_idempotently_and_rejects_bad_lines(tmp_path: Path) 
     ]
 
 
+def test_sqlite_keeps_info_companions_and_third_turn_points() -> None:
+    """docs/wire-contract-reference.md, "SQLite": an _info point's string tags become
+    text_fields rows under ``{m}_info``; gateway and rejections points keep their key."""
+    from gateway.stores.sqlite import rows_of
+    from protocols import encode_lines, make_point
+    from protocols.lineprotocol import with_info
+    dev = make_point("device", {"site": "lab", "device": "air-1"},
+                     {"online": 1.0, "fw": "1.0.0", "board": "pico w"}, 1000)
+    gw = make_point("gateway", {"site": "lab", "gateway": "gw1"}, {"up": 1.0, "version": "0.3"},
+                    2000)
+    rej = make_point("rejections", {"site": "lab", "device": "air-1", "reason": "out_of_range"},
+                     {"count": 3.0}, 3600000)
+    rows, texts = rows_of(encode_lines([*with_info(dev), *with_info(gw), rej]))
+    assert sorted(texts) == sorted([
+        ("device", "lab", "air-1", "", "board", "pico w", 1000),
+        ("device", "lab", "air-1", "", "fw", "1.0.0", 1000),
+        ("device_info", "lab", "air-1", "", "board", "pico w", 1000),
+        ("device_info", "lab", "air-1", "", "fw", "1.0.0", 1000),
+        ("gateway", "lab", "gw1", "", "version", "0.3", 2000),
+        ("gateway_info", "lab", "gw1", "", "version", "0.3", 2000)])
+    assert ("device_info", "lab", "air-1", "", "v", 1.0, 1000) in rows
+    assert ("gateway", "lab", "gw1", "", "up", 1.0, 2000) in rows
+    assert ("rejections", "lab", "air-1", "out_of_range", "count", 3.0, 3600000) in rows
+
+
 def test_make_store_defaults_to_sqlite(tmp_path: Path) -> None:
     store = make_store(StoreSection(path=tmp_path / "r.sqlite"))
     assert isinstance(store, SQLiteStore)

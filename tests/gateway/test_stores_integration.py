@@ -261,11 +261,15 @@ def test_sqlite_status_fw_is_a_text_row(tmp_path: Path) -> None:
     forward_all(tmp_path, StoreSection(kind="sqlite", path=path), status_messages())
     with sqlite3.connect(path) as db:
         texts = db.execute("SELECT device, field, value, time_ms FROM text_fields "
-                           "WHERE measurement = 'device' ORDER BY device").fetchall()
+                           "WHERE measurement = 'device' AND field = 'fw' "
+                           "ORDER BY device").fetchall()
+        update = db.execute("SELECT value FROM text_fields WHERE measurement = 'device' "
+                            "AND field = 'update_state'").fetchall()
         numbers = db.execute("SELECT device, field FROM readings WHERE measurement = 'device' "
                              "ORDER BY device, field").fetchall()
     assert texts == [("air-0", "fw", FW, T0_MS), ("air-1", "fw", "0.1.0", T0_MS + 1000)]
     assert numbers == [("air-0", "online"), ("air-0", "rssi"), ("air-1", "online")]
+    assert update == [("refused",)]  # third turn: the update state is a string field too
 
 
 def test_victoriametrics_takes_a_status_with_fw(tmp_path: Path,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocols import Point, ProtocolError, encode_lines, encode_point, make_point, parse_line
-from protocols.lineprotocol import format_float
+from protocols.lineprotocol import clean_string, format_float, info_companion, with_info
 
 CONTRACT_EXAMPLE = ("air,device=air-0001,sensor=scd41,site=bdnc-lab "
                     "co2=612,humidity=48.2,temperature=22.41 1795351934120")
@@ -154,3 +154,47 @@ def test_string_and_float_fields_round_trip(fields: dict[str, float | str]) -> N
     back = parse_line(line)
     assert back == p
     assert [type(v) for _, v in back.fields] == [type(v) for _, v in p.fields]
+
+
+# -- the _info companions (wire contract, "Strings where the store keeps none") ----------
+
+def test_info_companion_carries_strings_as_tags() -> None:
+
+    p = make_point("device", {"site": "s1", "device": "air-0001"},
+                   {"online": 1.0, "fw": "1.0.0", "board": "pico w,x=1"}, 1700000000123)
+    info = info_companion(p)
+    assert info is not None
+    assert info.measurement == "device_info"
+    assert dict(info.tags) == {"site": "s1", "device": "air-0001", "fw": "1.0.0",
+                               "board": "pico w,x=1"}
+    assert info.fields == (("v", 1.0),) and info.time_ms == p.time_ms
+    assert with_info(p) == (p, info)
+    assert parse_line(encode_point(info)) == info  # escaping round-trips
+
+
+def test_info_companion_none_without_strings() -> None:
+
+    p = make_point("delivery", {"site": "s", "device": "d"}, {"received": 3}, 1)
+    assert info_companion(p) is None and with_info(p) == (p,)
+
+
+def test_info_companion_cleans_what_a_tag_cannot_hold() -> None:
+
+    p = make_point("station", {"site": "s", "device": "d"},
+                   {"note": "a\\b\u0007c\n", "room": "", "retired": 0.0, "zone": "z" * 300},
+                   5)
+    info = info_companion(p)
+    assert info is not None
+    tags = dict(info.tags)
+    assert tags["note"] == "a/bc"
+    assert "room" not in tags  # an empty string is no tag
+    assert len(tags["zone"]) == 200
+    encode_point(info)
+    assert clean_string("x\u0000y\u009f" + "z" * 300) == "xy" + "z" * 198
+
+
+def test_info_companion_never_overrides_a_tag() -> None:
+
+    p = make_point("gateway", {"site": "s", "gateway": "gw1"}, {"site": "other", "up": 1}, 5)
+    info = info_companion(p)
+    assert info is not None and dict(info.tags) == {"site": "s", "gateway": "gw1"}

@@ -28,8 +28,9 @@ def test_contract_example_maps_to_device_point() -> None:
     p = record.point
     assert p.measurement == "device"
     assert p.tags == (("device", "air-0001"), ("site", "bdnc-lab"))
-    assert p.fields == (("fw", "1.0.0"), ("heap_free", 123456.0), ("online", 1.0),
-                        ("rssi", -61.0), ("uptime", 3600.0))
+    assert p.fields == (("board", "pico_w"), ("boot", 7.0), ("fw", "1.0.0"),
+                        ("heap_free", 123456.0), ("online", 1.0), ("rssi", -61.0),
+                        ("uptime", 3600.0))
     assert p.time_ms == 1795351940250
     Status.model_validate(doc)
 
@@ -58,6 +59,11 @@ def test_empty_payload_is_a_cleared_retained_message() -> None:
     ({"state": "online", "boot": "7"}, "mistyped_field"),
     ({"state": "online", "boot": -1}, "invalid_field"),
     ({"state": "online", "heap_free": 1.5}, "mistyped_field"),
+    ({"state": "online", "interval_s": 0}, "invalid_field"),
+    ({"state": "online", "interval_s": 86401}, "invalid_field"),
+    ({"state": "online", "interval_s": 30.0}, "mistyped_field"),
+    ({"state": "online", "dropped": -1}, "invalid_field"),
+    ({"state": "online", "sensor_errors": "2"}, "mistyped_field"),
     ({"state": "online", "rssi": "-61"}, "mistyped_field"),
     ({"state": "online", "rssi": -201}, "invalid_field"),
     ({"state": "online", "uptime": -1}, "invalid_field"),
@@ -106,3 +112,21 @@ def test_update_object_kept_in_the_fields_not_the_point(update: dict[str, str]) 
     assert record.fields["update"] == update
     assert "update" not in dict(record.point.fields)
     assert Status.model_validate(doc).update is not None
+
+
+def test_third_turn_fields_reach_the_device_point() -> None:
+    """wire contract, "Device points, more fields": interval_s, boot, dropped,
+    sensor_errors as floats; board and update_* as control-free string fields."""
+    doc = {"state": "online", "fw": "1.1.0", "board": "esp32", "boot": 3, "interval_s": 30,
+           "dropped": 2, "sensor_errors": 1,
+           "update": {"version": "1.2.0", "state": "refused", "reason": "bad\u0085 sig"}}
+    record, rejection = run(doc)
+    assert rejection is None
+    assert dict(record.point.fields) == {
+        "board": "esp32", "boot": 3.0, "dropped": 2.0, "fw": "1.1.0", "interval_s": 30.0,
+        "online": 1.0, "sensor_errors": 1.0, "update_reason": "bad sig",
+        "update_state": "refused", "update_version": "1.2.0"}
+    assert record.fields["update"] == {"version": "1.2.0", "state": "refused",
+                                       "reason": "bad\u0085 sig"}  # C1: removed when stored
+    Status.model_validate(doc)
+    assert parse_line(encode_point(record.point)) == record.point
