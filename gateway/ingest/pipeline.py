@@ -16,8 +16,11 @@ inflight window is our Receive Maximum); it is said once in the log, and the
 commit is retried until it succeeds, so the gateway resumes by itself.
 
 Commit grouping (``commit_window_s``): a commit waits until its oldest message is
-that old (or the batch is full), so one fsync and one set of WAL pages cover
-every message of the window: SD-card wear, measured in ``bench/wear.py``.
+that old (or ``commit_group`` messages are pending), so one fsync and one set of WAL
+pages cover every message of the window: SD-card wear, measured in ``bench/wear.py``.
+The group ends the window early because the broker stops at its inflight limit (our
+Receive Maximum): a backlog drained in windows of a full inflight each waited out the
+whole window every round (issue 21: the drain was capped near Receive Maximum / window).
 
 Status messages have no (boot, seq); their ``device`` point is buffered as an
 ``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
@@ -39,6 +42,7 @@ from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
 from gateway.buffer.core import BufferFull, DiskFull
+from gateway.ingest.grouping import MAX_BATCH, ack_all
 from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
 from gateway.ingest.ports import BufferLike, PutResultLike, Sink
@@ -54,7 +58,6 @@ log = logging.getLogger("livinglab.gateway.pipeline")
 
 STATUS_BOOT = -1
 DELIVERY_BOOT = -2  # the buffer item holding ``delivery`` points (seq = flush time in ms)
-MAX_BATCH = 2000
 _FULL_LOG_EVERY_S = 60.0
 
 
@@ -162,17 +165,6 @@ def _reject(out: Decoded, rejection: Rejection, payload: bytes) -> None:
     out.quarantine.append((rejection, payload))
 
 
-def ack_all(sink: Sink, batch: Sequence[Message]) -> None:
-    """Ack a committed batch: in one write when the sink can (``MqttSource.ack_many``:
-    one send() for the batch's PUBACKs instead of one each), else message by message."""
-    many = getattr(sink, "ack_many", None)
-    if many is not None:
-        many(batch)
-        return
-    for msg in batch:
-        sink.ack(msg)
-
-
 async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
     """Wait until either event is set or ``timeout`` passes."""
     tasks = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
@@ -192,6 +184,7 @@ class Pipeline:
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
                  registry: Registry = BUILTIN, commit_window_s: float = 0.0,
+                 commit_group: int = MAX_BATCH,
                  serial_ids: Mapping[str, AbstractSet[str]] | None = None,
                  rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
@@ -208,6 +201,9 @@ class Pipeline:
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
         self._commit_window_s = commit_window_s
+        # a window also ends once this many are pending: the broker stops sending at
+        # its inflight limit (our Receive Maximum), so waiting longer only idles
+        self._group = max(1, min(commit_group, max_batch))
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
         self._batch_full = asyncio.Event()
@@ -231,7 +227,7 @@ class Pipeline:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
         self._ready.set()
-        if len(self.pending) >= self._max_batch:
+        if len(self.pending) >= self._group:
             self._batch_full.set()  # ends a commit window early
 
     def stop_intake(self) -> None:
@@ -387,7 +383,7 @@ class Pipeline:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            if self._commit_window_s > 0 and len(self.pending) < self._max_batch:
+            if self._commit_window_s > 0 and len(self.pending) < self._group:
                 # group commits: one fsync (and a few pages of WAL) for every message of
                 # the window instead of each; acks wait for the commit as always
                 age = max(0.0, time.time() - self.pending[0].received_at)
