@@ -91,7 +91,7 @@ def traced_run(tmp_path: Path, mq: Mosquitto, durability: str) -> tuple[int, int
     cfg = write_config(tmp_path / f"gw-{durability}.toml", mqtt_port=mq.port, health_port=hp,
                        store={"kind": "influxdb1", "url": f"http://127.0.0.1:{free_port()}",
                               "max_backoff_s": 5.0},
-                       gateway={"durability": durability,
+                       gateway={"durability": durability, "commit_window_s": 0.5,
                                 "data_dir": str(tmp_path / f"var-{durability}")},
                        mqtt={"client_id": f"gw-{durability}"})
     trace = tmp_path / f"strace-{durability}.txt"
