@@ -42,7 +42,7 @@ from gateway.accounting.delivery import Accounting, Event, readable_key
 from gateway.accounting.lastseen import LastSeen, Sighting
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
 from gateway.buffer.core import BufferFull, DiskFull
-from gateway.ingest.grouping import MAX_BATCH, ack_all
+from gateway.ingest.grouping import MAX_BATCH, Window, ack_all
 from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
 from gateway.ingest.ports import BufferLike, PutResultLike, Sink
@@ -204,6 +204,7 @@ class Pipeline:
         # a window also ends once this many are pending: the broker stops sending at
         # its inflight limit (our Receive Maximum), so waiting longer only idles
         self._group = max(1, min(commit_group, max_batch))
+        self._window = Window(commit_window_s, self._group)
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
         self._batch_full = asyncio.Event()
@@ -226,6 +227,7 @@ class Pipeline:
         if not self._intake:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
+        self._window.arrived += 1
         self._ready.set()
         if len(self.pending) >= self._group:
             self._batch_full.set()  # ends a commit window early
@@ -387,9 +389,10 @@ class Pipeline:
                 # group commits: one fsync (and a few pages of WAL) for every message of
                 # the window instead of each; acks wait for the commit as always
                 age = max(0.0, time.time() - self.pending[0].received_at)
-                if age < self._commit_window_s:
+                window = self._window.current(time.monotonic())
+                if age < window:
                     self._batch_full.clear()
-                    await _first_of(stop, self._batch_full, self._commit_window_s - age)
+                    await _first_of(stop, self._batch_full, window - age)
                     continue
             if not await self.commit_once():
                 await self._wait_room(stop)
