@@ -118,6 +118,14 @@ class FastClient(paho.Client):
             return self._loop_rc_handle(MQTT_ERR_CONN_LOST)
         if not data:
             return self._loop_rc_handle(MQTT_ERR_CONN_LOST)
+        pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
+        while pending is not None and pending() > 0:  # would never wake the selector
+            try:
+                data += self._sock_recv(_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                return self._loop_rc_handle(MQTT_ERR_CONN_LOST)
         with self._msgtime_mutex:
             self._last_bytes_received = paho.time_func()
         buf = self._rbuf
