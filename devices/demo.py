@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import sqlite3
@@ -24,13 +23,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from protocols.config import Config, load_config
 from protocols.quantities import RESERVED_DOMAINS
 
+from .demo_pids import Children, still_running
 from .embedded_broker import EmbeddedBroker
 from .fleet import Fleet, FleetEvent, log_tail
 from .fleet_errors import FleetError
@@ -66,49 +66,6 @@ class DemoOptions:
     devices: int | None = None  # None: the default mix of kinds
     interval_s: int = 2
     config: Path | None = None
-
-
-@dataclass
-class Children:
-    """Every process the demo started, written to ``demo.pids`` as each one starts."""
-
-    pid_file: Path
-    pids: dict[int, str] = field(default_factory=dict)
-
-    def add(self, pid: int, role: str) -> None:
-        self.pids[pid] = role
-        with open(self.pid_file, "a", encoding="utf-8") as f:
-            f.write(f"{pid} {role}\n")
-
-    def alive(self) -> list[int]:
-        out = []
-        for pid in self.pids:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                continue
-            except PermissionError:
-                pass
-            out.append(pid)
-        return out
-
-
-def still_running(pid_file: Path) -> list[int]:
-    """PIDs from an earlier demo's pid file that are still that demo's processes."""
-    try:
-        lines = pid_file.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        pid = line.split(" ", 1)[0]
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"main.py" in cmd or b"gateway.cli" in cmd or b"embedded_broker" in cmd:
-            out.append(int(pid))
-    return out
 
 
 def demo_config_text(data_dir: Path, broker_port: int, health_port: int) -> str:

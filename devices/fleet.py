@@ -241,6 +241,7 @@ class Fleet:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    # The device is its own process group leader (start_new_session), so this is its pgid.
+    # The device is its own process group leader (start_new_session), so this is its pgid:
+    # the whole group gets the signal (a wrapper such as faketime and its micropython).
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+        os.killpg(pid, sig)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+
+from protocols.jsonstrict import JsonError, loads_strict
 
 from .fleet_plan import BrokerTarget
 
@@ -98,17 +99,20 @@ class Tally:
             if levels[2] == "rejected":
                 self.rejected += 1
             elif levels[2] == "status":
-                with contextlib.suppress(ValueError):
-                    doc = json.loads(payload) if payload else None
-                    if isinstance(doc, dict):
-                        self.gateways[levels[1]] = doc
+                try:
+                    doc = loads_strict(payload) if payload else None
+                except JsonError:
+                    self.malformed += 1
+                    return
+                if isinstance(doc, dict):
+                    self.gateways[levels[1]] = doc
             return
         if len(levels) != 2 or levels[0].startswith("_"):
             return
         device, leaf = levels
-        try:
-            body: Any = json.loads(payload) if payload else None
-        except ValueError:
+        try:  # the strict reader: NaN, lone surrogates, deep nesting are counted, not fatal
+            body: Any = loads_strict(payload) if payload else None
+        except JsonError:
             self.malformed += 1
             return
         if leaf == "status" and isinstance(body, dict):

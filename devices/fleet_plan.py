@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from protocols.config import Config, FleetSection
+from protocols.mqtt_tls import MqttTlsError, tls_context
 
 from .fleet_errors import FleetError
 
@@ -62,16 +63,19 @@ class BrokerTarget(BaseModel):
     # Set: verified TLS with this CA (PEM or DER); devices get it as ca.der, like a
     # flashed board, and check the broker's certificate names `host`.
     ca_file: Path | None = None
+    # The host side's client certificate ([mqtt] cert_file/key_file), never a device's.
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def tls_context(self) -> ssl.SSLContext | None:
-        """The host-side (monitor, probe) context: same CA, host name checked."""
-        if self.ca_file is None:
+        """The host-side (monitor, probe) context: protocols.mqtt_tls, the one MQTT TLS
+        setup (same CA, host name checked)."""
+        if self.ca_file is None and self.cert_file is None:
             return None
         try:
-            return ssl.create_default_context(cafile=str(self.ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise FleetError(f"cannot use CA file {self.ca_file}: {exc} (run livinglab broker "
-                             "certs, or fix [mqtt] ca_file)") from None
+            return tls_context(self.ca_file, self.cert_file, self.key_file)
+        except MqttTlsError as exc:
+            raise FleetError(str(exc)) from None
 
     def device_files(self) -> dict[str, bytes]:
         """Extra files for each simulated board's flash dir (the CA, in DER)."""
@@ -125,7 +129,7 @@ def broker_target(cfg: Config) -> BrokerTarget:
     m = cfg.mqtt
     return BrokerTarget(host=m.host, port=m.port, username=m.username, password=m.password,
                         keepalive=max(m.keepalive, 10), prefix=m.topic_prefix,
-                        ca_file=cfg.mqtt_ca_file)
+                        ca_file=cfg.mqtt_ca_file, cert_file=m.cert_file, key_file=m.key_file)
 
 
 def device_id(kind: Kind, number: int) -> str:

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocols.ids import ID_PATTERN
 from protocols.inventory import INVENTORY_FILE, SCHEMA
+from protocols.sqlitefile import open_shared
 
 from .errors import DeviceNotFoundError, InventoryError
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 __all__ = ["ID_PATTERN", "INVENTORY_FILE", "Device", "Inventory", "Meta", "SensorSpec"]
 # the file name and schema are shared with the gateway's read-only reader
 _SCHEMA = SCHEMA
@@ -105,9 +106,9 @@ class Inventory:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+            # another process may be creating it this instant (two boards flashed at once)
+            self._db = open_shared(path, timeout_s)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             with self._write():
                 for stmt in _SCHEMA.split(";"):

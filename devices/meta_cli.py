@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from protocols.config import load_config
+from protocols.ids import is_id
 
 from .errors import DevicesError
-from .inventory import ID_PATTERN, Inventory, Meta
+from .inventory import Inventory, Meta
 
 __all__ = ["add_set_parser", "describe_meta", "parse_location"]
 
@@ -67,7 +67,7 @@ def add_set_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _set(args: argparse.Namespace) -> int:
-    if not re.match(ID_PATTERN, args.device):
+    if not is_id(args.device):
         raise MetadataError(f"device id {args.device!r} is not valid "
                             "(lowercase letters, digits and '-', at most 63)")
     changes: dict[str, object] = {}

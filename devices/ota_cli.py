@@ -17,6 +17,7 @@ from typing import Any
 
 import firmware
 from protocols.config import load_config
+from protocols.mqtt_tls import client_tls
 
 from .fleet_plan import parse_settings
 from .ota_pack import OtaError, pack, version_tuple
@@ -58,9 +59,10 @@ def update_command(args: argparse.Namespace) -> int:
     fleet = parse_settings(cfg.fleet)
     with open_inventory(settings) as inv:
         boards = {d.device: d.board for d in inv.list(include_retired=False)}
-    broker = Broker(settings.mqtt_host, settings.mqtt_port, settings.gateway_username,
-                    settings.gateway_password, settings.prefix, settings.site,
-                    cfg.mqtt.ca_file, cfg.mqtt.cert_file, cfg.mqtt.key_file)
+    # the operators' account (config and update topics), over the one MQTT TLS setup
+    user, password = cfg.mqtt_operator
+    broker = Broker(settings.mqtt_host, settings.mqtt_port, user, password, settings.prefix,
+                    settings.site, client_tls(cfg))
     try:
         seen = broker.seen_devices()
         names = sorted(set(boards) | set(seen)) if args.all else list(dict.fromkeys(args.device))

@@ -11,6 +11,7 @@ read from each device's retained status (``fw``, ``update``: wire contract,
 from __future__ import annotations
 
 import functools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+
+from protocols.jsonstrict import JsonError, loads_strict
 
 from .ota_pack import BoardPack, OtaError, control_message
 
@@ -72,24 +75,18 @@ class Broker:
     """One MQTT session: every device status of the site, and publishing updates."""
 
     def __init__(self, host: str, port: int, username: str, password: str,
-                 prefix: str, site: str, ca_file: Path | None = None,
-                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
+                 prefix: str, site: str, tls: ssl.SSLContext | None = None) -> None:
         self.prefix, self.site = prefix, site
         self.where = f"{host}:{port}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         if username:
             self.client.username_pw_set(username, password)
-        if ca_file or cert_file:  # the gateway's [mqtt] TLS settings, verified
-            try:
-                self.client.tls_set(ca_certs=str(ca_file) if ca_file else None,
-                                    certfile=str(cert_file) if cert_file else None,
-                                    keyfile=str(key_file) if key_file else None)
-            except (OSError, ValueError) as exc:
-                raise OtaError(f"cannot use the [mqtt] TLS files: {exc} "
-                               "(check [mqtt] ca_file/cert_file/key_file)") from None
+        if tls is not None:  # protocols.mqtt_tls.client_tls(cfg): the one MQTT TLS setup
+            self.client.tls_set_context(tls)
         self.cond = threading.Condition()
         # device -> [(received at, live (not a retained copy), payload)]
         self.status: dict[str, list[tuple[float, bool, dict[str, Any]]]] = {}
+        self.skipped = 0  # statuses that were not strict JSON
         self._connected = threading.Event()
         self._refused = ""
         self.client.on_connect = self._on_connect
@@ -114,12 +111,12 @@ class Broker:
         self._connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        import json
-
         device = msg.topic.split("/")[-2]
-        try:
-            payload = json.loads(msg.payload)
-        except ValueError:
+        try:  # a hostile retained status is skipped and counted, never fatal to the thread
+            payload = loads_strict(bytes(msg.payload))
+        except JsonError:
+            with self.cond:
+                self.skipped += 1
             return
         if isinstance(payload, dict) and device != "_gateway":
             with self.cond:

@@ -53,8 +53,10 @@ def boot_state(path=STATE):
     tries = s.get("tries", 0) + 1
     if tries > MAX_TRIES:
         why = s.get("why") or "hang, watchdog or no connection"
-        s = {"slot": s.get("prev") or other(s["slot"]),
-             "update": {"version": s.get("version", "?"), "state": "rolled_back",
+        v = s.get("version", "?")
+        # "bad": versions that rolled back (ll/ota.py refuses them again), bounded
+        s = {"slot": s.get("prev") or other(s["slot"]), "bad": (s.get("bad", []) + [v])[-4:],
+             "update": {"version": v, "state": "rolled_back",
                         "reason": ("not confirmed after %d boots (%s)" % (MAX_TRIES, why))[:100]}}
     else:
         s["tries"] = tries
@@ -66,7 +68,7 @@ def confirm(path=STATE):
     """The running slot is good: keep it (ll/app.py, once connected, acked, run a while)."""
     s = read_state(path)
     v = s.get("version", "?")
-    s = {"slot": s["slot"], "prev": s.get("prev", ""), "version": v,
+    s = {"slot": s["slot"], "prev": s.get("prev", ""), "version": v, "bad": s.get("bad", []),
          "update": {"version": v, "state": "confirmed"}}
     write_state(s, path)
     return s

@@ -27,12 +27,15 @@ def command_modules() -> list[ModuleType]:
     from provisioning import cli as provisioning_cli
 
     from . import gateway_cli
+    from .alerts import cli as alerts_cli
     from .console import cli as console_cli
     from .opendata import cli as opendata_cli
     from .ops import doctor_cli
+    from .sensorthings import cli as sensorthings_cli
 
     return [demo_cli, gateway_cli, console_cli, fleet_cli, provisioning_cli, devices_cli,
-            broker_cli, doctor_cli, sensor_cli, opendata_cli, city_cli]
+            broker_cli, doctor_cli, sensor_cli, opendata_cli, city_cli, alerts_cli,
+            sensorthings_cli]
 
 
 def build_parser(mods: Sequence[ModuleType]) -> argparse.ArgumentParser:

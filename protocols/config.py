@@ -30,10 +30,10 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .ids import ID_PATTERN
 from .quantities import QuantityError, Registry, site_quantity
 
 ENV_PREFIX = "LIVINGLAB_"
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # Where `livinglab broker certs` puts the site's CA, relative to [gateway] data_dir.
 DEFAULT_CA_FILE = Path("broker/tls/ca.crt")
 MQTT_TLS_PORT = 8883
@@ -44,6 +44,8 @@ LASTSEEN_FILE = "lastseen.sqlite"
 INVENTORY_FILE = "inventory.sqlite"
 #: the kinds of simulated device (devices/fleet_plan.py)
 DeviceKind = Literal["air", "light", "flow"]
+# The console's token guards a network-reachable page: shorter ones are guessed.
+MIN_CONSOLE_TOKEN = 16
 
 
 class _Section(BaseModel):
@@ -364,6 +366,14 @@ class Config(_Section):
         return self.mqtt.tls or self.mqtt.ca_file is not None
 
     @property
+    def mqtt_operator(self) -> tuple[str, str]:
+        """(username, password) for config and update topics (`fleet update`): the
+        operators' account, else the [mqtt] login (a small lab with one account)."""
+        if self.mqtt.operator_username:
+            return self.mqtt.operator_username, self.mqtt.operator_password
+        return self.mqtt.username, self.mqtt.password
+
+    @property
     def mqtt_ca_file(self) -> Path | None:
         """The CA the broker's certificate must chain to (None: no TLS)."""
         if self.mqtt.ca_file is not None:
@@ -444,6 +454,10 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path = Path("."),
     except QuantityError as exc:
         key = ".".join(p for p in ("quantities", exc.name, exc.field) if p)
         raise ConfigError(f"config key '{key}': {exc.why}") from None
+    if cfg.console.token and len(cfg.console.token.strip()) < MIN_CONSOLE_TOKEN:
+        raise ConfigError(f"config key 'console.token': at least {MIN_CONSOLE_TOKEN} characters "
+                          "(a short token is guessed; make one with: python3 -c 'import "
+                          "secrets; print(secrets.token_urlsafe(24))')")
     if need_site and not cfg.site:
         raise ConfigError("config key 'site': required by this command "
                           "(add site = \"your-site\" to the config file)")

@@ -97,7 +97,7 @@ def _status(obj: object, site: str, received_at: float, device: str) -> StatusRe
                 raise _Reject("invalid_field", f"{key} {_short(x)} outside {lo}..{hi}")
             fields[key] = float(x)
     point = Point("device", (("device", device), ("site", site)), _point_fields(fields, state),
-                  round(received_at * 1000.0))
+                  _ms(received_at))
     return StatusRecord(device, "online" if state == "online" else "offline", fields, point)
 
 
@@ -117,6 +117,13 @@ def _point_fields(fields: dict[str, float | str | dict[str, str]], state: str
     if isinstance(update, dict):
         out.extend((f"update_{k}", clean_string(v)) for k, v in update.items())
     return tuple(sorted(out))
+
+
+def _ms(t: float) -> int:
+    """Unix seconds -> ms, total for any float the caller's clock gives (a broken clock
+    must not make validation raise: the property tests feed it 1e305 and NaN)."""
+    ms = t * 1000.0
+    return round(ms) if ms == ms and abs(ms) < 2.0**62 else 0
 
 
 def _update(u: object) -> dict[str, str]:

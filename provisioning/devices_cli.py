@@ -118,7 +118,9 @@ def _run(args: argparse.Namespace) -> int:
         try:
             with StatusWatcher(settings.mqtt_host, settings.mqtt_port,
                                settings.gateway_username, settings.gateway_password,
-                               ca_file=settings.mqtt_ca_file) as w:
+                               ca_file=settings.mqtt_ca_file,
+                               cert_file=settings.mqtt_cert_file,
+                               key_file=settings.mqtt_key_file) as w:
                 w.start([status_topic(settings.prefix, s) for s in sites])
                 for msg in w.collect(args.listen):
                     live[(msg.site, msg.device)] = msg.payload

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 from devices import catalogue
 from devices.catalogue import BoardProfile
 from devices.inventory import Device, Inventory, SensorSpec
+from protocols.ids import is_id
 
 from . import credentials, otakey, tls
 from .boardfs import BoardFS, BoardInfo, same_content
@@ -31,7 +31,6 @@ from .settings import Settings
 from .status import StatusMessage, StatusWatcher, status_topic
 from .sync import SyncResult, sync
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CONFIG_FILE = "device.json"
 CA_FILE = "ca.der"  # the site CA in DER, when [mqtt] tls is on (docs/tls.md)
 # The loader's slot state (docs/ota.md): a USB flash installs slot a, so it says so.
@@ -69,7 +68,7 @@ class FlashResult:
 
 
 def check_device_id(device: str) -> str:
-    if not ID_RE.match(device):
+    if not is_id(device):
         raise DeviceIdError(f"device id '{device}' is not valid: use 1-63 lowercase letters, "
                             "digits and '-', starting with a letter or digit (e.g. air-0001)")
     return device
@@ -181,7 +180,9 @@ def flash(settings: Settings, inventory: Inventory, req: FlashRequest,
             # Subscribe before the reset so the first live "online" cannot be missed.
             watcher = StatusWatcher(settings.mqtt_host, settings.mqtt_port,
                                     settings.gateway_username, settings.gateway_password,
-                                    ca_file=settings.mqtt_ca_file)
+                                    ca_file=settings.mqtt_ca_file,
+                                    cert_file=settings.mqtt_cert_file,
+                                    key_file=settings.mqtt_key_file)
             try:
                 watcher.start([status_topic(settings.prefix, settings.site, req.device)])
             except BrokerError as exc:

@@ -40,19 +40,29 @@ class DeviceAcl:
 
 
 def acl_text(prefix: str, devices: Iterable[DeviceAcl], gateway_user: str = "",
-             gateway_site: str = "", gateway_id: str = "", console_user: str = "") -> str:
+             gateway_site: str = "", gateway_id: str = "", console_user: str = "",
+             operator_user: str = "") -> str:
     """The ACL file: each device writes only its telemetry/status and reads its config
-    and update topics; the gateway account reads its whole site, writes its own
-    ``_gateway`` topics, the devices' retained ``config`` topics and their ``update``
-    topics (it is also the operators' account: `fleet update` logs in with it); the
-    console account (``[console] mqtt_username``) reads the site's status topics
-    (devices' and gateways') and writes nothing."""
+    and update topics; the gateway account reads its whole site and writes only its own
+    ``_gateway/{id}/#``; the operators' account (``[mqtt] operator_username``: `fleet
+    update`, config pushes) writes the devices' ``config`` and ``update`` topics and
+    reads the statuses; the console account (``[console] mqtt_username``) reads the
+    site's status topics (devices' and gateways') and writes nothing. Without an
+    operators' account the gateway's is also the operators' (a small lab with one
+    login): it then writes ``config`` and ``update`` too."""
     out = [HEADER]
     base = f"{prefix}/{gateway_site}"
     if gateway_user:
+        operator_rights = "" if operator_user else (f"topic write {base}/+/config\n"
+                                                     f"topic write {base}/+/update\n")
         out.append(f"user {gateway_user}\n"
                    f"topic read {base}/#\n"
                    f"topic write {base}/_gateway/{gateway_id}/#\n"
+                   f"{operator_rights}\n")
+    if operator_user:
+        out.append(f"user {operator_user}\n"
+                   f"topic read {base}/+/status\n"
+                   f"topic read {base}/_gateway/+/status\n"
                    f"topic write {base}/+/config\n"
                    f"topic write {base}/+/update\n\n")
     if console_user:

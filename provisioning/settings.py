@@ -49,7 +49,13 @@ class Settings(_Section):
     mqtt_port: int
     gateway_username: str
     gateway_password: str
+    #: ``[mqtt] operator_username/password``: config and update topics (`fleet update`)
+    operator_username: str = ""
+    operator_password: str = ""
     mqtt_ca_file: Path | None = None  # set: devices and the gateway speak verified TLS
+    # The host side's client certificate ([mqtt] cert_file/key_file), if the broker asks one.
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     wifi: WifiSettings
     #: ``[console] mqtt_username/mqtt_password``: a read-only login for the console
     console_username: str = ""
@@ -91,6 +97,9 @@ def settings_from_config(cfg: Config) -> Settings:
         site=cfg.site, data_dir=cfg.gateway.data_dir, prefix=cfg.mqtt.topic_prefix,
         gateway_id=cfg.gateway.id, mqtt_host=cfg.mqtt.host, mqtt_port=cfg.mqtt.port,
         gateway_username=cfg.mqtt.username, gateway_password=cfg.mqtt.password,
+        operator_username=cfg.mqtt.operator_username,
+        operator_password=cfg.mqtt.operator_password,
         console_username=cfg.console.mqtt_username,
         console_password=cfg.console.mqtt_password, mqtt_ca_file=cfg.mqtt_ca_file,
+        mqtt_cert_file=cfg.mqtt.cert_file, mqtt_key_file=cfg.mqtt.key_file,
         wifi=wifi, prov=prov)

@@ -7,7 +7,6 @@ network loop in its own thread and hands messages over through a lock.
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 import time
@@ -18,6 +17,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+
+from protocols.jsonstrict import JsonError, loads_strict
+from protocols.mqtt_tls import MqttTlsError, tls_context
 
 from .errors import BrokerError
 
@@ -40,10 +42,7 @@ def _parse(topic: str, raw: bytes, retained: bool) -> StatusMessage | None:
     parts = topic.split("/")
     if len(parts) < 4 or parts[-1] != "status" or parts[-3] == "_gateway":
         return None
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return None
+    payload = loads_strict(raw)  # JsonError: NaN, lone surrogates, deep nesting, not UTF-8
     if not isinstance(payload, dict):
         return None
     return StatusMessage(parts[-3], parts[-2], payload, retained, time.time())
@@ -53,20 +52,21 @@ class StatusWatcher:
     """A connected subscriber to some status topics; use as a context manager."""
 
     def __init__(self, host: str, port: int, username: str = "", password: str = "",
-                 client_id: str = "", ca_file: Path | None = None) -> None:
+                 client_id: str = "", ca_file: Path | None = None,
+                 cert_file: Path | None = None, key_file: Path | None = None) -> None:
         self.host, self.port = host, port
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if username:
             self._client.username_pw_set(username, password)
-        if ca_file is not None:
-            try:  # verified TLS: the site CA and the broker's host name
-                ctx = ssl.create_default_context(cafile=str(ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise BrokerError(f"cannot use CA file {ca_file}: {exc} (run livinglab broker "
-                                  "certs, or fix [mqtt] ca_file)") from None
+        if ca_file is not None or cert_file is not None:
+            try:  # the one MQTT TLS setup: the site CA and the broker's host name
+                ctx = tls_context(ca_file, cert_file, key_file)
+            except MqttTlsError as exc:
+                raise BrokerError(str(exc)) from None
             self._client.tls_set_context(ctx)
         self._lock = threading.Condition()
         self._messages: list[StatusMessage] = []
+        self.skipped = 0  # statuses that were not strict JSON
         self._connected = threading.Event()
         self._refused: str | None = None
         self._lost = False
@@ -87,7 +87,12 @@ class StatusWatcher:
             self._lock.notify_all()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        parsed = _parse(msg.topic, bytes(msg.payload), bool(msg.retain))
+        try:
+            parsed = _parse(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except JsonError:  # a hostile status is skipped and counted, never fatal
+            with self._lock:
+                self.skipped += 1
+            return
         if parsed is not None:
             with self._lock:
                 self._messages.append(parsed)

@@ -46,13 +46,17 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
             continue
         users.append(cred)
         acls.append(mosquitto.DeviceAcl(dev.site, dev.device))
+    operator = _operator_user(settings, {u.username for u in users})
+    if operator is not None:
+        users.append(operator)
     console = _console_user(settings, {u.username for u in users})
     if console is not None:
         users.append(console)
     hasher = mosquitto.write_password_file(settings.password_file, users, settings.prov.hasher)
     mosquitto.write_acl_file(settings.acl_file, mosquitto.acl_text(
         settings.prefix, acls, settings.gateway_username, settings.site, settings.gateway_id,
-        console.username if console is not None else ""))
+        console.username if console is not None else "",
+        operator.username if operator is not None else ""))
     files = tls.tls_files(settings.data_dir)
     with_tls = files.server_cert.exists() and files.server_key.exists()
     mosquitto.write_snippet(settings.mosquitto_snippet, mosquitto.snippet_text(
@@ -68,6 +72,21 @@ def sync(settings: Settings, inventory: Inventory, reload_pid: int | None = None
     return SyncResult(settings.password_file, settings.acl_file, len(users), hasher, pid,
                       tuple(missing), console.username if console is not None else "",
                       settings.mosquitto_snippet, with_tls)
+
+
+def _operator_user(settings: Settings, taken: set[str]) -> credentials.Credential | None:
+    """The operators' login (``[mqtt] operator_username``): config and update topics.
+    None: the gateway's login is also the operators' (one account for a small lab)."""
+    name, password = settings.operator_username, settings.operator_password
+    if not name or name == settings.gateway_username:
+        return None
+    if not password:
+        raise ProvisioningError(f"[mqtt] operator_username '{name}' has no "
+                                "operator_password (set both, or neither)")
+    if name in taken:
+        raise ProvisioningError(f"[mqtt] operator_username '{name}' is already a device's "
+                                "login (choose another name, e.g. 'operator')")
+    return credentials.Credential(name, password)
 
 
 def _console_user(settings: Settings, taken: set[str]) -> credentials.Credential | None:

@@ -6,6 +6,7 @@ Nothing here sleeps where a condition can be waited for; every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,29 +80,60 @@ def die_with_parent() -> None:
         pass
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM, wait (reaping if it is our child), SIGKILL after ``timeout``."""
-    for sig in (signal.SIGCONT, signal.SIGTERM):
+def _send(pid: int, sig: int) -> bool:
+    """``sig`` to ``pid``'s process group when it leads one (every server and device here
+    starts with ``start_new_session``: a wrapper such as ``faketime`` and its child are
+    one group), else to ``pid``; False when nothing is left to signal."""
+    try:
+        os.killpg(pid, sig)
+        return True
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _gone(pid: int) -> bool:
+    """The process is reaped (or not our child and dead) and no process of its group is
+    left."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] != pid:
+            return False
+    except ChildProcessError:
         try:
-            os.kill(pid, sig)
+            os.kill(pid, 0)
+            return False
         except ProcessLookupError:
+            pass
+    try:
+        os.killpg(pid, 0)
+        return False
+    except (ProcessLookupError, PermissionError):
+        return True
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM to the process and its group, wait (reaping it if it is our child), SIGKILL
+    to the group after ``timeout``: no orphaned child (a device under ``faketime``)."""
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        if not _send(pid, sig):
             return
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        if _gone(pid):
+            return
         time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
+    _send(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
+    end = time.monotonic() + 5
+    while not _gone(pid) and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 S = TypeVar("S", bound="Server")
@@ -155,7 +187,7 @@ class Server:
 
     def kill(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            _send(self.proc.pid, signal.SIGKILL)  # its whole group (start_new_session)
             self.proc.wait(10)
             self.proc = None
 
@@ -389,3 +421,44 @@ def vm_ha(base: Path) -> Iterator[VMCluster]:
     with running(VictoriaMetrics(base / "vm1")) as a, running(VictoriaMetrics(base / "vm2")) as b, \
             running(VMAgent(base / "vmagent", remotes=(a.url, b.url))) as agent:
         yield VMCluster(agent, (a, b))
+
+
+@dataclass
+class Alertmanager(Server):
+    """Prometheus Alertmanager (Debian's ``prometheus-alertmanager``), clustering off.
+
+    Every alert goes to one webhook receiver (``webhook``, a URL) with ``send_resolved``
+    and short group timers, so a test sees a notification within about a second.
+    """
+
+    webhook: str = "http://127.0.0.1:9/none"
+    group_wait: str = "0s"
+    group_interval: str = "1s"
+
+    def command(self) -> list[str]:
+        conf = self.dir / "alertmanager.yml"
+        conf.write_text(
+            "route:\n"
+            "  receiver: hook\n"
+            "  group_by: ['alertname', 'site', 'device', 'gateway', 'quantity']\n"
+            f"  group_wait: {self.group_wait}\n"
+            f"  group_interval: {self.group_interval}\n"
+            "  repeat_interval: 4h\n"
+            "receivers:\n"
+            "  - name: hook\n"
+            "    webhook_configs:\n"
+            f"      - url: '{self.webhook}'\n"
+            "        send_resolved: true\n", encoding="utf-8")
+        return ["prometheus-alertmanager", f"--config.file={conf}",
+                f"--storage.path={self.dir}/data", f"--web.listen-address={HOST}:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/-/ready")
+
+    def alerts(self, **query: str) -> list[dict[str, object]]:
+        """``GET /api/v2/alerts`` (e.g. ``active="true"``)."""
+        q = "?" + urllib.parse.urlencode(query) if query else ""
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts{q}", timeout=10) as r:
+            body: list[dict[str, object]] = json.loads(r.read())
+            return body

@@ -18,6 +18,7 @@ from ll.otalib import Hmac, Http, Refused, equal, free_bytes, makedirs, pull, rm
     safe_path, vtuple
 
 _CHUNK = const(512)
+_BAD_MAX = const(4)  # rolled-back versions remembered (a replay must not reinstall them)
 _MANIFEST_MAX = const(4096)
 _MAGIC = "livinglab-ota 1"
 MANIFEST = "ota.manifest"
@@ -33,6 +34,22 @@ class Ota:
         self.pending = bool(self.state.get("pending"))
         self.heap_peak = 0
         self.took_ms = 0
+
+    def rolled_back(self):
+        """Versions that rolled back on this board, the loader's latest folded in and kept
+        (bounded): the loader's state names only the last update, and a replayed control
+        message for a version that rolled back would otherwise install it again.
+        Refusals are not remembered: a forged or tampered message must not bar the
+        genuine release of that version."""
+        s = self.state
+        bad = s.get("bad") or []
+        u = s.get("update") or {}
+        v = u.get("version")
+        if u.get("state") == "rolled_back" and v and v not in bad:
+            bad = (bad + [v])[-_BAD_MAX:]
+            s["bad"] = bad
+            self.loader.write_state(s)
+        return bad
 
     def _record(self, version, state, reason=""):
         s = self.loader.read_state()
@@ -57,6 +74,7 @@ class Ota:
                 mac = unhexlify(str(d["mac"]))
             except (ValueError, KeyError, TypeError):
                 raise Refused("malformed update message") from None
+            bad = self.rolled_back()  # before _record replaces the loader's "rolled_back"
             # First thing, whatever follows: "downloading" marks this attempt, so the
             # outcome that follows is told apart from an older one in a periodic status.
             self._record(version, "downloading")
@@ -67,6 +85,9 @@ class Ota:
             cur = vtuple(self.fw)
             if cur is not None and new <= cur:
                 raise Refused("version %s is not newer than %s" % (version, self.fw))
+            if version in bad:
+                raise Refused("version %s rolled back here before (publish a newer one)"
+                              % version)
             if self.pending:
                 raise Refused("running version not confirmed yet")
             if not self.key:
@@ -82,7 +103,8 @@ class Ota:
         else:
             old = self.state["slot"]
             self.state = {"slot": stage[4:], "prev": old, "pending": 1, "tries": 0,
-                          "version": version, "update": {"version": version, "state": "staged"}}
+                          "version": version, "update": {"version": version, "state": "staged"},
+                          "bad": bad}
             self.loader.write_state(self.state)  # the switch: the next boot runs the stage
             report()
             return True

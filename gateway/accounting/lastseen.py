@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from gateway.buffer.txn import is_disk_full
 from protocols.config import LASTSEEN_FILE
+from protocols.sqlitefile import open_shared
 
 log = logging.getLogger("livinglab.gateway.lastseen")
 
@@ -83,9 +84,10 @@ class LastSeen:
                  clock: Callable[[], float] = time.monotonic) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+        # the console and CLI open it too: a concurrent first open waits (WAL switch)
+        self._db = open_shared(path, 10.0, isolation_level="DEFERRED",
+                               check_same_thread=False)
         with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
             # a convenience view, not part of the delivery guarantee: no fsync per
             # flush (SD-card wear); a power cut may lose its last few seconds
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -53,6 +53,7 @@ from gateway.buffer.txn import (
 )
 from gateway.errors import GatewayError
 from protocols import Accepted, MessageKey, ProtocolError, Rejection, encode_lines
+from protocols.sqlitefile import open_shared
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "PutHook",
            "PutResult", "QuarantineItem"]
@@ -78,12 +79,13 @@ class DurableBuffer(PriorityLines):
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False, timeout=30.0)
             # 1 KiB pages for a new file (an existing one keeps its own): a commit
-            # writes whole pages to the WAL, and most of a 4 KiB page is unchanged
-            self._db.execute(f"PRAGMA page_size={_PAGE_SIZE}")
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            # writes whole pages to the WAL, and most of a 4 KiB page is unchanged.
+            # open_shared: a concurrent first open (a CLI reading it) waits for the WAL
+            # switch instead of failing with "database is locked".
+            self._db = open_shared(self.path, 30.0, check_same_thread=False,
+                                   page_size=_PAGE_SIZE)
+            mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
             # Debian builds SQLite with SECURE_DELETE: every forwarded row would be
             # zeroed, a second full page write per message (SD-card wear, full disk)

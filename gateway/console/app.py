@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
     JSONResponse,
-    RedirectResponse,
     Response,
     StreamingResponse,
 )
@@ -38,17 +34,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from protocols.config import Config
+from protocols.ids import ID_RE
 
+from ..stores.centre import CentreReader
+from ..stores.reading import StoreUnreadable
+from .auth import COOKIE, TokenGate
 from .live import LiveStatus
 from .model import WINDOWS, Console
-from .queries import StoreReader, StoreUnavailable
+from .window import WindowError, parse_time, time_window
 
-__all__ = ["COOKIE", "build_app"]
+__all__ = ["COOKIE", "TokenGate", "build_app"]
 
 HERE = Path(__file__).parent
-COOKIE = "livinglab_console"
 SSE_PERIOD_S = 2.0
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ID = ID_RE  # the one id check (protocols/ids.py: \Z, no trailing newline)
 
 
 def _iso(ts: float | None) -> str:
@@ -67,70 +66,12 @@ def _environment() -> Environment:
 
 
 def _parse_time(raw: str | None, default: float) -> float:
-    """ISO 8601 (UTC if no offset) or Unix seconds; ValueError otherwise."""
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    t = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return t.timestamp()
+    """ISO 8601 (UTC if no offset) or Unix seconds, finite; ValueError otherwise
+    (:func:`gateway.console.window.parse_time`)."""
+    return parse_time(raw, default)
 
 
-def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
-
-
-class TokenGate:
-    """ASGI middleware: with a token configured, every request must carry it."""
-
-    def __init__(self, app: Any, token: str, templates: Environment) -> None:
-        self.app = app
-        self.token = token
-        self.templates = templates
-        # the cookie holds a digest, so the token itself never sits in the browser's store
-        self.cookie = hashlib.sha256(f"livinglab-console:{token}".encode()).hexdigest()
-
-    def _ok(self, candidate: str | None, expected: str | None = None) -> bool:
-        return bool(candidate) and hmac.compare_digest(
-            str(candidate).encode(), (expected or self.token).encode())
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.token:
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        auth = request.headers.get("authorization", "")
-        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        query = request.query_params.get("token")
-        if self._ok(bearer) or self._ok(request.cookies.get(COOKIE), self.cookie):
-            await self.app(scope, receive, send)
-            return
-        if self._ok(query):
-            # once in the URL, then a cookie: drop the token from the address bar
-            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            path = "/" + request.url.path.lstrip("/")  # never "//host": no open redirect
-            target = path + ("?" + urllib.parse.urlencode(rest) if rest else "")
-            resp: Response = RedirectResponse(target, status_code=303)
-            resp.set_cookie(COOKIE, self.cookie, httponly=True, samesite="strict",
-                            path="/", secure=request.url.scheme == "https")
-            await resp(scope, receive, send)
-            return
-        if _wants_html(request):
-            body = self.templates.get_template("token.html").render(
-                wrong=bool(bearer or query or request.cookies.get(COOKIE)))
-            resp = HTMLResponse(body, status_code=401)
-        else:
-            resp = JSONResponse({"error": "a valid console token is required "
-                                          "(Authorization: Bearer TOKEN)"}, status_code=401)
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="livinglab console"'
-        await resp(scope, receive, send)
-
-
-def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
+def build_app(cfg: Config, reader: CentreReader, live: LiveStatus | None = None,
               run_live: bool = True, stopping: asyncio.Event | None = None) -> Any:
     """The ASGI app; ``run_live`` starts the MQTT status subscription with it; setting
     ``stopping`` ends the SSE streams (so a SIGTERM does not wait for open pages)."""
@@ -188,24 +129,21 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         quantity = request.query_params.get("quantity", "")
         if not _ID.match(device):
             return not_found(request, device)
-        if not re.match(r"^[a-z0-9_]{1,32}$", quantity):
+        if not re.match(r"^[a-z0-9_]{1,32}\Z", quantity):
             return JSONResponse({"error": "quantity=Q is required (e.g. quantity=co2)"},
                                 status_code=400)
         now = time.time()
         span, step = WINDOWS.get(request.query_params.get("window", "24h"), WINDOWS["24h"])
         try:
-            until = _parse_time(request.query_params.get("until"), now)
-            since = _parse_time(request.query_params.get("since"), until - span)
-        except ValueError:
-            return JSONResponse({"error": "since/until: ISO 8601 (UTC) or Unix seconds"},
-                                status_code=400)
-        if until <= since:
-            return JSONResponse({"error": "until must be after since"}, status_code=400)
+            since, until = time_window(request.query_params.get("since"),
+                                       request.query_params.get("until"), span, now)
+        except WindowError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         step = max(int((until - since) / 300), 1) if "since" in request.query_params else step
         try:
             doc = await console.readings(device, quantity, int(since * 1000),
                                          int(until * 1000), step * 1000)
-        except StoreUnavailable as exc:
+        except StoreUnreadable as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         doc["since"], doc["until"] = _iso(since), _iso(until)
         return JSONResponse(doc)
@@ -265,7 +203,7 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
         finally:
             for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StoreUnavailable):
+                with contextlib.suppress(asyncio.CancelledError, StoreUnreadable):
                     await task
 
     routes = [
@@ -284,17 +222,20 @@ def build_app(cfg: Config, reader: StoreReader, live: LiveStatus | None = None,
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing},
                     middleware=[Middleware(GZipMiddleware, minimum_size=2048)])
     app.state.console = console
-    handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env)
+    handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env,
+                                                        cfg.console.session_s)
     return _with_headers(handler)
 
 
-def _with_headers(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Security headers on every response: no framing, no sniffing, scripts only from us."""
+def _with_headers(app: Callable[..., Awaitable[None]],
+                  img_src: str = "") -> Callable[..., Awaitable[None]]:
+    """Security headers on every response: no framing, no sniffing, scripts only from us;
+    ``img_src`` one more image origin (the city map's tile server)."""
     extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
              (b"referrer-policy", b"no-referrer"),
              (b"content-security-policy",
               b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-              b"img-src 'self' data:")]
+              b"img-src 'self' data:" + (b" " + img_src.encode() if img_src else b""))]
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         async def send_with(message: Any) -> None:

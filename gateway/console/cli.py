@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "console", help="the fleet in a browser: devices, readings, rejections, live",
         description="Serve the fleet console (docs/console.md): read-only over the gateway's "
-                    "data_dir, its /healthz, the broker's retained status and the store.")
+                    "data_dir, its /healthz, the broker's retained status and the store; "
+                    "with [console] scope = \"city\", every site from the shared store alone.")
     p.add_argument("--config", type=Path, required=True, metavar="FILE",
                    help="the gateway's config file")
     p.add_argument("--host", metavar="H", help="bind address (default [console] host, "
@@ -29,7 +30,10 @@ def console_command(args: argparse.Namespace) -> int:
 
     from .server import run
 
-    cfg = load_config(args.config)
+    # the city scope serves every site in the store: no `site` needed (interfaces, third turn)
+    cfg = load_config(args.config, need_site=False)
+    if cfg.console.scope != "city":
+        cfg = load_config(args.config)  # the gateway scope serves one site: its error if none
     host = args.host or cfg.console.host
     port = cfg.console.port if args.port is None else args.port
     if not 0 <= port <= 65535:

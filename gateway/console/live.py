@@ -8,10 +8,8 @@ broker publishes it. Read-only: the console subscribes and never publishes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -19,10 +17,12 @@ from typing import Any
 
 import aiomqtt
 
-from protocols.config import Config
+from protocols.config import Config, MqttSection
+from protocols.ids import is_id
+from protocols.jsonstrict import JsonError, loads_strict
+from protocols.mqtt_tls import client_tls
 
 log = logging.getLogger("livinglab.console.live")
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 __all__ = ["LiveStatus", "Status"]
 
@@ -43,6 +43,9 @@ class LiveStatus:
     gateways: dict[str, Status] = field(default_factory=dict)
     connected: bool = False
     error: str = ""
+    # retained or live statuses skipped: not strict JSON (NaN, a lone surrogate, deep
+    # nesting, not UTF-8); counted, never fatal to the subscription
+    skipped: int = 0
     version: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -56,8 +59,9 @@ class LiveStatus:
             return False
         levels = topic[len(self.prefix):].split("/")
         try:
-            doc = json.loads(payload) if payload else {"state": "offline"}
-        except ValueError:
+            doc = loads_strict(payload) if payload else {"state": "offline"}
+        except JsonError:
+            self.skipped += 1
             return False
         if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
             return False
@@ -67,7 +71,7 @@ class LiveStatus:
             table, key = self.gateways, levels[1]
         else:
             return False
-        if not _ID.match(key):  # not a device of the contract (the gateway rejects it too)
+        if not is_id(key):  # not a device of the contract (the gateway rejects it too)
             return False
         now, before = time.time(), table.get(key)
         if doc["state"] == "offline" and before is not None:
@@ -86,18 +90,25 @@ class LiveStatus:
         """Subscribe until cancelled; reconnect with a bounded backoff."""
         m, c = self.cfg.mqtt, self.cfg.console
         version = aiomqtt.ProtocolVersion.V5 if m.protocol == "5" else aiomqtt.ProtocolVersion.V311
-        tls = None
-        if m.ca_file is not None:
-            tls = aiomqtt.TLSParameters(ca_certs=str(m.ca_file), cert_reqs=ssl.CERT_REQUIRED)
+        tls = client_tls(self.cfg)  # the one setup every MQTT client uses (tls = true too)
         username = c.mqtt_username or m.username or None
         password = c.mqtt_password if c.mqtt_username else (m.password or None)
+        try:
+            await self._subscribe(m, version, tls, username, password)
+        finally:  # whatever ends the subscription, the page must not say "connected"
+            self.connected = False
+            self.error = self.error or "live subscription stopped"
+
+    async def _subscribe(self, m: MqttSection, version: aiomqtt.ProtocolVersion,
+                         tls: ssl.SSLContext | None, username: str | None,
+                         password: str | None) -> None:
         delay = 0.5
         while True:
             try:
                 async with aiomqtt.Client(m.host, m.port, username=username,
                                           password=password or None, protocol=version,
                                           identifier=f"livinglab-console-{os.getpid()}",
-                                          tls_params=tls, keepalive=30, timeout=10) as client:
+                                          tls_context=tls, keepalive=30, timeout=10) as client:
                     await client.subscribe(f"{self.prefix}+/status", qos=1)
                     await client.subscribe(f"{self.prefix}_gateway/+/status", qos=1)
                     self.connected, self.error, delay = True, "", 0.5

@@ -19,13 +19,17 @@ from typing import Any, TypeVar
 from gateway.accounting.delivery import Gap, HourRow, capture
 from protocols.config import Config
 
+from ..stores.centre import CentreReader
+from ..stores.reading import StoreUnreadable
+from . import store
 from .live import LiveStatus
-from .queries import Latest, StoreReader, StoreUnavailable
 from .state import GatewayFiles, InventoryRow, SeenRow, fetch_healthz
 
 __all__ = ["WINDOWS", "Console"]
 
 LATEST_TTL_S = 2.0
+#: how far back the fleet page's latest values look
+LATEST_WINDOW_S = 3600
 DELIVERY_TTL_S = 5.0
 GAPS_SHOWN = 50
 COUNTS = ("received", "accepted", "duplicates", "rejected", "missing")
@@ -98,7 +102,7 @@ def _update_of(status: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 class Console:
-    def __init__(self, cfg: Config, reader: StoreReader, live: LiveStatus) -> None:
+    def __init__(self, cfg: Config, reader: CentreReader, live: LiveStatus) -> None:
         self.cfg = cfg
         #: the site's quantities (built-ins plus ``[quantities.NAME]``): units, domains
         self.registry = cfg.registry
@@ -120,7 +124,7 @@ class Console:
             if time.monotonic() - c.at >= ttl:
                 try:
                     c.value, c.error = await asyncio.to_thread(fn), ""
-                except StoreUnavailable as exc:
+                except StoreUnreadable as exc:
                     c.error = str(exc)
                 c.at = time.monotonic()
         return c.value if c.value is not None else default
@@ -129,9 +133,9 @@ class Console:
     def store_error(self) -> str:
         return next((c.error for c in self._cache.values() if c.error), "")
 
-    async def _latest(self) -> Latest:
-        return await self._cached("latest", LATEST_TTL_S,
-                                  lambda: self.reader.latest(self.cfg.site), {})
+    async def _latest(self) -> store.Latest:
+        return await self._cached("latest", LATEST_TTL_S, lambda: store.latest(
+            self.reader, self.cfg.site, LATEST_WINDOW_S), {})
 
     async def _delivery(self) -> dict[str, dict[str, Any]]:
         """device -> delivery over the last 24 h (the accounting's hours that overlap it)."""
@@ -215,7 +219,7 @@ class Console:
         nothing: dict[str, tuple[float, int]] = {}
         in_window = await self._cached(
             f"window:{device}:{window_s}", LATEST_TTL_S,
-            lambda: self.reader.latest(self.cfg.site, window_s, device).get(device, {}),
+            lambda: store.latest(self.reader, self.cfg.site, window_s, device).get(device, {}),
             nothing)
         charts = {q: {"value": v, "unit": self.unit_of(q)}
                   for q, (v, _) in sorted(in_window.items())}
@@ -230,11 +234,10 @@ class Console:
 
     async def readings(self, device: str, quantity: str, since_ms: int, until_ms: int,
                        step_ms: int) -> dict[str, Any]:
-        series = await asyncio.to_thread(self.reader.series, self.cfg.site, device, quantity,
-                                         since_ms, until_ms, max(step_ms, 1000))
+        doc = await asyncio.to_thread(store.series, self.reader, self.registry, self.cfg.site,
+                                      device, quantity, since_ms, until_ms, step_ms)
         return {"device": device, "quantity": quantity, "unit": self.unit_of(quantity),
-                "since_ms": since_ms, "until_ms": until_ms, "step_ms": step_ms,
-                **series.as_json()}
+                "since_ms": since_ms, "until_ms": until_ms, "step_ms": step_ms, **doc}
 
     async def gateway(self) -> dict[str, Any]:
         """Broker connected, buffer depth and oldest age, store reachable."""
@@ -255,15 +258,16 @@ class Console:
             "oldest_age_s": (health or {}).get("oldest_age_s"),
             "store_down_s": (health or {}).get("store_down_s"),
             "store_reachable": store_ok,
-            "store": self.reader.what,
+            "store": store.describe(self.cfg.store),
             "store_error": self.store_error,
             "console_broker": self.live.connected,
             "console_broker_error": self.live.error,
+            "console_statuses_skipped": self.live.skipped,
         }
 
     async def _store_ok(self) -> bool:
         def ping() -> bool:
-            self.reader.ping()
+            self.reader.check()
             return True
         ok = await self._cached("ping", LATEST_TTL_S, ping, False)
         return ok and not self._cache["ping"].error

@@ -9,16 +9,18 @@ import logging
 import socket
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from protocols.config import Config
+from protocols.mqtt_tls import client_tls
 
 from .app import build_app
 from .errors import ConsoleError
-from .queries import open_reader
+from .store import LazyReader
 
-__all__ = ["bind", "is_loopback", "serve"]
+__all__ = ["bind", "is_loopback", "open_reader", "serve"]
 
 
 class _Server(uvicorn.Server):
@@ -77,11 +79,13 @@ async def serve(cfg: Config, host: str, port: int,
                 on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until cancelled or SIGINT/SIGTERM (uvicorn's handlers)."""
     check_token(cfg, host)
+    if cfg.console.scope != "city":  # unusable [mqtt] TLS files: one line now, not a dead task
+        client_tls(cfg)
     sock = bind(host, port)
     actual = sock.getsockname()[1]
-    reader = open_reader(cfg)
     stopping = asyncio.Event()
-    app = build_app(cfg, reader, stopping=stopping)
+    app = _city_app(cfg, stopping) if cfg.console.scope == "city" else build_app(
+        cfg, open_reader(cfg), stopping=stopping)
     config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=3)
     server = _Server(config, stopping)
@@ -92,6 +96,25 @@ async def serve(cfg: Config, host: str, port: int,
         await server.serve(sockets=[sock])
     finally:
         sock.close()
+
+
+def open_reader(cfg: Config) -> LazyReader:
+    """The store's centre reader (gateway/stores, the one reader stack), made on first
+    use so a store that is down at start-up delays nothing: the pages say so."""
+    from ..stores.readers import make_centre_reader
+
+    return LazyReader(lambda: make_centre_reader(cfg))
+
+
+def _city_app(cfg: Config, stopping: asyncio.Event) -> Any:
+    """The city scope: the shared store through its centre reader, Alertmanager's
+    firing alerts when ``[alerts] alertmanager_url`` is set."""
+    from ..alerts.firing import firing_alerts
+    from .city_app import build_city_app
+
+    url = cfg.alerts.alertmanager_url
+    return build_city_app(cfg, open_reader(cfg),
+                          (lambda: firing_alerts(url)) if url else None, stopping=stopping)
 
 
 def run(cfg: Config, host: str, port: int, on_ready: Callable[[str], None]) -> None:

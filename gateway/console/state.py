@@ -25,6 +25,7 @@ from typing import Any
 from gateway.accounting.delivery import Gap, HourRow
 from gateway.accounting.read import read_gaps, read_hours
 from protocols.config import BUFFER_FILE, INVENTORY_FILE, LASTSEEN_FILE
+from protocols.jsonstrict import JsonError, loads_strict
 
 __all__ = ["GatewayFiles", "InventoryRow", "Rejection", "SeenRow", "fetch_healthz"]
 
@@ -122,9 +123,9 @@ class GatewayFiles:
                      "FROM devices ORDER BY device")
         out = []
         for r in rows:
-            try:
-                status = json.loads(r[5]) if r[5] else {}
-            except ValueError:
+            try:  # strict: a NaN or lone surrogate kept by an older gateway must not 500 a page
+                status = loads_strict(r[5]) if r[5] else {}
+            except JsonError:
                 status = {}
             out.append(SeenRow(str(r[0]), float(r[1]), r[2], r[3], r[4],
                                status if isinstance(status, dict) else {}))

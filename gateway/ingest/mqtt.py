@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 
 from gateway.errors import GatewayError
 from gateway.ingest.fastread import FastClient
+from protocols import mqtt_tls
 from protocols.config import Config
 
 log = logging.getLogger("livinglab.gateway.mqtt")
@@ -59,26 +60,12 @@ class TlsSetupError(GatewayError):
 
 def tls_context(ca_file: Path | None, cert_file: Path | None = None,
                 key_file: Path | None = None) -> ssl.SSLContext:
-    """Verified TLS: the broker's chain must end at ``ca_file`` and name [mqtt] host.
-
-    No fallback to plain text and no "insecure" switch: a broker that cannot show a
-    certificate from this CA for this host name gets nothing from the gateway.
-    """
+    """Verified TLS (:func:`protocols.mqtt_tls.tls_context`, the one setup every MQTT
+    client uses), its failure as the gateway's :class:`TlsSetupError`."""
     try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                         cafile=str(ca_file) if ca_file else None)
-        if cert_file:
-            ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-    except FileNotFoundError as exc:
-        raise TlsSetupError(f"[mqtt] TLS file {exc.filename} not found (run livinglab broker "
-                            "certs, or fix [mqtt] ca_file)") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise TlsSetupError(f"[mqtt] TLS files unusable: {exc} (point [mqtt] ca_file at the "
-                            "CA certificate, PEM)") from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+        return mqtt_tls.tls_context(ca_file, cert_file, key_file)
+    except mqtt_tls.MqttTlsError as exc:
+        raise TlsSetupError(str(exc)) from None
 
 
 def tls_reason(exc: ssl.SSLError) -> str:
@@ -150,9 +137,12 @@ class MqttSource:
         c = self._client
         if self._m.username:
             c.username_pw_set(self._m.username, self._m.password or None)
-        ca = cfg.mqtt_ca_file
-        if ca is not None or self._m.cert_file:
-            c.tls_set_context(tls_context(ca, self._m.cert_file, self._m.key_file))
+        try:
+            ctx = mqtt_tls.client_tls(cfg)
+        except mqtt_tls.MqttTlsError as exc:
+            raise TlsSetupError(str(exc)) from None
+        if ctx is not None:
+            c.tls_set_context(ctx)
         c.will_set(will_topic, will_payload, qos=1, retain=True)
         c.max_inflight_messages_set(100)
         c.on_connect = self._on_connect

@@ -1,11 +1,15 @@
 """``livinglab report delivery|gaps|capture`` and ``livinglab export``.
 
     livinglab report delivery --config FILE [--since T] [--until T] [--device ID]...
-                              [--format table|csv|json]
-    livinglab report gaps     (same options)
+                              [--format table|csv|json] [--site S]...
+    livinglab report gaps     (same options, no --site)
     livinglab report capture  (same options) [--domain D]... [--interval S]
     livinglab export --config FILE --since T --until T [--device ID]... [--domain D]...
-                     --format csv|parquet|datapackage --out PATH
+                     --format csv|parquet|datapackage --out PATH [--site S]...
+
+``--site S`` (repeatable): those sites, from the store alone (the centre: any
+config with a ``[store]``, no ``site`` needed); rows gain a ``site`` column.
+Without it: the config's own site (delivery and gaps from the gateway's files).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--device", action="append", default=[], metavar="ID")
         p.add_argument("--format", choices=["table", "csv", "json"], default=None,
                        help="default: table on a terminal, csv when piped")
+        if name != "gaps":  # gaps are in the gateway's files only, never in the store
+            _site_option(p)
         if name == "capture":
             p.add_argument("--domain", action="append", default=[], metavar="D",
                            help="air, light, flow ... (default: all)")
@@ -75,7 +81,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help="air, light, flow ... (default: all sensor domains)")
     ex.add_argument("--format", required=True, choices=["csv", "parquet", "datapackage"])
     ex.add_argument("--out", required=True, type=Path, metavar="PATH")
+    _site_option(ex)
     ex.set_defaults(func=_export)
+
+
+def _site_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", action="append", default=[], metavar="S",
+                   help="this site only, from the store alone (repeatable; any config with "
+                        "a [store], site not needed); rows gain a site column")
+
+
+def _sites(args: argparse.Namespace) -> tuple[str, ...]:
+    from gateway.stores.centre_rows import ID
+
+    sites = tuple(dict.fromkeys(getattr(args, "site", None) or ()))
+    for s in sites:
+        if not ID.match(s):
+            raise ExportError(f"--site {s!r} is not a site id (lowercase letters, digits, "
+                              "hyphen)")
+    return sites
 
 
 def _range(args: argparse.Namespace) -> tuple[float, float]:
@@ -95,11 +119,14 @@ def _report(args: argparse.Namespace) -> int:
 
     from . import report
 
-    cfg = load_config(args.config)
+    sites = _sites(args)
+    cfg = load_config(args.config, need_site=not sites)
     since, until = _range(args)
     if args.format is None:
         args.format = "table" if sys.stdout.isatty() else "csv"
-    if args.report == "delivery":
+    if sites:
+        out = _across_sites(cfg, args, sites, since, until)
+    elif args.report == "delivery":
         out = report.format_delivery(read_hours(cfg.buffer_file, since, until, args.device),
                                      args.format)
     elif args.report == "gaps":
@@ -111,15 +138,46 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _across_sites(cfg: Config, args: argparse.Namespace, sites: tuple[str, ...], since: float,
+                  until: float) -> str:
+    """``report delivery|capture --site``: the store's points, no gateway's files."""
+    from gateway.accounting.delivery import HOUR_S
+    from gateway.stores.readers import make_centre_reader
+    from protocols import DOMAINS
+
+    from . import report
+
+    reader = make_centre_reader(cfg)
+    try:
+        reader.check()
+        if args.report == "delivery":
+            start = int(since // HOUR_S * HOUR_S * 1000)
+            rows = [r for r in reader.delivery(start, int(until * 1000), sites)
+                    if not args.device or r.device in args.device]
+            rows.sort(key=lambda r: (r.site, r.device, r.hour_ms))
+            return report.format_site_delivery(rows, args.format)
+        intervals = {(d.site, d.device): int(d.fields.get("interval_s", 0.0))
+                     for d in reader.devices(sites)}
+
+        def site_interval(site: str, device: str) -> int:
+            return int(args.interval or intervals.get((site, device)) or 60)
+
+        rows_c = report.daily_capture(reader, since, until,  # type: ignore[arg-type]
+                                      args.domain or list(DOMAINS), args.device,
+                                      lambda d: 60, cfg.export.chunk_s, sites, site_interval)
+        return report.format_capture(rows_c, args.format, with_site=True)
+    finally:
+        reader.close()
+
+
 def _capture(cfg: Config, args: argparse.Namespace, since: float, until: float
              ) -> list[CaptureRow]:
     from gateway.stores import make_reader
     from protocols import DOMAINS
-    from provisioning.settings import settings_from_config
 
     from .report import daily_capture
 
-    prov = settings_from_config(cfg).prov
+    prov = cfg.provisioning
 
     def interval_of(device: str) -> int:
         if args.interval:
@@ -139,10 +197,11 @@ def _capture(cfg: Config, args: argparse.Namespace, since: float, until: float
 def _export(args: argparse.Namespace) -> int:
     from .export import export
 
-    cfg = load_config(args.config)
+    sites = _sites(args)
+    cfg = load_config(args.config, need_site=not sites)
     since, until = _range(args)
     stats = export(cfg, since, until, args.format, args.out, args.device, args.domain,
-                   progress=sys.stderr)
+                   progress=sys.stderr, sites=sites)
     print(f"exported {stats.readings} readings of {len(stats.devices)} devices"
           f"{f' and {stats.delivery_rows} delivery rows' if args.format == 'datapackage' else ''}"
           f" to {args.out} in {stats.seconds:.1f} s")

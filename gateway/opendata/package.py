@@ -5,6 +5,10 @@ hour), ``deployments.csv`` (where each device was, from when to when),
 ``stations.geojson`` (one Point per device at its current location) and
 ``datapackage.json`` (Table Schemas with types, units as UCUM codes, descriptions,
 and the site's licence from ``[export]``).
+
+Where the devices stand comes from the gateway's inventory when there is one
+(an export at a gateway), else from the store's ``station`` points (an export at
+the centre, which has no gateway's files; always with ``--site``).
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devices.inventory import INVENTORY_FILE, Inventory, Meta
 from gateway.accounting.delivery import HOUR_S, capture
 from gateway.stores import StoreReader, read_chunks
+from gateway.stores.centre import StationPoint
 from protocols import QUANTITIES
 from protocols.config import Config
+from protocols.inventory import MetaRow as Meta
+from protocols.inventory import read_inventory
 
 from .stream import Progress, stream_readings
 from .units import ucum_of, unit_of
-from .writers import CsvWriter, TimeFormat
+from .writers import CsvWriter, TimeFormat, text_cell
 
 __all__ = ["write_package"]
 
@@ -37,26 +43,69 @@ def _hour(ms: int) -> str:
 
 def write_package(cfg: Config, reader: StoreReader, folder: Path, since_ms: int,
                   until_ms: int, devices: Sequence[str], domains: Sequence[str],
-                  progress: Progress) -> tuple[int, int, set[str]]:
+                  progress: Progress, sites: Sequence[str] = ()) -> tuple[int, int, set[str]]:
     """Write every file into ``folder``; returns (readings, delivery rows, devices)."""
     writer = CsvWriter(folder / "readings.csv")
     try:
         n, seen = stream_readings(cfg, reader, writer, since_ms, until_ms, devices, domains,
-                                  progress)
+                                  progress, sites)
     finally:
         writer.close()
     nd, with_delivery = _delivery(cfg, reader, folder / "delivery.csv", since_ms, until_ms,
-                                  devices)
-    history = _history(cfg)
+                                  devices, sites)
     wanted = set(devices) if devices else seen | with_delivery
-    history = [m for m in history if m.device in wanted]
-    _deployments(folder / "deployments.csv", history)
-    _stations(folder / "stations.geojson", cfg.site, sorted(wanted), history)
+    history = [] if sites else _history(cfg)
+    points = [] if history else _station_points(reader, sites, devices)
+    if points:  # no inventory here: where the devices stand, from the store
+        points = [p for p in points if p.device in wanted]
+        _deployments(folder / "deployments.csv", _metas(points))
+        _stations_of_points(folder / "stations.geojson", points)
+    else:
+        history = [m for m in history if m.device in wanted]
+        _deployments(folder / "deployments.csv", history)
+        _stations(folder / "stations.geojson", cfg.site, sorted(wanted), history)
     units = sorted({(d, q, unit_of(d, q)) for d in domains for q in _quantities(d)})
+    name = cfg.site or "-".join(sites) or "city"
     (folder / "datapackage.json").write_text(
-        json.dumps(_descriptor(cfg, units, since_ms, until_ms), indent=1) + "\n",
+        json.dumps(_descriptor(cfg, name, units, since_ms, until_ms), indent=1) + "\n",
         encoding="utf-8")
     return n, nd, seen
+
+
+def _station_points(reader: StoreReader, sites: Sequence[str], devices: Sequence[str]
+                    ) -> list[StationPoint]:
+    """Every ``station`` point of the sites (and devices), oldest first; none from a
+    reader that cannot say (a test's fake)."""
+    history = getattr(reader, "station_history", None)
+    if history is None:
+        return []
+    return list(history(sites, devices))
+
+
+def _metas(points: list[StationPoint]) -> list[Meta]:
+    """Station points as the inventory's dated metadata rows (by device, then date)."""
+    return [Meta(device=p.device, at=p.time_ms / 1000, deployment=max(p.deployment, 1),
+                 lat=p.lat, lon=p.lon, room=p.room, zone=p.zone, note=p.note)
+            for p in sorted(points, key=lambda p: (p.device, p.time_ms, p.site))]
+
+
+def _stations_of_points(path: Path, points: list[StationPoint]) -> None:
+    """One feature per (site, device) at its latest station point."""
+    latest = {(p.site, p.device): p for p in sorted(points, key=lambda p: p.time_ms)}
+    fmt = TimeFormat()
+    features = []
+    for (site, dev), p in sorted(latest.items()):
+        geometry = None
+        if p.lat is not None and p.lon is not None:
+            geometry = {"type": "Point", "coordinates": [p.lon, p.lat]}
+        features.append({"type": "Feature", "id": f"{site}.{dev}", "geometry": geometry,
+                         "properties": {"site": site, "device": dev,
+                                        "deployment": p.deployment,
+                                        "since": fmt(p.time_ms), "room": p.room,
+                                        "zone": p.zone, "note": p.note, "board": p.board,
+                                        "sensors": list(p.sensors), "retired": p.retired}})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                               indent=1) + "\n", encoding="utf-8")
 
 
 def _quantities(domain: str) -> list[str]:
@@ -64,7 +113,7 @@ def _quantities(domain: str) -> list[str]:
 
 
 def _delivery(cfg: Config, reader: StoreReader, path: Path, since_ms: int, until_ms: int,
-              devices: Sequence[str]) -> tuple[int, set[str]]:
+              devices: Sequence[str], sites: Sequence[str] = ()) -> tuple[int, set[str]]:
     """``delivery`` points (one per device and hour) pivoted to one row each."""
     start = since_ms // (HOUR_S * 1000) * HOUR_S * 1000
     chunk = max(cfg.export.chunk_s // HOUR_S, 1) * HOUR_S * 1000 * 24
@@ -73,7 +122,8 @@ def _delivery(cfg: Config, reader: StoreReader, path: Path, since_ms: int, until
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(("hour", "site", "device", *_COUNTS, "capture"))
-        for _, rows in read_chunks(reader, start, until_ms, chunk, ["delivery"], devices):
+        for _, rows in read_chunks(reader, start, until_ms, chunk, ["delivery"], devices,
+                                   sites):
             hours: dict[tuple[int, str, str], dict[str, float]] = {}
             for r in rows:
                 hours.setdefault((r.time_ms, r.site, r.device), {})[r.quantity] = r.value
@@ -87,11 +137,8 @@ def _delivery(cfg: Config, reader: StoreReader, path: Path, since_ms: int, until
 
 
 def _history(cfg: Config) -> list[Meta]:
-    path = cfg.gateway.data_dir / INVENTORY_FILE
-    if not path.exists():
-        return []
-    with Inventory(path) as inv:
-        return list(inv.meta_history())
+    rows = read_inventory(cfg.inventory_file)  # read-only: an export never writes it
+    return list(rows.meta) if rows is not None else []
 
 
 def _deployments(path: Path, history: list[Meta]) -> None:
@@ -115,7 +162,7 @@ def _deployments(path: Path, history: list[Meta]) -> None:
             w.writerow((dev, dep, fmt(int(start * 1000)),
                         "" if end is None else fmt(int(end * 1000)),
                         "" if m.lat is None else repr(m.lat), "" if m.lon is None else repr(m.lon),
-                        m.room, m.zone, m.note))
+                        text_cell(m.room), text_cell(m.zone), text_cell(m.note)))
 
 
 def _stations(path: Path, site: str, devices: list[str], history: list[Meta]) -> None:
@@ -140,7 +187,7 @@ def _f(name: str, type_: str, description: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "type": type_, "description": description, **extra}
 
 
-def _descriptor(cfg: Config, units: list[tuple[str, str, str]], since_ms: int,
+def _descriptor(cfg: Config, name: str, units: list[tuple[str, str, str]], since_ms: int,
                 until_ms: int) -> dict[str, Any]:
     e = cfg.export
     fmt = TimeFormat()
@@ -184,8 +231,8 @@ def _descriptor(cfg: Config, units: list[tuple[str, str, str]], since_ms: int,
     ], "primaryKey": ["device", "deployment"]}
     return {
         "profile": "data-package",
-        "name": f"livinglab-{cfg.site}",
-        "title": f"Living lab {cfg.site}: sensor readings and delivery accounting",
+        "name": f"livinglab-{name}",
+        "title": f"Living lab {name}: sensor readings and delivery accounting",
         "description": f"Readings from {fmt(since_ms)} to {fmt(until_ms)} (end exclusive), "
                        "all times UTC. Join readings with delivery on device and hour to "
                        "tell 'no data' from 'low values'.",

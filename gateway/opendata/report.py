@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.accounting.delivery import HOUR_S, Gap, HourRow
+from gateway.accounting.delivery import HOUR_S, Gap, HourRow, capture
 from gateway.stores import StoreReader, read_chunks
+from gateway.stores.centre import DeliveryRow
 
 __all__ = ["CaptureRow", "daily_capture", "format_capture", "format_delivery",
-           "format_gaps"]
+           "format_gaps", "format_site_delivery"]
 
 VALID_HOUR = 0.75
 OBJECTIVE = 0.90
@@ -93,6 +94,7 @@ class CaptureRow:
     interval_s: int
     hours: int
     valid_hours: int
+    site: str = ""
 
     @property
     def capture(self) -> float:
@@ -101,26 +103,30 @@ class CaptureRow:
 
 def daily_capture(reader: StoreReader, since: float, until: float, domains: Sequence[str],
                   devices: Sequence[str], interval_of: Callable[[str], int],
-                  chunk_s: int) -> list[CaptureRow]:
-    """Count samples per (device, quantity, hour) from the store, then judge each hour."""
+                  chunk_s: int, sites: Sequence[str] = (),
+                  site_interval: Callable[[str, str], int] | None = None) -> list[CaptureRow]:
+    """Count samples per (site, device, quantity, hour) from the store, then judge each
+    hour. ``sites``: those sites only; ``site_interval(site, device)`` then replaces
+    ``interval_of(device)`` (device ids are unique within a site only)."""
     start = int(since // HOUR_S) * HOUR_S
     end = int(-(-until // HOUR_S)) * HOUR_S
-    per_hour: Counter[tuple[str, str, str, int]] = Counter()
+    per_hour: Counter[tuple[str, str, str, str, int]] = Counter()
     for _, rows in read_chunks(reader, start * 1000, end * 1000, chunk_s * 1000, domains,
-                               devices):
-        per_hour.update((r.device, r.domain, r.quantity, r.time_ms // 1000 // HOUR_S * HOUR_S)
-                        for r in rows)
-    series = sorted({k[:3] for k in per_hour})
+                               devices, sites):
+        per_hour.update((r.site, r.device, r.domain, r.quantity,
+                         r.time_ms // 1000 // HOUR_S * HOUR_S) for r in rows)
+    series = sorted({k[:4] for k in per_hour})
     out: list[CaptureRow] = []
-    for dev, dom, q in series:
-        interval = interval_of(dev)
+    for site, dev, dom, q in series:
+        interval = site_interval(site, dev) if site_interval else interval_of(dev)
         need = VALID_HOUR * HOUR_S / interval
         for day in range(start - start % DAY_S, end, DAY_S):
             hours = [h for h in range(day, day + DAY_S, HOUR_S) if start <= h < end]
             if not hours:
                 continue
-            valid = sum(1 for h in hours if per_hour.get((dev, dom, q, h), 0) >= need)
-            out.append(CaptureRow(dev, _iso(day)[:10], dom, q, interval, len(hours), valid))
+            valid = sum(1 for h in hours if per_hour.get((site, dev, dom, q, h), 0) >= need)
+            out.append(CaptureRow(dev, _iso(day)[:10], dom, q, interval, len(hours), valid,
+                                  site))
     return out
 
 
@@ -128,13 +134,30 @@ _CAPTURE = ("device", "day", "domain", "quantity", "interval_s", "hours", "valid
             "capture", "day_valid", "meets_90")
 
 
-def format_capture(rows: list[CaptureRow], fmt: str) -> str:
-    objs = [{"device": r.device, "day": r.day, "domain": r.domain, "quantity": r.quantity,
+def format_capture(rows: list[CaptureRow], fmt: str, with_site: bool = False) -> str:
+    """``with_site`` (reports across sites): every row starts with its ``site``."""
+    lead = {"site": None} if with_site else {}
+    objs = [{**{k: r.site for k in lead}, "device": r.device, "day": r.day,
+             "domain": r.domain, "quantity": r.quantity,
              "interval_s": r.interval_s, "hours": r.hours, "valid_hours": r.valid_hours,
              "capture": round(r.capture, 6), "day_valid": r.capture >= VALID_HOUR,
              "meets_90": r.capture >= OBJECTIVE} for r in rows]
-    return _emit(fmt, _CAPTURE, objs,
-                 lambda o: [*(o[k] for k in _CAPTURE[:7]), f"{o['capture']:.1%}",
+    head = (*lead, *_CAPTURE)
+    return _emit(fmt, head, objs,
+                 lambda o: [*(o[k] for k in head[:len(lead) + 7]), f"{o['capture']:.1%}",
                             "yes" if o["day_valid"] else "no",
                             "yes" if o["meets_90"] else "NO"],
                  "no readings in this range")
+
+
+def format_site_delivery(rows: list[DeliveryRow], fmt: str) -> str:
+    """The store's ``delivery`` points (reports across sites): the delivery report's
+    columns, after ``site``."""
+    objs = [{"site": r.site, "device": r.device, "hour": _iso(r.hour_ms / 1000),
+             "received": r.received, "accepted": r.accepted, "duplicates": r.duplicates,
+             "rejected": r.rejected, "missing": r.missing,
+             "capture": round(capture(r.accepted, r.rejected, r.missing), 6)} for r in rows]
+    head = ("site", *_DELIVERY)
+    return _emit(fmt, head, objs,
+                 lambda o: [*(o[k] for k in head[:-1]), f"{o['capture']:.1%}"],
+                 "no delivery records in this range")

@@ -45,12 +45,14 @@ class Progress:
 
 def stream_readings(cfg: Config, reader: StoreReader, writer: ReadingsWriter, since_ms: int,
                     until_ms: int, devices: Sequence[str], domains: Sequence[str],
-                    progress: Progress) -> tuple[int, set[str]]:
-    """Every reading, chunk by chunk, into ``writer``; (count, devices seen)."""
+                    progress: Progress, sites: Sequence[str] = ()) -> tuple[int, set[str]]:
+    """Every reading, chunk by chunk, into ``writer``; (count, devices seen); ``sites``:
+    those sites only (empty: all)."""
     n = 0
     seen: set[str] = set()
     chunk_ms = cfg.export.chunk_s * 1000
-    for end, rows in read_chunks(reader, since_ms, until_ms, chunk_ms, domains, devices):
+    for end, rows in read_chunks(reader, since_ms, until_ms, chunk_ms, domains, devices,
+                                 sites):
         writer.write(rows)
         n += len(rows)
         seen.update(r.device for r in rows)

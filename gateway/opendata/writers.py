@@ -13,9 +13,20 @@ from gateway.stores import Reading
 
 from .units import unit_of
 
-__all__ = ["COLUMNS", "CsvWriter", "ParquetWriter", "ReadingsWriter", "TimeFormat"]
+__all__ = ["COLUMNS", "CsvWriter", "ParquetWriter", "ReadingsWriter", "TimeFormat", "text_cell"]
 
 COLUMNS = ("time", "site", "device", "sensor", "domain", "quantity", "value", "unit")
+
+
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...),
+# +cmd|..., @SUM, a tab or CR): OWASP's "CSV injection". Free text a person typed
+# (room, zone, note) is prefixed with a quote so it stays text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """Free text for a CSV cell, never read as a formula by a spreadsheet."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 class TimeFormat:

@@ -161,7 +161,7 @@ def check_broker(host: Host) -> Finding | None:
 
     m = host.cfg.mqtt
     login = f"user {m.username}" if m.username else "anonymous"
-    tls = " over TLS" if m.ca_file or getattr(m, "tls", False) else ""
+    tls = " over TLS" if host.cfg.mqtt_tls or m.cert_file else ""
     try:
         broker_login(host.cfg, host.timeout_s)
     except ProbeError as exc:
@@ -195,6 +195,38 @@ def check_session(host: Host) -> Finding | None:
     except ProbeError as exc:
         return Finding("fail", f"broker session check: {exc}", "see the broker's log")
     return session_finding(ack.session_present, ack.session_expiry, host.cfg.mqtt.session_expiry_s)
+
+
+def _loopback(name: str) -> bool:
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
+def check_anonymous(host: Host) -> Finding | None:
+    """Anonymous clients over a listener other hosts reach: anyone on the network may
+    publish readings for any device and read the site. A fail, not a warning."""
+    if host.cfg is None or not host.facts.get("broker"):
+        return None
+    from gateway.ops.doctor_probes import ProbeError, anonymous_accepted
+
+    m = host.cfg.mqtt
+    fix = ("set allow_anonymous false with a password_file (gateway/ops/mosquitto.conf, "
+           "livinglab broker sync)")
+    try:
+        accepted = anonymous_accepted(host.cfg, host.timeout_s)
+    except ProbeError as exc:
+        return Finding("warn", f"broker anonymous check: {exc}", "see the broker's log")
+    if not accepted:
+        return Finding("ok", "broker refuses anonymous clients")
+    if not _loopback(m.host):
+        return Finding("fail", f"broker {m.host}:{m.port} accepts anonymous clients on a "
+                               "network listener", fix)
+    conf = _mosquitto_conf(host)
+    if isinstance(conf, MosquittoConf) and conf.flag("allow_anonymous") \
+            and conf.network_listeners():
+        return Finding("fail", "mosquitto allows anonymous clients and listens on the "
+                               f"network (listener {conf.network_listeners()[0]}, "
+                               f"{conf.where('allow_anonymous')})", fix)
+    return Finding("ok", "broker accepts anonymous clients on loopback only")
 
 
 # -- the local Mosquitto config -------------------------------------------------------
@@ -342,6 +374,7 @@ CHECKS: list[Check] = [
     check_mosquitto_persistence,
     check_mosquitto_autosave,
     check_mosquitto_queue,
+    check_anonymous,  # after them: they report a missing mosquitto config once
     check_store,
     check_certificates,
     check_clock,

@@ -26,8 +26,10 @@ from gateway.errors import GatewayError
 from gateway.stores import make_store
 from gateway.stores.base import StoreError
 from protocols.config import Config, MqttSection
+from protocols.mqtt_tls import MqttTlsError, client_tls
 
-__all__ = ["PROBE_MEASUREMENT", "Connack", "ProbeError", "clock_synchronised", "mqtt_connect",
+__all__ = ["PROBE_MEASUREMENT", "Connack", "ProbeError", "anonymous_accepted",
+           "clock_synchronised", "mqtt_connect",
            "broker_login", "session_kept", "store_probe"]
 
 # The one point `doctor` writes to an InfluxDB store per run (no livinglab query reads it):
@@ -45,24 +47,25 @@ class Connack:
     session_expiry: int | None  # what an MQTT 5 broker granted, if it said so
 
 
-def _client(m: MqttSection, client_id: str, clean: bool) -> paho.Client:
+def _client(m: MqttSection, client_id: str, clean: bool,
+            tls: ssl.SSLContext | None) -> paho.Client:
     v5 = m.protocol == "5"
     c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
                     clean_session=None if v5 else clean,
                     protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311)
     if m.username:
         c.username_pw_set(m.username, m.password or None)
-    if m.ca_file or m.cert_file or getattr(m, "tls", False):
-        c.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                  certfile=str(m.cert_file) if m.cert_file else None,
-                  keyfile=str(m.key_file) if m.key_file else None, cert_reqs=ssl.CERT_REQUIRED)
+    if tls is not None:
+        c.tls_set_context(tls)
     return c
 
 
 def mqtt_connect(m: MqttSection, client_id: str, *, clean: bool, expiry: int,
-                 timeout_s: float) -> tuple[paho.Client, Connack]:
-    """Connect and wait for CONNACK; the caller disconnects. ProbeError on any refusal."""
-    c = _client(m, client_id, clean)
+                 timeout_s: float, tls: ssl.SSLContext | None = None
+                 ) -> tuple[paho.Client, Connack]:
+    """Connect and wait for CONNACK; the caller disconnects. ProbeError on any refusal.
+    ``tls``: :func:`protocols.mqtt_tls.client_tls` of the config (the one setup)."""
+    c = _client(m, client_id, clean, tls)
     c.connect_timeout = timeout_s
     got: list[Connack] = []
     refused: list[str] = []
@@ -105,12 +108,33 @@ def _disconnect(c: paho.Client, end_session: bool = False) -> None:
     c.loop(timeout=0.05)
 
 
+def _tls(cfg: Config) -> ssl.SSLContext | None:
+    try:
+        return client_tls(cfg)
+    except MqttTlsError as exc:
+        raise ProbeError(str(exc)) from None
+
+
 def broker_login(cfg: Config, timeout_s: float) -> Connack:
     """Connect with the gateway's login/TLS and a throwaway clean session."""
     c, ack = mqtt_connect(cfg.mqtt, f"{cfg.client_id}-doctor", clean=True, expiry=0,
-                          timeout_s=timeout_s)
+                          timeout_s=timeout_s, tls=_tls(cfg))
     _disconnect(c)
     return ack
+
+
+def anonymous_accepted(cfg: Config, timeout_s: float) -> bool:
+    """Does the broker at [mqtt] host/port accept a CONNECT without a username?"""
+    anon = cfg.mqtt.model_copy(update={"username": "", "password": ""})
+    try:
+        c, _ = mqtt_connect(anon, f"{cfg.client_id}-doctor-anon", clean=True, expiry=0,
+                            timeout_s=timeout_s, tls=_tls(cfg))
+    except ProbeError as exc:
+        if str(exc).startswith("refused"):
+            return False
+        raise
+    _disconnect(c)
+    return True
 
 
 def session_kept(cfg: Config, timeout_s: float) -> Connack:
@@ -120,16 +144,16 @@ def session_kept(cfg: Config, timeout_s: float) -> Connack:
     is not kicked off; the session is ended at the last disconnect. The first
     CONNACK's granted expiry is returned with the second one's session flag.
     """
-    cid, m = f"{cfg.client_id}-doctor", cfg.mqtt
+    cid, m, tls = f"{cfg.client_id}-doctor", cfg.mqtt, _tls(cfg)
     # v5: a clean start that asks for an expiry; v3.1.1: clean_session=0 is what persists
     c, first = mqtt_connect(m, cid, clean=m.protocol == "5", expiry=m.session_expiry_s,
-                            timeout_s=timeout_s)
+                            timeout_s=timeout_s, tls=tls)
     _disconnect(c)
     c, second = mqtt_connect(m, cid, clean=False, expiry=m.session_expiry_s,
-                             timeout_s=timeout_s)
+                             timeout_s=timeout_s, tls=tls)
     _disconnect(c, end_session=True)
     if m.protocol != "5":  # v3.1.1: a clean connect is the only way to drop the session
-        c, _ = mqtt_connect(m, cid, clean=True, expiry=0, timeout_s=timeout_s)
+        c, _ = mqtt_connect(m, cid, clean=True, expiry=0, timeout_s=timeout_s, tls=tls)
         _disconnect(c)
     return Connack(second.session_present, first.session_expiry)
 

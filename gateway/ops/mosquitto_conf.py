@@ -33,6 +33,20 @@ class MosquittoConf:
     values: dict[str, str] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)  # key -> "file:line"
     files: list[Path] = field(default_factory=list)
+    # every ``listener PORT [ADDRESS]`` line (the one key that may repeat), in order
+    listeners: list[str] = field(default_factory=list)
+
+    def network_listeners(self) -> list[str]:
+        """Listeners reachable from other hosts: no bind address, or not a loopback one
+        (a unix socket, port 0, is local)."""
+        out = []
+        for value in self.listeners:
+            port, _, addr = value.partition(" ")
+            addr = addr.strip()
+            if port == "0" or addr.startswith(("127.", "localhost")) or addr == "::1":
+                continue
+            out.append(value)
+        return out
 
     def get(self, key: str) -> str:
         return self.values.get(key, DEFAULTS.get(key, ""))
@@ -66,6 +80,8 @@ def read_conf(path: Path, conf: MosquittoConf | None = None, depth: int = 0) -> 
                 for f in sorted(inc.glob("*.conf")):
                     read_conf(f, conf, depth + 1)
             continue
+        if key == "listener":
+            conf.listeners.append(value)
         conf.values[key] = value
         conf.origin[key] = f"{path}:{n}"
     return conf

@@ -5,7 +5,9 @@ The unit (see docs/pi.md for every line): ``Type=notify`` (the gateway sends
 event loop stops the pings and systemd restarts the process),
 ``Restart=always``, its own unprivileged user, the whole file system read-only
 except ``data_dir`` (``ProtectSystem=strict`` + ``ReadWritePaths``), started
-after the network and Mosquitto.
+after the network and Mosquitto. Provisioning's part of ``data_dir`` (``broker/``:
+accounts, device secrets, OTA keys, the CA) stays out of the service user's hands:
+not chowned to it, read-only in the unit, the secrets inaccessible.
 
 :func:`unit_text` is pure (tested with ``systemd-analyze verify``);
 :func:`install` does the root-only parts: the user, ``data_dir`` ownership, the
@@ -26,7 +28,8 @@ from gateway.errors import GatewayError
 from protocols.config import Config
 
 __all__ = ["DEFAULT_USER", "UNIT_NAME", "WATCHDOG_S", "ServiceError", "gateway_command",
-           "install", "problems", "unit_text", "writable_paths"]
+           "install", "private_paths", "problems", "reclaim_secrets", "service_owned",
+           "unit_text", "writable_paths"]
 
 UNIT_NAME = "livinglab-gateway.service"
 DEFAULT_USER = "livinglab"
@@ -61,6 +64,38 @@ def writable_paths(cfg: Config) -> list[Path]:
         if not store_dir.is_relative_to(data_dir):
             paths.append(store_dir)
     return paths
+
+
+# Provisioning's part of data_dir (`broker sync`, `broker certs`, `device flash`): the
+# broker's password and ACL files, every device's MQTT secret and OTA key, the site CA
+# and its key. Never the service user's: a compromised gateway must not read a board's
+# secret, sign a certificate or rewrite the broker's accounts.
+PROVISIONING_DIR = Path("broker")
+# The secrets in it (relative to data_dir): not even readable inside the unit.
+SECRET_PATHS = (Path("broker/secrets"), Path("broker/tls/ca.key"), Path("broker/tls/server.key"))
+
+
+def private_paths(cfg: Config) -> list[Path]:
+    """The secrets under data_dir, [provisioning] secrets_dir included when it is moved."""
+    data_dir = cfg.gateway.data_dir.resolve()
+    paths = [data_dir / p for p in SECRET_PATHS]
+    p = cfg.provisioning.secrets_dir
+    paths.append(p if p.is_absolute() else data_dir / p)
+    return list(dict.fromkeys(paths))
+
+
+def service_owned(cfg: Config) -> list[Path]:
+    """What :func:`install` gives the service user: the writable paths and everything
+    under them except provisioning's directory and the secrets."""
+    keep_out = [cfg.gateway.data_dir.resolve() / PROVISIONING_DIR, *private_paths(cfg)]
+    out: list[Path] = []
+    for d in writable_paths(cfg):
+        out.append(d)
+        for child in sorted(d.rglob("*")):
+            if child.is_symlink() or any(child.is_relative_to(k) for k in keep_out):
+                continue
+            out.append(child)
+    return out
 
 
 def _quote(arg: str) -> str:
@@ -106,6 +141,9 @@ def unit_text(cfg: Config, config: Path, user: str = DEFAULT_USER,
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         f"ReadWritePaths={rw}",
+        "# provisioning's files are read-only here, the secrets not even visible",
+        f"ReadOnlyPaths=-{_quote(str(cfg.gateway.data_dir.resolve() / PROVISIONING_DIR))}",
+        "InaccessiblePaths=" + " ".join("-" + _quote(str(p)) for p in private_paths(cfg)),
         f"ProtectHome={'read-only' if home else 'yes'}",
         "PrivateTmp=yes",
         *(["SupplementaryGroups=dialout"] if serial else ["PrivateDevices=yes"]),
@@ -130,6 +168,23 @@ def unit_text(cfg: Config, config: Path, user: str = DEFAULT_USER,
         "WantedBy=multi-user.target",
     ]
     return "\n".join(lines) + "\n"
+
+
+def reclaim_secrets(cfg: Config, service_uid: int) -> list[Path]:
+    """Secrets an earlier install gave the service user go back to root, 0600 (0700 for
+    directories); returns what changed. Files another admin owns are left alone."""
+    changed = []
+    for top in private_paths(cfg):
+        if not top.exists():
+            continue
+        for p in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            st = p.lstat()
+            if p.is_symlink() or st.st_uid != service_uid:
+                continue
+            os.chown(p, 0, 0)
+            os.chmod(p, 0o700 if p.is_dir() else 0o600)
+            changed.append(p)
+    return changed
 
 
 @dataclass(frozen=True)
@@ -184,10 +239,9 @@ def install(cfg: Config, config: Path, user: str = DEFAULT_USER,
         created = True
     for d in writable_paths(cfg):
         d.mkdir(parents=True, exist_ok=True)
-        os.chown(d, pw.pw_uid, pw.pw_gid)
-        for child in d.rglob("*"):  # files left by a gateway started by hand as root
-            if not child.is_symlink():
-                os.chown(child, pw.pw_uid, pw.pw_gid)
+    for p in service_owned(cfg):  # files left by a gateway started by hand as root
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+    reclaim_secrets(cfg, pw.pw_uid)
     unit_dir.mkdir(parents=True, exist_ok=True)
     unit = unit_dir / UNIT_NAME
     tmp = unit.with_suffix(".tmp")

@@ -1,7 +1,10 @@
-"""Stores the forwarder writes to: InfluxDB v2 API, InfluxDB v1 API, embedded SQLite.
+"""Stores the forwarder writes to: InfluxDB v2 API, InfluxDB v1 API, embedded SQLite;
+and their readers, one per store kind, next to the writers.
 
 ``make_store(cfg.store)`` picks one by ``kind``; each translates its client's
 errors into StoreTransient / StoreRejected / StoreFatal (see ``base``).
+``readers.make_centre_reader(cfg)`` gives the centre's reader (``centre``),
+``make_reader`` the same reader for the exports' windows.
 """
 
 from __future__ import annotations
@@ -31,18 +34,8 @@ def make_store(cfg: StoreSection) -> Store:
 
 
 def make_reader(cfg: StoreSection, export: ExportSection | None = None) -> StoreReader:
-    """The reader of the store ``cfg.kind`` names (see ``reading``)."""
-    if cfg.kind == "influxdb2":
-        from .influxdb2_reader import FluxReader, VictoriaMetricsReader, detect
+    """The exports' reader of the store ``cfg.kind`` names: the centre's readers, whose
+    ``window`` serves the exports (see ``readers``)."""
+    from .readers import make_reader as make
 
-        how: str = export.influxdb2_reader if export is not None else "auto"
-        if how == "auto":
-            how = detect(cfg.url, cfg.timeout_s)
-        return VictoriaMetricsReader(cfg) if how == "victoriametrics" else FluxReader(cfg)
-    if cfg.kind == "influxdb1":
-        from .influxdb1_reader import InfluxDB1Reader
-
-        return InfluxDB1Reader(cfg)
-    from .sqlite_reader import SQLiteReader
-
-    return SQLiteReader(cfg)
+    return make(cfg, export)

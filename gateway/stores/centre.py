@@ -164,10 +164,11 @@ class CentreReader(Protocol):
         """(site, device) -> newest sample time among its readings (non-reserved
         measurements), looking back at most ``[console] lookback_s``."""
 
-    def latest_values(self, sites: Sequence[str] = (),
-                      devices: Sequence[str] = ()) -> list[Reading]:
+    def latest_values(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
+                      since_ms: int | None = None) -> list[Reading]:
         """The newest value of each (site, device, sensor, domain, quantity), looking
-        back ``lookback_s``."""
+        back ``lookback_s``, or only as far as ``since_ms`` when given (the console's
+        last hour: a shorter look is a cheaper query)."""
 
     def readings(self, since_ms: int, until_ms: int, sites: Sequence[str] = (),
                  devices: Sequence[str] = (), domains: Sequence[str] = (),

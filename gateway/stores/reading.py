@@ -17,8 +17,8 @@ from typing import NamedTuple, Protocol
 
 from .base import StoreError
 
-__all__ = ["Reading", "StoreReader", "StoreUnreadable", "read_chunks", "sort_key",
-           "split_metric"]
+__all__ = ["Reading", "StoreReader", "StoreUnreadable", "read_chunks",
+           "sort_key", "split_metric"]
 
 
 class Reading(NamedTuple):
@@ -42,9 +42,9 @@ class StoreReader(Protocol):
         """Raise :class:`StoreUnreadable` unless the store answers."""
 
     def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
-               devices: Sequence[str]) -> list[Reading]:
-        """Every reading in ``[since_ms, until_ms)`` of ``domains`` (and ``devices``, all
-        when empty), in any order."""
+               devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
+        """Every reading in ``[since_ms, until_ms)`` of ``domains`` (and ``devices``,
+        ``sites``: all when empty), in any order."""
 
     def close(self) -> None: ...
 
@@ -54,14 +54,15 @@ def sort_key(r: Reading) -> tuple[int, str, str, str, str]:
 
 
 def read_chunks(reader: StoreReader, since_ms: int, until_ms: int, chunk_ms: int,
-                domains: Sequence[str], devices: Sequence[str] = ()
+                domains: Sequence[str], devices: Sequence[str] = (), sites: Sequence[str] = ()
                 ) -> Iterator[tuple[int, list[Reading]]]:
     """(window end, its readings sorted by time) for consecutive windows of ``chunk_ms``,
     aligned to multiples of ``chunk_ms`` so a whole ``delivery`` hour is in one window."""
     start = since_ms
     while start < until_ms:
         end = min(until_ms, (start // chunk_ms + 1) * chunk_ms)
-        rows = reader.window(start, end, domains, devices)
+        rows = (reader.window(start, end, domains, devices, sites) if sites
+                else reader.window(start, end, domains, devices))
         rows.sort(key=sort_key)
         yield end, rows
         start = end

@@ -61,6 +61,7 @@ from pathlib import Path
 from protocols import ProtocolError, parse_line
 from protocols.config import StoreSection
 from protocols.lineprotocol import INFO_SUFFIX
+from protocols.sqlitefile import open_shared
 
 from .base import StoreFatal, StoreRejected, StoreTransient
 from .detached import detached
@@ -149,9 +150,7 @@ class SQLiteStore:
         if self._conn is None:
             try:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self._path, timeout=self._timeout,
-                                       isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                conn = open_shared(self._path, self._timeout, check_same_thread=False)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(SCHEMA)
             except (OSError, sqlite3.DatabaseError) as exc:

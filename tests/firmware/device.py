@@ -58,8 +58,8 @@ class Device:
 
     def kill(self) -> None:
         """SIGKILL: a power cut. The broker sees the TCP connection drop."""
-        if self.proc is not None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+        if self.proc is not None:  # the whole group: a faketime wrapper and its micropython
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
             self.proc = None
 

@@ -22,6 +22,7 @@ CHECKS = [
     "power_cut_at_every_operation_boots_old_or_new_complete",
     "refusals_leave_the_running_slot_alone",
     "rolls_back_after_max_tries",
+    "replay_does_not_reinstall_a_rolled_back_version",
     "download_heap_cost_is_small",
 ]
 

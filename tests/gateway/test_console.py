@@ -28,7 +28,7 @@ from gateway.app import load_accounting
 from gateway.buffer.core import DurableBuffer
 from gateway.console.app import build_app
 from gateway.console.live import LiveStatus
-from gateway.console.queries import SQLiteReader, open_reader
+from gateway.console.server import open_reader
 from gateway.stores.sqlite import SCHEMA
 from protocols import Accepted, Rejection
 from protocols.config import BUFFER_FILE, Config, parse_config
@@ -108,7 +108,7 @@ def cfg(tmp_path: Path) -> Config:
 @pytest.fixture
 def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), live, run_live=False)
+    app = build_app(cfg, open_reader(cfg), live, run_live=False)
     with TestClient(app) as c:
         c.live = live  # type: ignore[attr-defined]
         yield c
@@ -219,8 +219,8 @@ def test_retained_offline_flips_the_state(client: TestClient) -> None:
 
 
 def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, token="s3cret")
-    app = build_app(cfg, SQLiteReader(cfg.store.path, cfg.registry), run_live=False)
+    cfg = _config(tmp_path, token="s3cret-long-enough")
+    app = build_app(cfg, open_reader(cfg), run_live=False)
     with TestClient(app) as c:
         r = c.get("/", headers={"accept": "text/html"})
         assert r.status_code == 401 and 'name="token"' in r.text
@@ -228,14 +228,14 @@ def test_token_bearer_query_cookie_and_401_page(tmp_path: Path) -> None:
         assert c.get("/static/console.js").status_code == 401
         assert c.get("/api/devices", headers={"authorization": "Bearer nope"}).status_code == 401
         assert c.get("/api/devices",
-                     headers={"authorization": "Bearer s3cret"}).status_code == 200
-        r = c.get("/?token=s3cret", follow_redirects=False)
+                     headers={"authorization": "Bearer s3cret-long-enough"}).status_code == 200
+        r = c.get("/?token=s3cret-long-enough", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/"
         assert "httponly" in r.headers["set-cookie"].lower()
-        assert "s3cret" not in r.headers["set-cookie"]
+        assert "s3cret-long-enough" not in r.headers["set-cookie"]
         assert c.get("/api/devices").status_code == 200  # the cookie now
         c.cookies.clear()
-        r = c.get("http://testserver//evil.example/x?token=s3cret&a=%3Cb%3E",
+        r = c.get("http://testserver//evil.example/x?token=s3cret-long-enough&a=%3Cb%3E",
                   follow_redirects=False)
         assert r.headers["location"] == "/evil.example/x?a=%3Cb%3E"
 
@@ -248,7 +248,7 @@ def test_no_data_dir_and_store_down(tmp_path: Path) -> None:
     with TestClient(app) as c:
         html = c.get("/").text
         assert 'data-banner="no-data-dir"' in html and "No devices yet" in html
-        assert 'data-banner="store-down"' in html and "not reachable" in html
+        assert 'data-banner="store-down"' in html and "unreachable" in html
         gw = c.get("/api/gateway").json()
         assert gw["store_reachable"] is False and gw["data_dir_exists"] is False
         assert not cfg.gateway.data_dir.exists()  # the console created nothing

@@ -28,7 +28,7 @@ from tests.gateway.helpers import SITE, GatewayProc, write_config
 from tests.servers import Mosquitto, free_port, stop_pid, wait_for
 
 PREFIX = "livinglab/v1"
-TOKEN = "t0ken-for-tests"
+TOKEN = "t0ken-for-the-tests"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
@@ -163,14 +163,17 @@ def test_console_in_chromium(stack: dict[str, Any], tmp_path: Path) -> None:
         wait_for(rows_online, 60, 0.3, what="three online rows")
 
         def values_shown() -> list[Any]:
-            els = driver.find_elements(By.CSS_SELECTOR, "td [data-quantity][data-value]")
-            return els if {e.get_attribute("data-device") for e in els} == set(devices) else []
+            # read in one go: a live update may replace the cells between two calls
+            els = driver.execute_script(
+                "return Array.from(document.querySelectorAll('td [data-quantity][data-value]'))"
+                ".map(function (e) { return [e.dataset.device, e.dataset.quantity,"
+                " e.dataset.value]; });")
+            return els if {e[0] for e in els} == set(devices) else []
 
         els = wait_for(values_shown, 30, 0.3, what="latest values of every device")
         with sent.lock:
-            for e in els:
-                key = (e.get_attribute("data-device"), e.get_attribute("data-quantity"))
-                assert float(e.get_attribute("data-value")) in sent.values[key], key
+            for device, quantity, value in els:
+                assert float(value) in sent.values[(device, quantity)], (device, quantity)
 
         # a retained offline flips the row without a reload
         driver.execute_script("window.__noReload = 1")

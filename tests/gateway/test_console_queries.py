@@ -1,19 +1,26 @@
-"""The console's store readers against real servers: points written through the
-gateway's own stores, read back through each reader (InfluxQL on influxd 1.x,
-MetricsQL on VictoriaMetrics, SQL on the embedded store)."""
+"""What the console asks the store, through the one reader stack (gateway/stores'
+centre readers, ``make_centre_reader``): points written through the gateway's own
+stores, read back by the console's questions (latest values, downsampled series)
+on influxd 1.x (InfluxQL), VictoriaMetrics and the embedded SQLite store."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gateway.console.influx import FluxReader, InfluxQLReader, VictoriaReader
-from gateway.console.queries import SQLiteReader, StoreReader, StoreUnavailable, open_reader
+from gateway.console import store as q
+from gateway.console.server import open_reader
 from gateway.stores import make_store
-from protocols.config import StoreSection, parse_config
+from gateway.stores.centre import CentreReader
+from gateway.stores.flux_reader import FluxReader
+from gateway.stores.readers import make_centre_reader
+from gateway.stores.reading import StoreUnreadable
+from protocols.config import Config, StoreSection, parse_config
 from protocols.quantities import Registry, site_quantity
 from tests.servers import Influxd, VictoriaMetrics
 
@@ -23,6 +30,13 @@ SITE = "bdnc-lab"
 REG = Registry([site_quantity("noise_level", "dBA", "sound", 0, 140),
                 site_quantity("no2", "ug/m3", "air", 0, 2000),
                 site_quantity("ph", "pH", "water_quality", 0, 14)])
+QUANTITIES = {x.name: {"unit": x.unit, "domain": x.domain, "min": x.min, "max": x.max}
+              for x in REG.site}
+
+
+def _cfg(tmp_path: Path, store: dict[str, Any]) -> Config:
+    return parse_config({"site": SITE, "store": store, "quantities": QUANTITIES}, tmp_path,
+                        env={})
 
 
 def _body(now_ms: int) -> bytes:
@@ -55,160 +69,128 @@ def _write(section: StoreSection, body: bytes) -> None:
     asyncio.run(go())
 
 
-def _check(reader: StoreReader, now_ms: int) -> None:
-    latest = reader.latest(SITE)
+def _lines(doc: dict[str, Any]) -> dict[str, list[float]]:
+    return {k: [v for v in vs if v is not None] for k, vs in doc["sensors"].items()}
+
+
+def _check(reader: CentreReader, now_ms: int) -> None:
+    latest = q.latest(reader, SITE, 3600)
     assert set(latest) == {"air-0001", "light-0001", "noise-0001"}  # the other site stays out
     assert latest["air-0001"]["co2"][0] == 629.0
     assert latest["light-0001"]["illuminance"][0] == 350.5
-    assert latest["air-0001"]["temperature"][0] in (21.5, 21.75)
-    noise = {q: v for q, (v, _) in latest["noise-0001"].items()}
-    assert noise == {"noise_level": 49.5, "no2": 31.5, "ph": 7.25}
-    one = reader.latest(SITE, 7200, "light-0001")
+    assert latest["air-0001"]["temperature"][0] == 21.75  # the newest over its sensors
+    noise = {k: v for k, (v, _) in latest["noise-0001"].items()}
+    assert noise == {"noise_level": 49.5, "no2": 31.5, "ph": 7.25}  # rssi is no reading
+    one = q.latest(reader, SITE, 7200, "light-0001")
     assert one == {"light-0001": {"illuminance": (350.5, one["light-0001"]["illuminance"][1])}}
-    assert reader.latest(SITE, 45, "air-0001").get("air-0001", {}).keys() == {"temperature"}
+    assert q.latest(reader, SITE, 45, "air-0001").get("air-0001", {}).keys() == {"temperature"}
 
-    s = reader.series(SITE, "air-0001", "co2", now_ms - 3600_000, now_ms + 1000, 600_000)
-    assert list(s.lines) == ["scd41"]
-    values = [v for v in s.lines["scd41"] if v is not None]
+    s = q.series(reader, REG, SITE, "air-0001", "co2", now_ms - 3600_000, now_ms + 1000,
+                 600_000)
+    assert list(s["sensors"]) == ["scd41"]
+    values = _lines(s)["scd41"]
     assert 3 <= len(values) <= 5  # 30 readings a minute apart in 10-minute buckets
     assert min(values) >= 600.0 and max(values) <= 629.0
-    t = reader.series(SITE, "air-0001", "temperature", now_ms - 3600_000, now_ms + 1000,
-                      600_000)
-    assert set(t.lines) == {"scd41", "bme280"}
-    assert reader.series(SITE, "air-0001", "co2", now_ms - 7200_000, now_ms - 3600_000,
-                         600_000).times == []
+    t = q.series(reader, REG, SITE, "air-0001", "temperature", now_ms - 3600_000,
+                 now_ms + 1000, 600_000)
+    assert set(t["sensors"]) == {"scd41", "bme280"}
+    assert q.series(reader, REG, SITE, "air-0001", "co2", now_ms - 7200_000,
+                    now_ms - 3600_000, 600_000)["times_ms"] == []
 
-    n = reader.series(SITE, "noise-0001", "noise_level", now_ms - 3600_000, now_ms + 1000,
-                      60_000)
-    assert list(n.lines) == ["mic"]
-    assert sorted(v for v in n.lines["mic"] if v is not None) == [40.5 + i for i in range(10)]
+    n = q.series(reader, REG, SITE, "noise-0001", "noise_level", now_ms - 3600_000,
+                 now_ms + 1000, 60_000)
+    assert list(n["sensors"]) == ["mic"]
+    assert sorted(_lines(n)["mic"]) == [40.5 + i for i in range(10)]
     for quantity, sensor, value in (("no2", "no2cell", 31.5), ("ph", "probe", 7.25)):
-        s = reader.series(SITE, "noise-0001", quantity, now_ms - 3600_000, now_ms + 1000,
-                          3600_000)
-        assert {k: [v for v in vs if v is not None] for k, vs in s.lines.items()} == {
-            sensor: [value]}, quantity
-
+        got = q.series(reader, REG, SITE, "noise-0001", quantity, now_ms - 3600_000,
+                       now_ms + 1000, 3600_000)
+        assert _lines(got) == {sensor: [value]}, quantity
+    # a quantity the site does not know has no readings: nothing is asked
+    before = reader.queries()
+    assert q.series(reader, REG, SITE, "air-0001", "nope", 0, now_ms, 1000)["times_ms"] == []
+    assert reader.queries() == before
 
 
 @pytest.mark.timeout(60)
-def test_sqlite_reader(tmp_path: Path) -> None:
+def test_sqlite(tmp_path: Path) -> None:
     now_ms = int(time.time() * 1000)
     section = StoreSection(kind="sqlite", path=tmp_path / "r.sqlite")
     _write(section, _body(now_ms))
-    _check(SQLiteReader(tmp_path / "r.sqlite", REG), now_ms)
-    assert SQLiteReader(tmp_path / "missing.sqlite", REG).latest(SITE) == {}
+    _check(make_centre_reader(_cfg(tmp_path, {"kind": "sqlite",
+                                              "path": str(tmp_path / "r.sqlite")})), now_ms)
     (tmp_path / "bad.sqlite").write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StoreUnavailable):
-        SQLiteReader(tmp_path / "bad.sqlite", REG).latest(SITE)
+    bad = open_reader(_cfg(tmp_path, {"kind": "sqlite", "path": str(tmp_path / "bad.sqlite")}))
+    with pytest.raises(StoreUnreadable):
+        q.latest(bad, SITE)
 
 
 @pytest.mark.timeout(90)
-def test_influxql_reader(influxd: Influxd) -> None:
+def test_influxdb1(tmp_path: Path, influxd: Influxd) -> None:
     now_ms = int(time.time() * 1000)
-    section = StoreSection(kind="influxdb1", url=influxd.url, database="lab")
-    _write(section, _body(now_ms))
-    _check(InfluxQLReader(section, REG), now_ms)
-    assert InfluxQLReader(StoreSection(kind="influxdb1", url=influxd.url,
-                                       database="nope"), REG).latest(SITE) == {}
+    _write(StoreSection(kind="influxdb1", url=influxd.url, database="lab"), _body(now_ms))
+    _check(make_centre_reader(_cfg(tmp_path, {"kind": "influxdb1", "url": influxd.url,
+                                              "database": "lab"})), now_ms)
 
 
 @pytest.mark.timeout(90)
-def test_victoria_reader_is_detected_for_influxdb2(tmp_path: Path,
+def test_victoriametrics_is_detected_for_influxdb2(tmp_path: Path,
                                                    victoria: VictoriaMetrics) -> None:
     now_ms = int(time.time() * 1000)
-    section = StoreSection(kind="influxdb2", url=victoria.url, token="", bucket="lab")
-    _write(section, _body(now_ms))
+    _write(StoreSection(kind="influxdb2", url=victoria.url, token="", bucket="lab"),
+           _body(now_ms))
     victoria.flush()
-    quantities = {q.name: {"unit": q.unit, "domain": q.domain, "min": q.min, "max": q.max}
-                  for q in REG.site}
-    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": victoria.url},
-                        "quantities": quantities}, tmp_path, env={})
-    reader = open_reader(cfg)  # the registry comes from the config
-    assert isinstance(reader, VictoriaReader)
-    _check(reader, now_ms)
+    # flavour "auto": probed; the registry (site domains) comes from the config
+    _check(make_centre_reader(_cfg(tmp_path, {"kind": "influxdb2", "url": victoria.url})),
+           now_ms)
 
 
-def test_store_down_is_one_line(tmp_path: Path) -> None:
+def test_store_down_is_one_line_and_recovers(tmp_path: Path) -> None:
     from tests.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
-    for reader in (InfluxQLReader(StoreSection(kind="influxdb1", url=url), REG),
-                   VictoriaReader(StoreSection(kind="influxdb2", url=url), REG)):
-        with pytest.raises(StoreUnavailable) as err:
-            reader.latest(SITE)
-        assert "not reachable" in str(err.value) and "\n" not in str(err.value)
-    cfg = parse_config({"site": SITE, "store": {"kind": "influxdb2", "url": url}},
-                       tmp_path, env={})
-    assert isinstance(open_reader(cfg), FluxReader)  # no build-info endpoint: InfluxDB 2
-    with pytest.raises(StoreUnavailable):
-        open_reader(cfg).ping()
+    for store in ({"kind": "influxdb1", "url": url}, {"kind": "influxdb2", "url": url}):
+        reader = open_reader(_cfg(tmp_path, store))  # lazy: made (probed) on first use
+        with pytest.raises(StoreUnreadable) as err:
+            q.latest(reader, SITE)
+        assert "unreachable" in str(err.value) and "\n" not in str(err.value)
+    # the console starts with the store down and reads it once it answers
+    path = tmp_path / "later.sqlite"
+    later = open_reader(_cfg(tmp_path, {"kind": "sqlite", "path": str(path)}))
+    with pytest.raises(StoreUnreadable):
+        later.check()
+    now_ms = int(time.time() * 1000)
+    _write(StoreSection(kind="sqlite", path=path), _body(now_ms))
+    later.check()
+    assert q.latest(later, SITE, 3600)["light-0001"]["illuminance"][0] == 350.5
 
 
-class _Rec:
-    def __init__(self, t_ms: int, field: str, value: float, **tags: str) -> None:
-        import datetime as dt
-
-        self.values = tags
-        self._t = dt.datetime.fromtimestamp(t_ms / 1000, dt.UTC)
-        self._f, self._v = field, value
-
-    def get_time(self) -> object:
-        return self._t
-
-    def get_field(self) -> str:
-        return self._f
-
-    def get_value(self) -> float:
-        return self._v
-
-
-class _FakeFlux:
-    """influxdb-client's query API stand-in (no InfluxDB 2.x server on Debian): records
-    the Flux text and answers canned tables."""
-
-    def __init__(self, tables: list[list[_Rec]]) -> None:
-        self.tables, self.flux = tables, ""
-
-    def query_api(self) -> _FakeFlux:
-        return self
-
-    def query(self, flux: str) -> list[object]:
-        self.flux = flux
-
-        class T:
-            def __init__(self, records: list[_Rec]) -> None:
-                self.records = records
-        return [T(r) for r in self.tables]
-
-
-def test_flux_reader_queries_and_parses() -> None:
-    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"),
-                        REG)
+def test_flux_latest_values_and_series_queries_and_parse() -> None:
+    """InfluxDB 2.x (no server on Debian): the console's two questions through the
+    centre's FluxReader, its records answered by a stand-in for the client."""
     now = int(time.time() * 1000)
-    reader.client = _FakeFlux([[_Rec(now, "co2", 612.0, device="air-0001")]])
-    assert reader.latest(SITE)["air-0001"]["co2"][0] == 612.0
-    assert 'r.site == "bdnc-lab"' in reader.client.flux and "last()" in reader.client.flux
-    assert 'r._measurement == "sound"' in reader.client.flux  # the site's own domain
-    reader.client = _FakeFlux([[_Rec(now - 600_000, "co2", 600.0, sensor="scd41"),
-                                _Rec(now, "co2", 610.0, sensor="scd41")],
-                               [_Rec(now, "temperature", 21.0, sensor="bme280")]])
-    s = reader.series(SITE, "air-0001", "co2", now - 3600_000, now, 300_000)
-    flux = reader.client.flux
+    asked: list[str] = []
+    answers: list[list[dict[str, Any]]] = []
+
+    def query(flux: str) -> Iterator[dict[str, Any]]:
+        asked.append(flux)
+        return iter(answers.pop(0))
+
+    reader = FluxReader(StoreSection(kind="influxdb2", url="http://127.0.0.1:1", bucket="lab"),
+                        lookback_s=86400, query=query)
+    answers.append([{"_time": now, "_measurement": "air", "_field": "co2", "_value": 612.0,
+                     "site": SITE, "device": "air-0001", "sensor": "scd41"}])
+    got = q.latest(reader, SITE, 3600)
+    assert got["air-0001"]["co2"][0] == 612.0
+    assert 'r.site == "bdnc-lab"' in asked[-1] and "last()" in asked[-1]
+    answers.append([{"_time": now - 600_000, "_value": 600.0, "sensor": "scd41"},
+                    {"_time": now, "_value": 610.0, "sensor": "scd41"},
+                    {"_time": now, "_value": 21.0, "sensor": "bme280"}])
+    s = q.series(reader, REG, SITE, "air-0001", "co2", now - 3600_000, now, 300_000)
+    flux = asked[-1]
     assert "aggregateWindow(every: 300000ms, fn: mean" in flux
-    assert f"range(stop: time(v: {now * 1_000_000}), start: time(v: " in flux
     assert 'r.device == "air-0001"' in flux and 'r._field == "co2"' in flux
-    assert s.lines == {"bme280": [None, 21.0], "scd41": [600.0, 610.0]}
-    assert s.times == [now - 600_000, now]
+    assert 'r._measurement == "air"' in flux
+    assert s["sensors"] == {"bme280": [None, 21.0], "scd41": [600.0, 610.0]}
+    assert s["times_ms"] == [now - 600_000, now]
     with pytest.raises(ValueError):
-        reader.series(SITE, 'x" or true', "co2", 0, 1, 1)
-
-
-def test_victoria_names_split_where_the_site_says() -> None:
-    from gateway.console.influx import _split_name
-
-    assert _split_name(REG, "air_co2") == ("air", "co2")
-    assert _split_name(REG, "flow_flow_rate") == ("flow", "flow_rate")
-    assert _split_name(REG, "water_quality_ph") == ("water_quality", "ph")
-    assert _split_name(REG, "sound_noise_level") == ("sound", "noise_level")
-    assert _split_name(REG, "sound_dropped_later") == ("sound", "dropped_later")
-    assert _split_name(REG, "device_rssi") == ("", "")
+        q.series(reader, REG, 'x" or true', "air-0001", "co2", 0, 1, 1000)

@@ -139,7 +139,8 @@ def test_shipped_mosquitto_conf_passes(tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     # the shipped file, run by a real mosquitto (on a free loopback port), then checked
     lines = [ln for ln in SHIPPED.read_text().splitlines()
-             if not ln.startswith(("listener", "allow_anonymous"))]
+             if not ln.startswith(("listener", "allow_anonymous", "password_file",
+                                   "acl_file"))]
     d = tmp_path / "mosquitto-shipped"
     extra = (*lines, f"persistence_location {d}/", "user root")
     with running(Mosquitto(d, defaults=True, extra=extra)) as broker:
@@ -207,3 +208,43 @@ def test_certificate_expiry_is_checked(tmp_path: Path) -> None:
 
     (tls_dir / "server.crt").unlink()
     assert check_certificates(Host.load(_config(tmp_path, 1883))) is None
+
+
+def test_anonymous_access_over_a_network_listener_fails(tmp_path: Path, mosquitto: Mosquitto,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """The test broker listens on 127.0.0.1 with allow_anonymous true: fine on loopback,
+    a fail once its config shows a network listener (issue 15). The shipped config
+    refuses anonymous clients."""
+    from gateway.ops.doctor import check_anonymous
+
+    host = Host.load(_config(tmp_path, mosquitto.port),
+                     mosquitto_conf=mosquitto.dir / "mosquitto.conf")
+    host.facts["broker"] = True
+    f = check_anonymous(host)
+    assert f is not None and f.level == "ok" and "loopback only" in f.what, f
+    open_conf = tmp_path / "open.conf"
+    open_conf.write_text("listener 1883\nlistener 8883 127.0.0.1\nallow_anonymous true\n")
+    host = Host.load(_config(tmp_path, mosquitto.port), mosquitto_conf=open_conf)
+    host.facts["broker"] = True
+    f = check_anonymous(host)
+    assert f is not None and f.level == "fail" and "listener 1883" in f.what, f
+    rc, out = _doctor(capsys, "--config", str(_config(tmp_path, mosquitto.port)),
+                      "--mosquitto-conf", str(open_conf))
+    assert out["mosquitto allows"] == "fail" and rc == 1
+    shipped = read_conf(SHIPPED)
+    assert not shipped.flag("allow_anonymous") and shipped.network_listeners() == ["1883"]
+
+
+def test_refused_anonymous_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.ops.doctor import check_anonymous
+
+    d = tmp_path / "closed"
+    d.mkdir()
+    (d / "passwd").write_text("")
+    with running(Mosquitto(d, allow_anonymous=False,
+                           extra=(f"password_file {d / 'passwd'}",))) as broker:
+        host = Host.load(_config(tmp_path, broker.port))
+        host.facts["broker"] = True
+        f = check_anonymous(host)
+    assert f is not None and f.level == "ok" and "refuses" in f.what, f

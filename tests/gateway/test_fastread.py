@@ -65,10 +65,10 @@ def client(v5: bool, got: list[tuple[str, bytes, int, int, bool]]) -> FastClient
 def test_parse_matches_paho(v5: bool) -> None:
     props = b""
     if v5:
-        p = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        p = Properties(PacketTypes.PUBLISH)
         p.UserProperty = ("k", "v")
         p.MessageExpiryInterval = 60
-        props = bytes(p.pack())  # type: ignore[no-untyped-call]
+        props = bytes(p.pack())
         assert len(props) > 5
     raw = publish("livinglab/v1/s/d/telemetry", b'{"v":1}' * 50, 1, 4242, v5, True, props)
     header = raw[0]

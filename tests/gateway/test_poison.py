@@ -355,9 +355,12 @@ def test_gateway_process_survives_the_poison_and_its_restart(tmp_path: Path,
         def readings() -> int:
             if not db.exists():
                 return 0
-            with sqlite3.connect(db) as c:
-                return int(c.execute("SELECT count(*) FROM readings WHERE device = 'air-0003'"
-                                     ).fetchone()[0])
+            try:  # the gateway may be creating the file this instant (no table yet)
+                with sqlite3.connect(db) as c:
+                    return int(c.execute("SELECT count(*) FROM readings WHERE "
+                                         "device = 'air-0003'").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0
 
         wait_for(lambda: readings() == 2, 15, what="the valid reading behind the poison")
         wait_for(lambda: gw.metric("livinglab_rejections_total") >= 2, 10, what="rejections")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gateway.stores.flux_reader import flux_query
 from gateway.stores.influxdb1_reader import influxql
-from gateway.stores.influxdb2_reader import flux_query, vm_match
+from gateway.stores.influxdb2_reader import vm_match
 from gateway.stores.reading import Reading, read_chunks, split_metric
 
 
@@ -66,7 +67,7 @@ def test_string_fields_are_never_readings() -> None:
           out)
     assert out == [Reading(5, "lab", "air-1", "", "device", "online", 1.0)]
     vm: list[Reading] = []
-    for name in ("device_fw", "device_online"):
+    for name in ("device_fw", "device_online", "device_info_v", "device_board"):
         VictoriaMetricsReader._series({"metric": {"__name__": name, "device": "air-1",
                                                   "site": "lab"},
                                        "timestamps": [5], "values": [1.5]}, 0, 10,

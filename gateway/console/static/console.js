@@ -60,12 +60,13 @@
     return td;
   }
 
-  function newRow(row) {
+  function newRow(row, base) {
     var tr = el("tr");
+    if (row.site) tr.dataset.site = row.site;
     tr.dataset.device = row.device;
     var td = cell("Device");
     var a = el("a", "mono", row.device);
-    a.href = "/devices/" + encodeURIComponent(row.device);
+    a.href = (base || "") + "/devices/" + encodeURIComponent(row.device);
     td.appendChild(a);
     tr.appendChild(td);
     td = cell("State");
@@ -87,10 +88,10 @@
     return tr;
   }
 
-  function updateRow(tbody, row) {
+  function updateRow(tbody, row, base) {
     var tr = tbody.querySelector('tr[data-device="' + CSS.escape(row.device) + '"]');
     if (!tr) {
-      tr = newRow(row);
+      tr = newRow(row, base);
       var after = Array.prototype.find.call(tbody.rows, function (r) { return r.dataset.device > row.device; });
       tbody.insertBefore(tr, after || null);
       var empty = document.getElementById("empty");
@@ -112,11 +113,11 @@
     valuesCell(tr.querySelector('[data-col="values"]'), row);
     var rej = tr.querySelector('[data-col="rejected_24h"]');
     rej.textContent = "";
-    if (row.rejected_24h) {
+    if (row.rejected_24h && !row.site) {
       var a = el("a", null, row.rejected_24h);
       a.href = "/rejected?device=" + encodeURIComponent(row.device);
       rej.appendChild(a);
-    } else { rej.textContent = "0"; }
+    } else { rej.textContent = String(row.rejected_24h || 0); }
     updateCell(tr.querySelector('[data-col="update"]'), row.update);
     deliveryCell(tr.querySelector('[data-col="delivery_24h"]'), row.delivery_24h);
     localizeTimes(tr);
@@ -155,7 +156,7 @@
 
   function updateGateway(gw) {
     var p = document.getElementById("gateway-panel");
-    if (!p) return;
+    if (!p || !gw) return;
     function set(name, text) { var e = p.querySelector('[data-field="' + name + '"]'); if (e) e.textContent = text; }
     var st = p.querySelector('[data-field="state"]');
     st.textContent = gw.state; st.dataset.state = gw.state;
@@ -169,15 +170,144 @@
     var table = document.getElementById("fleet");
     if (!table || !window.EventSource) return;
     var dot = document.getElementById("live");
-    var es = new EventSource("/api/events");
+    var es = new EventSource(table.dataset.events || "/api/events");
     es.onopen = function () { dot.classList.add("on"); };
     es.onerror = function () { dot.classList.remove("on"); };
     es.addEventListener("fleet", function (ev) {
       var doc = JSON.parse(ev.data);
       var tbody = table.tBodies[0];
-      doc.rows.forEach(function (row) { updateRow(tbody, row); });
+      doc.rows.forEach(function (row) { updateRow(tbody, row, table.dataset.base); });
+      if (doc.ids) {  // city scope: the page shows these devices (state filter, page)
+        var keep = {};
+        doc.ids.forEach(function (id) { keep[id] = true; });
+        Array.prototype.slice.call(tbody.rows).forEach(function (tr) {
+          if (!keep[tr.dataset.device]) tr.remove();
+        });
+      }
       document.getElementById("count").textContent = String(tbody.rows.length);
       updateGateway(doc.gateway);
+      if (doc.summary) updateSummary(doc.summary);
+      if ("store_error" in doc) storeBanner(doc.store_error);
+    });
+  }
+
+  // -- city scope -------------------------------------------------------------------
+  function storeBanner(error) {
+    var b = document.getElementById("store-banner");
+    if (!b) return;
+    b.hidden = !error;
+    if (error) b.dataset.banner = "store-down"; else delete b.dataset.banner;
+    b.querySelector('[data-field="store_error"]').textContent = error || "";
+  }
+
+  function bytes(n) {
+    var units = ["B", "kB", "MB", "GB", "TB"], i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return (i ? n.toFixed(1) : String(Math.round(n))) + " " + units[i];
+  }
+
+  function timeEl(ts) {
+    var t = el("time");
+    t.setAttribute("datetime", isoOf(ts));
+    return t;
+  }
+
+  function gatewayLine(g) {
+    var d = el("div", "sub gwline");
+    d.dataset.gateway = g.gateway;
+    d.dataset.state = g.state;
+    d.appendChild(el("span", "mono", g.gateway));
+    var text = " · buffer " + Math.round(g.buffer_points) +
+      (g.buffer_oldest_s ? " (" + Math.round(g.buffer_oldest_s) + " s)" : "") +
+      " · disk " + bytes(g.disk_free_bytes) + " · ";
+    d.appendChild(document.createTextNode(text));
+    d.appendChild(timeEl(g.last_seen));
+    return d;
+  }
+
+  // a site page's panel and state counts
+  function updateSummary(s) {
+    var p = document.getElementById("site-panel");
+    if (p) {
+      p.dataset.gatewayState = s.state;
+      var b = p.querySelector('[data-field="site-state"]');
+      b.dataset.state = s.state; b.textContent = "gateway " + s.state;
+      p.querySelector('[data-field="capture_24h"]').textContent =
+        s.capture_24h === null ? "–" : (100 * s.capture_24h).toFixed(1) + " %";
+      var box = document.getElementById("site-gateways");
+      box.textContent = "";
+      if (!s.gateways.length) box.appendChild(el("p", "empty", "No gateway of this site has written a health point to the store."));
+      s.gateways.forEach(function (g) { box.appendChild(gatewayLine(g)); });
+      localizeTimes(box);
+    }
+    var total = 0;
+    Object.keys(s.devices).forEach(function (st) {
+      total += s.devices[st];
+      var c = document.querySelector('#state-filter [data-count-state="' + st + '"]');
+      if (c) c.textContent = String(s.devices[st]);
+    });
+    var all = document.querySelector('#state-filter [data-count-state="all"]');
+    if (all) all.textContent = String(total);
+  }
+
+  function cityRow(s, states) {
+    var tr = el("tr");
+    tr.dataset.site = s.site;
+    tr.dataset.gatewayState = s.state;
+    var td = cell("Site");
+    var a = el("a", "mono", s.site);
+    a.href = "/sites/" + encodeURIComponent(s.site);
+    td.appendChild(a);
+    td.appendChild(el("div", "sub", s.device_count + (s.device_count === 1 ? " device" : " devices")));
+    tr.appendChild(td);
+    td = cell("Gateway", "gateways");
+    var badge = el("span", "badge", s.state);
+    badge.dataset.state = s.state;
+    td.appendChild(badge);
+    if (!s.gateways.length) td.appendChild(el("div", "sub", "no health point yet"));
+    s.gateways.forEach(function (g) { td.appendChild(gatewayLine(g)); });
+    tr.appendChild(td);
+    states.forEach(function (st) {
+      var c = cell(st, null, "num count");
+      var n = el("a", s.devices[st] ? null : "zero", s.devices[st]);
+      n.href = "/sites/" + encodeURIComponent(s.site) + "?state=" + st;
+      n.dataset.site = s.site;
+      n.dataset.countState = st;
+      c.appendChild(n);
+      tr.appendChild(c);
+    });
+    td = cell("Capture 24 h", "capture_24h", "num");
+    if (s.capture_24h === null) td.textContent = "–";
+    else td.appendChild(el("b", "capture" + (s.capture_24h < 0.95 ? " low" : ""),
+                           (100 * s.capture_24h).toFixed(1) + " %"));
+    tr.appendChild(td);
+    td = cell("Alerts", "alerts", "num");
+    if (s.alerts) { var l = el("a", "firing", s.alerts); l.href = "/alerts"; td.appendChild(l); }
+    else td.textContent = "0";
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function liveCity() {
+    var table = document.getElementById("city");
+    if (!table || !window.EventSource) return;
+    var states = Array.prototype.map.call(table.tHead.querySelectorAll("th[data-state]"),
+                                          function (th) { return th.dataset.state; });
+    var dot = document.getElementById("live");
+    var es = new EventSource("/api/events");
+    es.onopen = function () { dot.classList.add("on"); };
+    es.onerror = function () { dot.classList.remove("on"); };
+    es.addEventListener("city", function (ev) {
+      var doc = JSON.parse(ev.data);
+      var tbody = table.tBodies[0];
+      tbody.textContent = "";
+      doc.sites.forEach(function (s) { tbody.appendChild(cityRow(s, states)); });
+      table.hidden = !doc.sites.length;
+      var empty = document.getElementById("empty");
+      if (empty) empty.hidden = !!doc.sites.length;
+      document.getElementById("site-count").textContent = String(doc.sites.length);
+      localizeTimes(tbody);
+      storeBanner(doc.store_error);
     });
   }
 
@@ -193,7 +323,8 @@
   function drawChart(fig, device, windowName) {
     var q = fig.dataset.chart, unit = fig.dataset.unit;
     var box = fig.querySelector(".plot");
-    var url = "/api/devices/" + encodeURIComponent(device) + "/readings?quantity=" +
+    var api = fig.parentNode.dataset.api || "/api/devices/" + encodeURIComponent(device);
+    var url = api + "/readings?quantity=" +
       encodeURIComponent(q) + "&window=" + encodeURIComponent(windowName);
     fetch(url, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (doc) {
       box.textContent = "";
@@ -235,6 +366,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     localizeTimes(document);
     liveFleet();
+    liveCity();
     charts();
   });
 })();

@@ -308,6 +308,40 @@ def rolls_back_after_max_tries():
 
 
 @check
+def replay_does_not_reinstall_a_rolled_back_version():
+    for keep in (True, False):  # the new loader keeps "bad"; an old one (in the field) not
+        bdev = RamFlash()
+        mount(bdev, mkfs=True)
+        install(OLD)
+        msg = control("0.2.0", NEW_MAN)
+        eq(ota.Ota(Cfg, "0.1.0", "unix", loader).apply(msg, nop, nop, fetcher(NEW, NEW_MAN)),
+           True, "first install")
+        for _ in range(loader.MAX_TRIES + 1):
+            s = loader.boot_state()
+        eq(s["slot"], "a", "rolled back")
+        if not keep:
+            s.pop("bad", None)
+            loader.write_state(s)
+        # a forged message for another version in between: refused, and forgets nothing
+        eq(ota.Ota(Cfg, "0.1.0", "unix", loader).apply(
+            control("0.3.0", NEW_MAN, b"x" * 32), nop, nop, fetcher(NEW, NEW_MAN)), False)
+        u = ota.Ota(Cfg, "0.1.0", "unix", loader)
+        eq(u.apply(msg, nop, nop, fetcher(NEW, NEW_MAN)), False, "replayed")
+        got = loader.read_state()
+        eq(got["update"]["state"], "refused")
+        if "rolled back here before" not in got["update"]["reason"]:
+            raise AssertionError("reason %r" % got["update"]["reason"])
+        eq(got["slot"], "a", "still the old slot")
+        eq(loader.boot_state().get("pending"), None, "nothing staged")
+        # a newer release still installs
+        v3 = version("0.3.0")
+        man3 = manifest("0.3.0", v3)
+        eq(ota.Ota(Cfg, "0.1.0", "unix", loader).apply(control("0.3.0", man3), nop, nop,
+                                                       fetcher(v3, man3)), True, "0.3.0")
+        os.chdir("/")
+
+
+@check
 def download_heap_cost_is_small():
     bdev = RamFlash(blocks=400)
     mount(bdev, mkfs=True)
