@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.buffer import quarantine
+from gateway.buffer import seen as seen_record
 from gateway.buffer.ack import ack_legacy, ack_rows
 from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.schema import (
@@ -39,7 +40,7 @@ from gateway.buffer.schema import (
     QuarantineItem,
     _line_id,
 )
-from gateway.buffer.seen import existing_keys, insert_many, prune_seen
+from gateway.buffer.seen import insert_many, prune_seen
 from gateway.buffer.txn import (
     DiskFull,
     Key,
@@ -108,7 +109,7 @@ class DurableBuffer(PriorityLines):
         self._acked = self._scalar("SELECT count(*) FROM acked")
         self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
                        - self._acked)
-        self._seen = self._scalar("SELECT count(*) FROM seen")
+        self._seen = self._open_seen()
         self._q = quarantine.load(self._db)
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
@@ -117,6 +118,14 @@ class DurableBuffer(PriorityLines):
         self._last_prune = float("-inf")
 
     # -- helpers (call with the lock held) ----------------------------------------------
+    def _open_seen(self) -> int:
+        """The dedup record's runs table; a file from before it has its keys moved once."""
+        self._db.executescript(seen_record.SCHEMA)
+        if self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is not None:
+            with transaction(self._db):
+                seen_record.migrate(self._db)
+        return seen_record.count_keys(self._db)
+
     def _scalar(self, sql: str) -> int:
         return int(self._db.execute(sql).fetchone()[0])
 
@@ -208,16 +217,16 @@ class DurableBuffer(PriorityLines):
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
         rows: list[tuple[float, int, bytes]] = []
-        new_keys: list[tuple[str, int, int, float]] = []
+        new_keys: list[MessageKey] = []
         bad: list[tuple[Rejection, bytes]] = list(rejected)
-        taken = existing_keys(self._db, keys) if keys else set()
+        taken, near = seen_record.lookup(self._db, keys) if keys else (set(), {})
         for key, (msg, body, error) in zip(keys, encoded, strict=True):
             if key in taken:  # seen before, or earlier in this same call
                 duplicates += 1
                 dups.add(key)
                 continue
             taken.add(key)
-            new_keys.append((*key, received_at))
+            new_keys.append(key)
             accepted += 1
             if body is None:
                 bad.append((Rejection("", msg.device, "unencodable", error),
@@ -226,7 +235,7 @@ class DurableBuffer(PriorityLines):
                 n = body.count(b"\n") + 1
                 points += n
                 rows.append((received_at, n, body))
-        insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
+        seen_record.record(self._db, new_keys, near, received_at, self.seen_window_s)
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
         quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted

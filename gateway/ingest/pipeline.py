@@ -16,8 +16,11 @@ inflight window is our Receive Maximum); it is said once in the log, and the
 commit is retried until it succeeds, so the gateway resumes by itself.
 
 Commit grouping (``commit_window_s``): a commit waits until its oldest message is
-that old (or the batch is full), so one fsync and one set of WAL pages cover
-every message of the window: SD-card wear, measured in ``bench/wear.py``.
+that old (or ``commit_group`` messages are pending), so one fsync and one set of WAL
+pages cover every message of the window: SD-card wear, measured in ``bench/wear.py``.
+The group ends the window early because the broker stops at its inflight limit (our
+Receive Maximum): a backlog drained in windows of a full inflight each waited out the
+whole window every round (issue 21: the drain was capped near Receive Maximum / window).
 
 Status messages have no (boot, seq); their ``device`` point is buffered as an
 ``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
@@ -40,6 +43,7 @@ from gateway.accounting.lastseen import LastSeen, Sighting
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
 from gateway.buffer.api import BufferIntake, PutResult
 from gateway.buffer.core import BufferFull, DiskFull
+from gateway.ingest.grouping import MAX_BATCH, Window, ack_all
 from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
 from gateway.ingest.mqtt import Message
 from gateway.ingest.ports import Sink
@@ -55,7 +59,6 @@ log = logging.getLogger("livinglab.gateway.pipeline")
 
 STATUS_BOOT = -1
 DELIVERY_BOOT = -2  # the buffer item holding ``delivery`` points (seq = flush time in ms)
-MAX_BATCH = 2000
 _FULL_LOG_EVERY_S = 60.0
 
 
@@ -182,6 +185,7 @@ class Pipeline:
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
                  registry: Registry = BUILTIN, commit_window_s: float = 0.0,
+                 commit_group: int = MAX_BATCH,
                  serial_ids: Mapping[str, AbstractSet[str]] | None = None,
                  rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
@@ -198,6 +202,10 @@ class Pipeline:
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
         self._commit_window_s = commit_window_s
+        # a window also ends once this many are pending: the broker stops sending at
+        # its inflight limit (our Receive Maximum), so waiting longer only idles
+        self._group = max(1, min(commit_group, max_batch))
+        self._window = Window(commit_window_s, self._group)
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
         self._batch_full = asyncio.Event()
@@ -220,8 +228,9 @@ class Pipeline:
         if not self._intake:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
+        self._window.arrived += 1
         self._ready.set()
-        if len(self.pending) >= self._max_batch:
+        if len(self.pending) >= self._group:
             self._batch_full.set()  # ends a commit window early
 
     def stop_intake(self) -> None:
@@ -282,8 +291,7 @@ class Pipeline:
                                                          received_at)
         self._after_error = self._after_error or lastseen_error
         try:  # committed: a failure from here on must never make the batch commit again
-            for msg in batch:
-                self._sink.ack(msg)
+            ack_all(self._sink, batch)
             self.committed_messages += len(batch)
             for rejection, _ in decoded.rejected:
                 self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
@@ -378,13 +386,14 @@ class Pipeline:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            if self._commit_window_s > 0 and len(self.pending) < self._max_batch:
+            if self._commit_window_s > 0 and len(self.pending) < self._group:
                 # group commits: one fsync (and a few pages of WAL) for every message of
                 # the window instead of each; acks wait for the commit as always
                 age = max(0.0, time.time() - self.pending[0].received_at)
-                if age < self._commit_window_s:
+                window = self._window.current(time.monotonic())
+                if age < window:
                     self._batch_full.clear()
-                    await _first_of(stop, self._batch_full, self._commit_window_s - age)
+                    await _first_of(stop, self._batch_full, window - age)
                     continue
             if not await self.commit_once():
                 await self._wait_room(stop)
