@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.ingest.mqtt import Message
+from gateway.ingest.message import Message
 from gateway.ingest.ports import Sink
 from protocols.config import Config
 

@@ -28,7 +28,7 @@ from gateway.buffer.api import BufferIntake
 from gateway.buffer.core import BufferFull
 from gateway.buffer.quarantine import storable
 from gateway.errors import one_line
-from gateway.ingest.mqtt import Message
+from gateway.ingest.message import Message
 from protocols import Rejection
 from protocols.errors import TopicError
 from protocols.topics import TopicInfo, parse_topic

@@ -27,7 +27,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -36,10 +36,12 @@ from paho.mqtt.properties import Properties
 
 from gateway.errors import GatewayError
 from gateway.ingest.fastread import FastClient
+from gateway.ingest.message import Message
 from protocols import mqtt_tls
 from protocols.config import Config
 
 log = logging.getLogger("livinglab.gateway.mqtt")
+
 
 class BrokerUnreachable(GatewayError):
     """The broker did not accept a connection within the allowed time."""
@@ -75,27 +77,6 @@ def tls_reason(exc: ssl.SSLError) -> str:
                 "ca_file is the CA that signed the broker's certificate and [mqtt] host is "
                 "one of its names)")
     return f"TLS handshake failed: {exc.reason or exc} (is this a TLS listener? check [mqtt] port)"
-
-
-class Message(NamedTuple):
-    """One received message and where its ack must go.
-
-    ``generation`` is the connection it arrived on; ``mid`` 0 / ``qos`` 0 means
-    there is nothing to acknowledge (QoS 0, or a serial line). ``port``: the serial
-    port a line came from ("" for MQTT), checked against ``[gateway.serial_ids]``.
-    A NamedTuple, not a frozen dataclass: one is built per message on the loop
-    thread, and a frozen dataclass's ``__init__`` (an ``object.__setattr__`` per
-    field) was 4 % of the backlog drain's CPU (issue 21).
-    """
-
-    topic: str
-    payload: bytes
-    received_at: float
-    qos: int = 0
-    mid: int = 0
-    generation: int = -1
-    retain: bool = False
-    port: str = ""
 
 
 class MqttSource:

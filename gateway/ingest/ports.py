@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from gateway.ingest.mqtt import Message
+from gateway.ingest.message import Message
 
 __all__ = ["Sink"]
 

@@ -19,8 +19,9 @@ from gateway.app import load_accounting
 from gateway.buffer.core import DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
+from gateway.ingest.decode import decode
 from gateway.ingest.mqtt import Message
-from gateway.ingest.pipeline import Pipeline, decode
+from gateway.ingest.pipeline import Pipeline
 from gateway.ops.doctor import Host
 from gateway.ops.metrics import Metrics
 from protocols import Accepted, ProtocolError, encode_lines, make_point
@@ -278,15 +279,15 @@ def test_a_failure_that_is_not_the_messages_acks_nothing(tmp_path: Path) -> None
 
 def test_decode_failure_is_isolated_too(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.ingest.pipeline as pipeline
-    from protocols.validate import validate_telemetry as real  # what the pipeline calls
+    import gateway.ingest.decode as decode_mod
+    from protocols.validate import validate_telemetry as real  # what decode calls
 
     def flaky(topic: str, payload: bytes, *a: Any, **kw: Any) -> Any:
         if b"air-0666" in payload:
             raise KeyError("a validator bug")
         return real(topic, payload, *a, **kw)
 
-    monkeypatch.setattr(pipeline, "validate_telemetry", flaky)
+    monkeypatch.setattr(decode_mod, "validate_telemetry", flaky)
     rig = Rig(tmp_path)
     for i, device in enumerate(["air-0001", "air-0666", "air-0001"]):
         rig.send(telemetry(device, 1, i), device=device)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.buffer import seen
 from gateway.buffer.core import DurableBuffer
-from gateway.buffer.schema import _SCHEMA
+from gateway.buffer.schema import SCHEMA
 from protocols import Accepted, Point
 
 MB = 1 << 20
@@ -18,7 +18,7 @@ T0 = 1_795_351_934.0
 
 def _db() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:", isolation_level=None)
-    db.executescript(_SCHEMA)
+    db.executescript(SCHEMA)
     db.executescript(seen.SCHEMA)
     return db
 
@@ -56,7 +56,7 @@ def test_steady_devices_keep_one_run_each() -> None:
 def test_a_buffer_from_before_the_runs_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "b.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(_SCHEMA)
+    db.executescript(SCHEMA)
     db.executemany("INSERT INTO seen VALUES (?, ?, ?, ?)",
                    [("a", 1, s, T0 + s) for s in (*range(10), 12, 13)] + [("b", 2, 5, T0)])
     db.close()
