@@ -11,8 +11,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-from cryptography import x509
-
 __all__ = ["WARN_DAYS", "cert_expiry_check"]
 
 Level = Literal["ok", "warn", "fail"]
@@ -26,6 +24,8 @@ def cert_expiry_check(path: Path, now: dt.datetime | None = None,
     ``fail`` when unreadable, expired or not yet valid; ``warn`` within
     ``warn_days`` of expiry; ``ok`` otherwise.
     """
+    from cryptography import x509  # here: every command loads this module, few check certs
+
     now = now or dt.datetime.now(dt.UTC)
     renew = "renew: livinglab broker certs --hosts ... (keeps the CA), then restart mosquitto"
     try:

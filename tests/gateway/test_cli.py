@@ -96,3 +96,14 @@ def test_rejected_lists_newest_first(tmp_path: Path,
     assert "air-0001" in lines[1] and "not_json" in lines[1]
     p = inproc(capsys, "gateway", "rejected", "--config", str(cfg), "--limit", "1", "--json")
     assert p.stdout.count("\n") == 1 and '"reason": "bad_topic"' in p.stdout
+
+
+def test_registering_the_commands_imports_no_heavy_library() -> None:
+    """`livinglab gateway` starts fast: pyarrow, starlette, cryptography and the store
+    clients are imported by the commands that use them, not by the CLI's assembly."""
+    code = ("import sys, gateway.cli as c; c.command_modules(); "
+            "print(sorted(m for m in ('cryptography', 'pyarrow', 'starlette', 'uvicorn', "
+            "'jinja2', 'influxdb_client', 'odata_query') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert res.stdout.strip() == "[]"
