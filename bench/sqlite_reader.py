@@ -6,7 +6,8 @@ Fills (once: an existing ``--db`` is reused) a store with a day of air readings
 (co2, temperature, humidity every 60 s) of ``--sites`` x ``--devices`` devices,
 rows written straight into the writer's schema (``sqlite.SCHEMA``), then times
 ``readings()`` for one day of one series and one hour of one site (cold, then the
-median of ``--repeat`` warm calls), and the rows and store queries each took.
+median of ``--repeat`` warm calls), and the rows and store queries each took; then
+Python's peak memory (tracemalloc) while a whole day of every series is read.
 Prints one JSON document; docs/benchmarks.md ("The centre's reader") has the figures.
 """
 
@@ -19,6 +20,7 @@ import sqlite3
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,13 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, fn in {
         "one series, one day": lambda: r.readings(*day, sites=["site-007"], devices=["air-011"],
                                                   domains=["air"], quantities=["co2"]),
-        "one device, one day": lambda: r.readings(*day, devices=["air-011"]),
+        "device + quantity, no site: 30 series, one day": lambda: r.readings(
+            *day, devices=["air-011"], quantities=["co2"]),
+        "device, no site: 90 series, one day": lambda: r.readings(*day, devices=["air-011"]),
         "one site, one hour": lambda: r.readings(*hour, sites=["site-007"]),
         "one quantity, one hour": lambda: r.readings(*hour, quantities=["co2"]),
         "everything, one hour": lambda: r.readings(*hour),
     }.items():
         out[name] = timed(count(fn), a.repeat)
         print(name, out[name], file=sys.stderr)
+    tracemalloc.start()  # Python's peak while a day of everything streams through
+    out["everything, one day: rows"] = sum(1 for _ in r.readings(*day))
+    out["everything, one day: peak_kb"] = tracemalloc.get_traced_memory()[1] // 1024
+    tracemalloc.stop()
+    print("peak kB", out["everything, one day: peak_kb"], file=sys.stderr)
     out["loadavg_after"] = os.getloadavg()
     print(json.dumps(out, indent=1))
     return 0
