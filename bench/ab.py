@@ -58,7 +58,11 @@ def install_ref(ref: str, work: Path) -> Path:
 
 def peers(work: Path) -> Path:
     """A writable copy of ../shared/peers with its venv and node_modules; its python."""
-    src = Path(os.environ.get("PEERS_SRC", REPO.parent / "shared" / "peers"))
+    # /work/main/bench -> /work/shared; a worktree /work/wt/NAME/bench -> /work/shared too
+    found = [d / "shared" / "peers" for d in (REPO.parent, REPO.parent.parent)
+             if (d / "shared" / "peers" / "bench.py").exists()]
+    src = Path(os.environ.get("PEERS_SRC") or (found[0] if found else
+                                                REPO.parent / "shared" / "peers"))
     dst = work / "peers"
     if not (dst / "bench.py").exists():
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".venv", "node_modules", "var",
@@ -114,11 +118,11 @@ def summarise(runs: list[dict[str, object]]) -> str:
         lines.append(f"{label:<12} {len(rs):>4}  {med(label, 'drain_msg_per_s') or 0:>10,.0f} "
                      f"({span})  {med(label, 'first_landed_s') or 0:>10.2f}  "
                      f"{med(label, 'consumer_cpu_load_s') or 0:>6.2f}")
-    ours, ref, nr = (med(x, "drain_msg_per_s") for x in ("this", "ref", "nodered"))
-    if ours and ref:
-        lines.append(f"ratio this/ref     {ours / ref:.2f}")
-    if ours and nr:
-        lines.append(f"ratio this/nodered {ours / nr:.2f}")
+    ours = med("this", "drain_msg_per_s")
+    for other in by:
+        theirs = med(other, "drain_msg_per_s")
+        if other != "this" and ours and theirs:
+            lines.append(f"ratio this/{other:<8} {ours / theirs:.2f}")
     return "\n".join(lines)
 
 
@@ -130,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-m", "--messages", type=int, default=50_000)
     ap.add_argument("--store", choices=["influx", "vm"], default="influx")
     ap.add_argument("--nodered", action="store_true", help="add the Node-RED flow each round")
+    ap.add_argument("--also", action="append", default=[], metavar="COMMIT",
+                    help="another commit to run each round (its own venv, labelled by the "
+                         "commit), e.g. main before a change; repeatable")
     ap.add_argument("--work", type=Path, default=Path("/tmp/livinglab-ab"))
     ap.add_argument("--out", type=Path,
                     default=HERE / "results" / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_py = install_ref(a.ref, a.work)
     peer_py = peers(a.work)
     contenders: list[tuple[str, Path | None]] = [("ref", ref_py), ("this", Path(sys.executable))]
+    contenders += [(c, install_ref(c, a.work)) for c in a.also]
     if a.nodered:
         contenders.append(("nodered", None))
     runs: list[dict[str, object]] = []

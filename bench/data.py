@@ -171,8 +171,8 @@ def influx_bench(n: int, work: Path) -> list[dict[str, object]]:
 def ingest_bench(n_msgs: int, rounds: int, work: Path) -> dict[str, object]:
     from gateway.app import load_accounting
     from gateway.buffer.core import DurableBuffer
+    from gateway.ingest.decode import decode
     from gateway.ingest.mqtt import Message
-    from gateway.ingest.pipeline import decode
 
     def messages(boot: int, start: float) -> list[Message]:
         out = []

@@ -26,7 +26,9 @@ class Profiler:
     def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
         self.out = out
         self.proc: subprocess.Popen[bytes] | None = None
-        exe = shutil.which("py-spy")
+        # the venv's py-spy when the venv is not activated (.venv/bin/python -m bench)
+        exe = (shutil.which("py-spy")
+               or shutil.which("py-spy", path=str(Path(sys.executable).parent)))
         if exe is None:
             print("py-spy not installed (pip install py-spy): no profile", file=sys.stderr)
             return

@@ -340,6 +340,11 @@ def latency(ctx: Ctx, msg_rate: float, seconds: float) -> dict[str, object]:
     def pct(q: float) -> float | None:
         return round(lats[min(len(lats) - 1, int(q * len(lats)))], 4) if lats else None
 
+    # the forwarded counter includes the gateway's own points (health, delivery), so it
+    # can reach the target before the last group lands: wait for the exact count too
+    end = time.monotonic() + 30
+    while time.monotonic() < end and ctx.counter.count("lat")[0] < n * POINTS_PER_MSG:
+        time.sleep(0.2)
     landed = exact(ctx, "lat", n)
     return {"rate": msg_rate, "sent": n, "pub_msg_per_s": lg["pub_msg_per_s"], "source": source,
             "poll_s": interval, "matched": len(lats), "p50_s": pct(0.50), "p90_s": pct(0.90),

@@ -129,7 +129,7 @@ def subscribed(broker_log: Path, offset: int, skip_prefix: str = "bench-") -> st
         return None
     for cid, _filt in RE_SUB.findall(text):
         if not cid.startswith(skip_prefix):
-            return cid
+            return str(cid)
     return None
 
 

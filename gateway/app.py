@@ -27,6 +27,7 @@ from gateway.accounting.rejections import RejectionCounts
 from gateway.buffer.core import BufferFull, DiskFull, DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
+from gateway.ingest.grouping import commit_group
 from gateway.ingest.mqtt import MqttSource
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.serial import SerialSource
@@ -88,6 +89,7 @@ class Gateway:
                                  wake=self.forwarder.wake, lastseen=self.lastseen,
                                  registry=cfg.registry, accounting=self.accounting,
                                  commit_window_s=cfg.gateway.commit_window_s,
+                                 commit_group=commit_group(cfg),
                                  rejections=self.rejections,
                                  serial_ids={port: frozenset(ids) for port, ids
                                              in cfg.gateway.serial_ids.items()})

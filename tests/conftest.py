@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests import leftovers
-from tests.servers import Influxd, Mosquitto, VictoriaMetrics, VMCluster, running, vm_ha
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics, running
+from tests.servers_centre import VMCluster, vm_ha
 
 
 @pytest.fixture(autouse=True)

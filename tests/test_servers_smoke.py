@@ -6,14 +6,15 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.servers import Influxd, Mosquitto, VictoriaMetrics, wait_for
 
 
 def test_mosquitto_roundtrip(mosquitto: Mosquitto) -> None:
     got: list[bytes] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="smoke")
-    c.on_message = lambda _c, _u, m: got.append(m.payload)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="smoke")
+    c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
     c.connect("127.0.0.1", mosquitto.port)
     c.subscribe("t/#", qos=1)
     c.loop_start()
@@ -38,14 +39,14 @@ def test_mosquitto_restart_keeps_persistent_session(tmp_path: Path) -> None:
     m = Mosquitto(tmp_path / "m")
     m.start()
     try:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
         c.connect("127.0.0.1", m.port)
         c.subscribe("a/#", 1)
         c.loop_start()
         wait_for(c.is_connected, 5, what="subscriber connected")
         c.loop_stop()
         c.disconnect()
-        p = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub")
+        p = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="pub")
         p.connect("127.0.0.1", m.port)
         p.loop_start()
         p.publish("a/b", b"queued", qos=1).wait_for_publish(5)
@@ -53,8 +54,8 @@ def test_mosquitto_restart_keeps_persistent_session(tmp_path: Path) -> None:
         p.disconnect()
         m.restart()
         got: list[bytes] = []
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
-        c.on_message = lambda _c, _u, msg: got.append(msg.payload)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="keep", clean_session=False)
+        c.on_message = lambda _c, _u, msg: got.append(bytes(msg.payload))
         c.connect("127.0.0.1", m.port)
         c.loop_start()
         try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from gateway.buffer.schema import _BASE, _SHIFT, Batch, _line_id
+from gateway.buffer.schema import ROW_BASE, ROW_SHIFT, Batch, line_id
 
-__all__ = ["ack_legacy", "ack_rows"]
+__all__ = ["ack_priority", "ack_rows"]
 
 
-def ack_legacy(db: sqlite3.Connection, ids: list[int], batch: Batch) -> int:
-    """Delete lines of the legacy one-row-per-point table; returns how many."""
+def ack_priority(db: sqlite3.Connection, ids: list[int], batch: Batch) -> int:
+    """Delete lines of the ``lines`` table (priority points: gateway health, one row per
+    point, drained ahead of the backlog); returns how many."""
     if len(ids) == len(batch.ids) and batch.last_id - batch.first_id + 1 == len(ids):
         return int(db.execute("DELETE FROM lines WHERE id BETWEEN ? AND ?",
                               (batch.first_id, batch.last_id)).rowcount)
@@ -30,7 +31,7 @@ def ack_rows(db: sqlite3.Connection, ids: Sequence[int], any_acked: bool) -> tup
     """
     per_row: dict[int, list[int]] = {}
     for i in ids:
-        per_row.setdefault((i - _BASE) >> _SHIFT, []).append(i)
+        per_row.setdefault((i - ROW_BASE) >> ROW_SHIFT, []).append(i)
     lo, hi = min(per_row), max(per_row)
     totals = dict(db.execute("SELECT id, points FROM msgs WHERE id BETWEEN ? AND ?",
                              (lo, hi)).fetchall())
@@ -38,8 +39,8 @@ def ack_rows(db: sqlite3.Connection, ids: Sequence[int], any_acked: bool) -> tup
     if any_acked:
         for (line,) in db.execute(
                 "SELECT line_id FROM acked WHERE line_id BETWEEN ? AND ?",
-                (_line_id(lo, 0), _line_id(hi + 1, 0) - 1)):
-            done_before.setdefault((line - _BASE) >> _SHIFT, set()).add(line)
+                (line_id(lo, 0), line_id(hi + 1, 0) - 1)):
+            done_before.setdefault((line - ROW_BASE) >> ROW_SHIFT, set()).add(line)
     full: list[int] = []
     partial: list[tuple[int]] = []
     count = 0
@@ -49,7 +50,7 @@ def ack_rows(db: sqlite3.Connection, ids: Sequence[int], any_acked: bool) -> tup
         if total is None:
             continue  # acked already
         before = done_before.get(row, set())
-        new = {i for i in lines if i not in before and i - _line_id(row, 0) < total}
+        new = {i for i in lines if i not in before and i - line_id(row, 0) < total}
         count += len(new)
         if len(before) + len(new) >= total:
             full.append(row)
@@ -64,7 +65,7 @@ def ack_rows(db: sqlite3.Connection, ids: Sequence[int], any_acked: bool) -> tup
         cleared = [r for r in full if r in done_before]
         for r in cleared:
             db.execute("DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
-                       (_line_id(r, 0), _line_id(r + 1, 0) - 1))
+                       (line_id(r, 0), line_id(r + 1, 0) - 1))
             acked_delta -= len(done_before[r])
     if partial:
         db.executemany("INSERT INTO acked VALUES (?)", partial)

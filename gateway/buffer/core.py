@@ -13,7 +13,8 @@ Bound (backpressure): when the bytes holding data (``(page_count - freelist_coun
 page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
 nothing; the caller does not ack, so the broker keeps the messages. Every refusal is
 counted (``full_refusals``); freed pages are reused, so the file stays near the bound.
-Dedup record (the ``seen`` table, its queries and retention window): :mod:`gateway.seen`.
+Dedup record (runs of seqs per (device, boot), its queries, its retention):
+:mod:`gateway.buffer.seen`.
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.buffer import quarantine
-from gateway.buffer.ack import ack_legacy, ack_rows
+from gateway.buffer import seen as seen_record
+from gateway.buffer.ack import ack_priority, ack_rows
 from gateway.buffer.priority import PriorityLines, first_lines
+from gateway.buffer.quarantine_side import QuarantineSide
 from gateway.buffer.schema import (
-    _BASE,
-    _SCHEMA,
-    _SHIFT,
+    ROW_BASE,
+    ROW_SHIFT,
+    SCHEMA,
     Batch,
     BufferFull,
     BufferStats,
     PutResult,
     QuarantineItem,
-    _line_id,
+    line_id,
 )
-from gateway.buffer.seen import existing_keys, insert_many, prune_seen
+from gateway.buffer.seen import insert_many, prune_seen
 from gateway.buffer.txn import (
     DiskFull,
     Key,
@@ -62,7 +65,7 @@ _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
 
 
-class DurableBuffer(PriorityLines):
+class DurableBuffer(PriorityLines, QuarantineSide):
     """Thread-safe (one connection behind a lock): ingress ``put``s from one thread
     while the single forwarder ``get_batch``/``ack``s from another."""
 
@@ -89,7 +92,7 @@ class DurableBuffer(PriorityLines):
             # Debian builds SQLite with SECURE_DELETE: every forwarded row would be
             # zeroed, a second full page write per message (SD-card wear, full disk)
             self._db.execute("PRAGMA secure_delete=OFF")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             quarantine.migrate(self._db)
         except OSError as exc:
             raise GatewayError(f"cannot create the buffer directory {self.path.parent}: "
@@ -104,11 +107,11 @@ class DurableBuffer(PriorityLines):
         # checkpoint every ~4 MiB of WAL whatever the page size (small disks: less)
         wal = wal_pages(self.path.parent, self._page_size, _WAL_BYTES // self._page_size)
         self._db.execute(f"PRAGMA wal_autocheckpoint={wal}")
-        self._legacy = self._scalar("SELECT count(*) FROM lines")
+        self._priority = self._scalar("SELECT count(*) FROM lines")
         self._acked = self._scalar("SELECT count(*) FROM acked")
-        self._depth = (self._legacy + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
+        self._depth = (self._priority + self._scalar("SELECT coalesce(sum(points), 0) FROM msgs")
                        - self._acked)
-        self._seen = self._scalar("SELECT count(*) FROM seen")
+        self._seen = self._open_seen()
         self._q = quarantine.load(self._db)
         self._counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         self.full_refusals = 0
@@ -117,6 +120,14 @@ class DurableBuffer(PriorityLines):
         self._last_prune = float("-inf")
 
     # -- helpers (call with the lock held) ----------------------------------------------
+    def _open_seen(self) -> int:
+        """The dedup record's runs table; a file from before it has its keys moved once."""
+        self._db.executescript(seen_record.SCHEMA)
+        if self._db.execute("SELECT 1 FROM seen LIMIT 1").fetchone() is not None:
+            with transaction(self._db):
+                seen_record.migrate(self._db)
+        return seen_record.count_keys(self._db)
+
     def _scalar(self, sql: str) -> int:
         return int(self._db.execute(sql).fetchone()[0])
 
@@ -134,13 +145,6 @@ class DurableBuffer(PriorityLines):
             self._counters[name] = self._counters.get(name, 0) + by
             self._db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                              "SET value = value + excluded.value", (name, by))
-
-    def _insert_quarantine(self, items: Sequence[tuple[Rejection, bytes]], at: float
-                           ) -> quarantine.State:
-        q = quarantine.insert(self._db, items, at, self._q, self.quarantine_max,
-                              self.quarantine_max_bytes)
-        self._bump("quarantine_evicted", q.evicted)
-        return q
 
     # -- public API ------------------------------------------------------------------------
     def put(self, messages: Sequence[Accepted], received_at: float,
@@ -208,16 +212,16 @@ class DurableBuffer(PriorityLines):
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
         rows: list[tuple[float, int, bytes]] = []
-        new_keys: list[tuple[str, int, int, float]] = []
+        new_keys: list[MessageKey] = []
         bad: list[tuple[Rejection, bytes]] = list(rejected)
-        taken = existing_keys(self._db, keys) if keys else set()
+        taken, near = seen_record.lookup(self._db, keys) if keys else (set(), {})
         for key, (msg, body, error) in zip(keys, encoded, strict=True):
             if key in taken:  # seen before, or earlier in this same call
                 duplicates += 1
                 dups.add(key)
                 continue
             taken.add(key)
-            new_keys.append((*key, received_at))
+            new_keys.append(key)
             accepted += 1
             if body is None:
                 bad.append((Rejection("", msg.device, "unencodable", error),
@@ -226,7 +230,7 @@ class DurableBuffer(PriorityLines):
                 n = body.count(b"\n") + 1
                 points += n
                 rows.append((received_at, n, body))
-        insert_many(self._db, "INSERT INTO seen VALUES ", 4, new_keys)
+        seen_record.record(self._db, new_keys, near, received_at, self.seen_window_s)
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
         quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted
@@ -257,15 +261,15 @@ class DurableBuffer(PriorityLines):
         """Up to ``max_points`` oldest lines, or None when empty. One consumer only.
         ``lines`` (:mod:`gateway.buffer.priority`) first; a batch never mixes tables."""
         with self._lock:
-            if self._legacy > 0:
+            if self._priority > 0:
                 first = first_lines(self._db, max_points)
                 if first is not None:
                     return first
-                self._legacy = 0
+                self._priority = 0
             skip: set[int] = set()  # lines acked apart from their row (few, usually none)
             if self._acked:
                 skip = {int(r[0]) for r in self._db.execute("SELECT line_id FROM acked")}
-            skip_rows = {(i - _BASE) >> _SHIFT for i in skip}
+            skip_rows = {(i - ROW_BASE) >> ROW_SHIFT for i in skip}
             cur = self._db.execute("SELECT id, received_at, body FROM msgs ORDER BY id")
             ids: list[int] = []
             lines: list[bytes] = []
@@ -274,7 +278,7 @@ class DurableBuffer(PriorityLines):
             cut: list[int] = []
             try:
                 for row, at, body in cur:
-                    base = _line_id(row, 0)
+                    base = line_id(row, 0)
                     parts = bytes(body).split(b"\n")
                     if row in skip_rows:
                         kept = [(base + i, p) for i, p in enumerate(parts) if base + i not in skip]
@@ -309,14 +313,14 @@ class DurableBuffer(PriorityLines):
         if batch.whole is not None:
             self._ack_whole(batch.whole, batch.cut)
             return
-        legacy = [i for i in batch.ids if i < _BASE] if batch.first_id < _BASE \
-            or batch.last_id < _BASE else []
+        prio = [i for i in batch.ids if i < ROW_BASE] if batch.first_id < ROW_BASE \
+            or batch.last_id < ROW_BASE else []
         with self._lock:
             with self._ack_transaction():
-                n = ack_legacy(self._db, legacy, batch) if legacy else 0
-                if len(legacy) < len(batch.ids):
-                    n += self._ack_rows([i for i in batch.ids if i >= _BASE]
-                                        if legacy else batch.ids)
+                n = ack_priority(self._db, prio, batch) if prio else 0
+                if len(prio) < len(batch.ids):
+                    n += self._ack_rows([i for i in batch.ids if i >= ROW_BASE]
+                                        if prio else batch.ids)
             self._depth -= n
 
     @contextmanager
@@ -343,7 +347,7 @@ class DurableBuffer(PriorityLines):
                 if self._acked:  # lines of these rows acked earlier were not waiting
                     gone = self._db.execute(
                         "DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
-                        (_line_id(whole[0], 0), _line_id(whole[1] + 1, 0) - 1)).rowcount
+                        (line_id(whole[0], 0), line_id(whole[1] + 1, 0) - 1)).rowcount
                     n -= gone
                     self._acked -= gone
                 if cut:
@@ -356,37 +360,19 @@ class DurableBuffer(PriorityLines):
         self._acked += acked_delta
         return count
 
-    def quarantine(self, items: Sequence[tuple[Rejection, bytes]]) -> None:
-        """Keep rejected items, one row each (the quarantine's own bound, not the buffer's)."""
-        if not items:
-            return
-        with self._lock:
-            try:
-                with transaction(self._db):
-                    state = self._insert_quarantine(items, time.time())
-            except sqlite3.Error as exc:
-                self._q = quarantine.load(self._db)
-                if is_disk_full(exc):
-                    self._raise_disk_full(exc)
-                raise
-            self._q = state
-
-    def list_quarantine(self, limit: int = 100) -> list[QuarantineItem]:
-        """Newest first."""
-        with self._lock:
-            return quarantine.newest(self._db, limit)
-
     def stats(self) -> BufferStats:
         with self._lock:
-            firsts = [self._db.execute(f"SELECT received_at FROM {t} ORDER BY id LIMIT 1")
-                      .fetchone() for t in (("lines", "msgs") if self._legacy else ("msgs",))]
-            oldest = min((float(r[0]) for r in firsts if r), default=None)
-            used = self._used_bytes()
-            age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
-            return BufferStats(depth=self._depth, oldest_age_s=age, size_bytes=used,
-                               quarantined=self._q.rows, quarantine_bytes=self._q.bytes,
+            return BufferStats(depth=self._depth, oldest_age_s=self._oldest_age(),
+                               size_bytes=self._used_bytes(), quarantined=self._q.rows,
+                               quarantine_bytes=self._q.bytes,
                                quarantine_evicted=self._counters.get("quarantine_evicted", 0),
                                full_refusals=self.full_refusals, seen_keys=self._seen)
+
+    def _oldest_age(self) -> float:
+        firsts = [self._db.execute(f"SELECT received_at FROM {t} ORDER BY id LIMIT 1")
+                  .fetchone() for t in (("lines", "msgs") if self._priority else ("msgs",))]
+        oldest = min((float(r[0]) for r in firsts if r), default=None)
+        return max(0.0, time.time() - oldest) if oldest is not None else 0.0
 
     def close(self) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ class PriorityLines:
 
     _lock: threading.Lock
     _db: sqlite3.Connection
-    _legacy: int
+    _priority: int
     _depth: int
 
     def _ack_transaction(self) -> AbstractContextManager[None]:
@@ -38,13 +38,13 @@ class PriorityLines:
         with self._lock:
             with self._ack_transaction():
                 n = insert_lines(self._db, lines, at)
-            self._legacy, self._depth = self._legacy + n, self._depth + n
+            self._priority, self._depth = self._priority + n, self._depth + n
         return n
 
     @property
     def priority_waiting(self) -> bool:
         """Lines may wait (until a ``get_batch`` finds the table empty)."""
-        return self._legacy > 0
+        return self._priority > 0
 
 
 def first_lines(db: sqlite3.Connection, max_points: int) -> Batch | None:

@@ -5,7 +5,7 @@ One SQLite file under ``data_dir`` in WAL mode holds three things that must agre
 - ``msgs``: one row per accepted message (its encoded line-protocol points as
   one blob, their count, ``received_at``), oldest first, until the forwarder
   acks every line of it (rows leave only after the store acknowledged them).
-  A batch is still a sequence of *lines* with one id each (``_line_id``: the
+  A batch is still a sequence of *lines* with one id each (``line_id``: the
   row id and the line's index in it); lines of a row acked on their own (a
   batch cut in the middle of a message, or a slice of the forwarder's
   split-and-quarantine path) are recorded in ``acked`` in the same
@@ -32,7 +32,7 @@ from gateway.errors import GatewayError
 
 __all__ = ["Batch", "BufferFull", "BufferStats", "PutResult", "QuarantineItem"]
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS msgs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at REAL NOT NULL,
@@ -54,14 +54,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
     WITHOUT ROWID;
 """
-# Line ids: legacy ``lines`` rows keep their own ids (below _BASE); a line of a ``msgs``
-# row is _BASE + (row id << _SHIFT) + its index in the row.
-_SHIFT = 20
-_BASE = 1 << 62
+# Line ids: ``lines`` rows (priority points) keep their own ids (below ROW_BASE); a
+# line of a ``msgs`` row is ROW_BASE + (row id << ROW_SHIFT) + its index in the row.
+ROW_SHIFT = 20
+ROW_BASE = 1 << 62
 
 
-def _line_id(row: int, index: int) -> int:
-    return _BASE + (row << _SHIFT) + index
+def line_id(row: int, index: int) -> int:
+    return ROW_BASE + (row << ROW_SHIFT) + index
 
 
 class BufferFull(GatewayError):
@@ -100,7 +100,7 @@ class Batch:
     @property
     def priority(self) -> bool:
         """Lines of the ``lines`` table (gateway health: sent ahead of the backlog)."""
-        return self.first_id < _BASE
+        return self.first_id < ROW_BASE
 
     def body(self) -> bytes:
         return b"\n".join(self.lines)

@@ -40,7 +40,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from gateway.buffer.core import Batch, DiskFull, DurableBuffer
+from gateway.buffer.api import BufferOutlet
+from gateway.buffer.core import Batch, DiskFull
 from gateway.errors import one_line
 from gateway.forward.retry import Backoff
 from gateway.ops.metrics import Metrics
@@ -59,7 +60,7 @@ _Outcome = Literal["ok", "stopped"]
 
 
 class Forwarder:
-    def __init__(self, buffer: DurableBuffer, store: Store, metrics: Metrics, batch_size: int,
+    def __init__(self, buffer: BufferOutlet, store: Store, metrics: Metrics, batch_size: int,
                  flush_interval_s: float, backoff: Backoff,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

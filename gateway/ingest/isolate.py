@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from gateway.accounting.delivery import Accounting, Event
+from gateway.buffer.api import BufferIntake
 from gateway.buffer.core import BufferFull
 from gateway.buffer.quarantine import storable
 from gateway.errors import one_line
-from gateway.ingest.mqtt import Message
+from gateway.ingest.message import Message
 from protocols import Rejection
 from protocols.errors import TopicError
 from protocols.topics import TopicInfo, parse_topic
@@ -84,7 +84,7 @@ async def commit_isolating(batch: Sequence[Message], commit: Commit, isolate: Is
         return done + rest, stop
 
 
-async def quarantine_culprit(msg: Message, exc: Exception, prefix: str, buffer: Any,
+async def quarantine_culprit(msg: Message, exc: Exception, prefix: str, buffer: BufferIntake,
                              accounting: Accounting | None) -> tuple[Rejection, str]:
     """Quarantine the culprit ``msg`` as ``internal_error``, counted as ``rejected`` in
     the delivery accounting when it is telemetry; returns the rejection and the

@@ -25,8 +25,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.errors import GatewayError
+from gateway.ingest.fastread import FastClient
+from gateway.ingest.message import Message
 from protocols import mqtt_tls
 from protocols.config import Config
 
 log = logging.getLogger("livinglab.gateway.mqtt")
+
 
 class BrokerUnreachable(GatewayError):
     """The broker did not accept a connection within the allowed time."""
@@ -77,25 +79,6 @@ def tls_reason(exc: ssl.SSLError) -> str:
     return f"TLS handshake failed: {exc.reason or exc} (is this a TLS listener? check [mqtt] port)"
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One received message and where its ack must go.
-
-    ``generation`` is the connection it arrived on; ``mid`` 0 / ``qos`` 0 means
-    there is nothing to acknowledge (QoS 0, or a serial line). ``port``: the serial
-    port a line came from ("" for MQTT), checked against ``[gateway.serial_ids]``.
-    """
-
-    topic: str
-    payload: bytes
-    received_at: float
-    qos: int = 0
-    mid: int = 0
-    generation: int = -1
-    retain: bool = False
-    port: str = ""
-
-
 class MqttSource:
     """The gateway's MQTT connection: subscribe, deliver, ack, publish, reconnect.
 
@@ -122,7 +105,9 @@ class MqttSource:
         self._lost = asyncio.Event()
         self._closing = False
         v5 = self._m.protocol == "5"
-        self._client = paho.Client(
+        # paho with a batched reader and batched PUBACKs (gateway.ingest.fastread, issue 21)
+        self._client = FastClient(
+            on_publish_fast=self._on_publish_fast,
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             clean_session=None if v5 else False,
@@ -201,6 +186,22 @@ class MqttSource:
             return False
         rc = self._client.ack(msg.mid, msg.qos)
         return rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, msgs: Sequence[Message]) -> int:
+        """PUBACK every QoS 1 message of a committed batch that came on the current
+        connection, in one write; returns how many were acked."""
+        gen, mids = self.generation, []
+        for msg in msgs:
+            if msg.qos == 0 or msg.mid == 0:
+                continue
+            if msg.generation != gen or not self.connected:
+                self.stale_acks += 1
+            elif msg.qos == 1:
+                mids.append(msg.mid)
+            else:
+                self._client.ack(msg.mid, msg.qos)
+        self._client.ack_many(mids)
+        return len(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 0,
                 retain: bool = False) -> paho.MQTTMessageInfo | None:
@@ -316,6 +317,10 @@ class MqttSource:
         self._deliver(Message(topic=msg.topic, payload=bytes(msg.payload),
                               received_at=time.time(), qos=msg.qos, mid=msg.mid,
                               generation=self.generation, retain=bool(msg.retain)))
+
+    def _on_publish_fast(self, topic: str, payload: bytes, qos: int, mid: int,
+                         retain: bool) -> None:
+        self._deliver(Message(topic, payload, time.time(), qos, mid, self.generation, retain))
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, rc: Any,
                     props: Any = None) -> None:

@@ -16,8 +16,11 @@ inflight window is our Receive Maximum); it is said once in the log, and the
 commit is retried until it succeeds, so the gateway resumes by itself.
 
 Commit grouping (``commit_window_s``): a commit waits until its oldest message is
-that old (or the batch is full), so one fsync and one set of WAL pages cover
-every message of the window: SD-card wear, measured in ``bench/wear.py``.
+that old (or ``commit_group`` messages are pending), so one fsync and one set of WAL
+pages cover every message of the window: SD-card wear, measured in ``bench/wear.py``.
+The group ends the window early because the broker stops at its inflight limit (our
+Receive Maximum): a backlog drained in windows of a full inflight each waited out the
+whole window every round (issue 21: the drain was capped near Receive Maximum / window).
 
 Status messages have no (boot, seq); their ``device`` point is buffered as an
 ``Accepted`` with ``boot=STATUS_BOOT`` (-1, never a real boot) and ``seq`` = the
@@ -33,133 +36,24 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 
-from gateway.accounting.delivery import Accounting, Event, readable_key
-from gateway.accounting.lastseen import LastSeen, Sighting
+from gateway.accounting.delivery import Accounting
+from gateway.accounting.lastseen import LastSeen
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
+from gateway.buffer.api import BufferIntake, PutResult
 from gateway.buffer.core import BufferFull, DiskFull
-from gateway.ingest.isolate import commit_isolating, quarantine_culprit, quarantine_row
-from gateway.ingest.mqtt import Message
-from gateway.ingest.ports import BufferLike, PutResultLike, Sink
+from gateway.ingest.decode import DELIVERY_BOOT, STATUS_BOOT, Decoded, decode
+from gateway.ingest.grouping import MAX_BATCH, Window, ack_all
+from gateway.ingest.isolate import commit_isolating, quarantine_culprit
+from gateway.ingest.message import Message
+from gateway.ingest.ports import Sink
 from gateway.ops.metrics import Metrics
-from protocols.errors import TopicError
-from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
-from protocols.topics import parse_topic
-from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
-from protocols.validate_status import validate_status
+from protocols.validate import Accepted
 
 log = logging.getLogger("livinglab.gateway.pipeline")
 
-STATUS_BOOT = -1
-DELIVERY_BOOT = -2  # the buffer item holding ``delivery`` points (seq = flush time in ms)
-MAX_BATCH = 2000
 _FULL_LOG_EVERY_S = 60.0
-
-
-@dataclass
-class Decoded:
-    """What one batch of raw messages becomes; built by :func:`decode`."""
-
-    accepted: list[Accepted] = field(default_factory=list)
-    #: the reports, bounded per message; the raw payload with the first of a message
-    rejected: list[tuple[Rejection, bytes]] = field(default_factory=list)
-    #: one row per rejected message (wire contract: one quarantine row per message)
-    quarantine: list[tuple[Rejection, bytes]] = field(default_factory=list)
-    sightings: list[Sighting] = field(default_factory=list)
-    kinds: Counter[str] = field(default_factory=Counter)
-    ignored: int = 0
-    batch_duplicates: int = 0
-    telemetry_messages: int = 0
-    #: one per telemetry message and ``offline`` status, for the delivery accounting
-    deliveries: list[Event] = field(default_factory=list)
-
-
-def decode(msgs: Sequence[Message], site: str, prefix: str,
-           registry: Registry = BUILTIN, account: bool = False,
-           serial_ids: Mapping[str, AbstractSet[str]] | None = None) -> Decoded:
-    """Pure: classify and validate each message against the site's quantity ``registry``.
-    Never raises for bad input.
-
-    ``account``: also list the delivery :class:`~gateway.delivery.Event`s.
-    ``serial_ids``: serial port -> the device ids it may speak for (a line from a
-    mapped port for another id is ``port_not_allowed``, and not accounted: it is not
-    that device's message)."""
-    out = Decoded()
-    seen_keys: set[MessageKey] = set()
-    telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
-    for msg in msgs:
-        try:
-            info = parse_topic(msg.topic, prefix)
-        except TopicError as exc:
-            out.kinds["bad_topic"] += 1
-            _reject(out, Rejection(msg.topic, None, "bad_topic", exc.why), msg.payload)
-            continue
-        out.kinds[info.kind] += 1
-        if info.site != site or info.device is None or info.kind not in ("telemetry", "status"):
-            out.ignored += 1  # other sites, config, our own status/rejected reports
-            continue
-        if msg.port and serial_ids:
-            allowed = serial_ids.get(msg.port)
-            if allowed is not None and info.device not in allowed:
-                _reject(out, Rejection(msg.topic, info.device, "port_not_allowed", (
-                    f"serial port {msg.port} may speak for {', '.join(sorted(allowed))} only "
-                    "([gateway.serial_ids])")[:200]), msg.payload)
-                continue
-        if info.kind == "telemetry":
-            out.telemetry_messages += 1
-            outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
-                                         info.device, registry)
-            # the raw payload is quarantined once per message, not once per rejected value
-            if outcome.rejections:
-                out.rejected.extend((r, msg.payload if i == 0 else b"")
-                                    for i, r in enumerate(outcome.rejections))
-                out.quarantine.append((quarantine_row(outcome.rejections), msg.payload))
-            acc = outcome.accepted
-            if acc is None and account:
-                boot, seq = readable_key(msg.payload)
-                out.deliveries.append(Event(info.device, msg.received_at, "rejected", boot, seq))
-            if acc is not None:
-                key = (acc.device, acc.boot, acc.seq)
-                if key in seen_keys:
-                    out.batch_duplicates += 1
-                    if account:
-                        out.deliveries.append(Event(info.device, msg.received_at, "duplicate",
-                                                    acc.boot, acc.seq))
-                    continue
-                seen_keys.add(key)
-                if account:
-                    out.deliveries.append(Event(info.device, msg.received_at, "accepted",
-                                                acc.boot, acc.seq))
-                out.accepted.append(acc)
-                at = telemetry_seen.get(info.device)
-                if at is None or at < msg.received_at:
-                    telemetry_seen[info.device] = msg.received_at
-        else:
-            record, rejection = validate_status(msg.topic, msg.payload, site, msg.received_at,
-                                                info.device)
-            if rejection is not None:
-                _reject(out, rejection, msg.payload)
-            if record is not None and account and record.state == "offline":
-                out.deliveries.append(Event(record.device, msg.received_at, "offline"))
-            if record is not None:
-                seq = int(round(msg.received_at * 1000))
-                key = (record.device, STATUS_BOOT, seq)
-                if key not in seen_keys:
-                    seen_keys.add(key)
-                    out.accepted.append(Accepted(device=record.device, boot=STATUS_BOOT,
-                                                 seq=seq, points=with_info(record.point)))
-                out.sightings.append(Sighting(record.device, msg.received_at, "status",
-                                              state=record.state, fields=dict(record.fields)))
-    out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
-    return out
-
-
-def _reject(out: Decoded, rejection: Rejection, payload: bytes) -> None:
-    """A message rejected with one report: reported and quarantined."""
-    out.rejected.append((rejection, payload))
-    out.quarantine.append((rejection, payload))
 
 
 async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
@@ -175,12 +69,13 @@ async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
 class Pipeline:
     """The thin asyncio shell around :func:`decode` and the buffer commit."""
 
-    def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferLike,
+    def __init__(self, *, site: str, prefix: str, rejected_topic: str, buffer: BufferIntake,
                  sink: Sink, metrics: Metrics, wake: Callable[[], None] = lambda: None,
                  lastseen: LastSeen | None = None, accounting: Accounting | None = None,
                  max_batch: int = MAX_BATCH,
                  full_poll_s: float = 0.1, full_wait_s: float = 5.0,
                  registry: Registry = BUILTIN, commit_window_s: float = 0.0,
+                 commit_group: int = MAX_BATCH,
                  serial_ids: Mapping[str, AbstractSet[str]] | None = None,
                  rejections: RejectionCounts | None = None) -> None:
         self.site, self.prefix, self.rejected_topic = site, prefix, rejected_topic
@@ -197,6 +92,10 @@ class Pipeline:
         self._full_poll_s = full_poll_s
         self._full_wait_s = full_wait_s
         self._commit_window_s = commit_window_s
+        # a window also ends once this many are pending: the broker stops sending at
+        # its inflight limit (our Receive Maximum), so waiting longer only idles
+        self._group = max(1, min(commit_group, max_batch))
+        self._window = Window(commit_window_s, self._group)
         self.pending: list[Message] = []
         self._ready = asyncio.Event()
         self._batch_full = asyncio.Event()
@@ -219,8 +118,9 @@ class Pipeline:
         if not self._intake:
             return  # shutting down: not acked, so the broker redelivers it next start
         self.pending.append(msg)
+        self._window.arrived += 1
         self._ready.set()
-        if len(self.pending) >= self._max_batch:
+        if len(self.pending) >= self._group:
             self._batch_full.set()  # ends a commit window early
 
     def stop_intake(self) -> None:
@@ -281,8 +181,7 @@ class Pipeline:
                                                          received_at)
         self._after_error = self._after_error or lastseen_error
         try:  # committed: a failure from here on must never make the batch commit again
-            for msg in batch:
-                self._sink.ack(msg)
+            ack_all(self._sink, batch)
             self.committed_messages += len(batch)
             for rejection, _ in decoded.rejected:
                 self._sink.publish(self.rejected_topic, rejection.to_json(), qos=0)
@@ -308,7 +207,7 @@ class Pipeline:
         self._metrics.rejected.labels(reason="internal_error").inc()
 
     def _commit_sync(self, decoded: Decoded, received_at: float
-                     ) -> tuple[PutResultLike, Exception | None]:
+                     ) -> tuple[PutResult, Exception | None]:
         """One worker-thread hop per batch: the buffer commit, then the last-seen note
         (in memory; its table is written every few seconds). A last-seen failure is
         returned, not raised, so the committed batch is still acked first."""
@@ -326,7 +225,7 @@ class Pipeline:
                 return result, exc
         return result, None
 
-    def _count(self, batch: Sequence[Message], d: Decoded, result: PutResultLike) -> None:
+    def _count(self, batch: Sequence[Message], d: Decoded, result: PutResult) -> None:
         m = self._metrics
         for kind, n in d.kinds.items():
             m.received.labels(kind=kind).inc(n)
@@ -377,13 +276,14 @@ class Pipeline:
                 waiter.cancel()
                 stopper.cancel()
                 continue
-            if self._commit_window_s > 0 and len(self.pending) < self._max_batch:
+            if self._commit_window_s > 0 and len(self.pending) < self._group:
                 # group commits: one fsync (and a few pages of WAL) for every message of
                 # the window instead of each; acks wait for the commit as always
                 age = max(0.0, time.time() - self.pending[0].received_at)
-                if age < self._commit_window_s:
+                window = self._window.current(time.monotonic())
+                if age < window:
                     self._batch_full.clear()
-                    await _first_of(stop, self._batch_full, self._commit_window_s - age)
+                    await _first_of(stop, self._batch_full, window - age)
                     continue
             if not await self.commit_once():
                 await self._wait_room(stop)

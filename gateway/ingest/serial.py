@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import serial
 
-from gateway.ingest.mqtt import Message
+from gateway.ingest.message import Message
 
 log = logging.getLogger("livinglab.gateway.serial")
 

@@ -21,7 +21,8 @@ from gateway.alerts.state import AlertState, load_state, save_state
 from gateway.stores.centre import DeliveryRow, DevicePoint, GatewayPoint, StationPoint
 from gateway.stores.reading import Reading
 from protocols.config import AlertsSection, ThresholdSection
-from tests.servers import Alertmanager, running, wait_for
+from tests.servers import running, wait_for
+from tests.servers_centre import Alertmanager
 
 from .fake_reader import FakeReader
 from .webhook import Hook, webhook
@@ -71,14 +72,17 @@ def refresh(r: FakeReader, devices: bool = True) -> None:
 
 
 def active(am: Alertmanager) -> set[tuple[str, str]]:
-    return {(str(a["labels"]["alertname"]),  # type: ignore[index]
-             str(a["labels"].get("device") or a["labels"].get("gateway")))  # type: ignore[index]
-            for a in am.alerts(active="true")}
+    out = set()
+    for a in am.alerts(active="true"):
+        labels = a["labels"]
+        assert isinstance(labels, dict)
+        out.add((str(labels["alertname"]), str(labels.get("device") or labels.get("gateway"))))
+    return out
 
 
 def engine(r: FakeReader, am: Alertmanager, state: AlertState | None = None,
            **kw: object) -> Engine:
-    cfg = AlertsSection(alertmanager_url=am.url, interval_s=5, **kw)  # type: ignore[arg-type]
+    cfg = AlertsSection(alertmanager_url=am.url, interval_s=5, **kw)
     return Engine(r, cfg, state or AlertState())
 
 

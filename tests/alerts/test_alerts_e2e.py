@@ -15,14 +15,8 @@ import pytest
 from gateway.alerts.engine import Engine
 from gateway.alerts.state import AlertState
 from gateway.stores.readers import make_centre_reader
-from tests.servers import (
-    Alertmanager,
-    Influxd,
-    VictoriaMetrics,
-    free_port,
-    running,
-    wait_for,
-)
+from tests.servers import Influxd, VictoriaMetrics, free_port, running, wait_for
+from tests.servers_centre import Alertmanager
 
 from .scene import S, Scene, centre_config, load, now_ms
 from .webhook import Hook, webhook
@@ -227,7 +221,7 @@ def test_service_fires_resolves_and_restarts_without_refiring(
 
     proc = start()
     try:
-        first = wait_for(lambda: len(_labels(am)) == len(EXPECTED) and _labels(am), 30,
+        first = wait_for(lambda: lab if len(lab := _labels(am)) == len(EXPECTED) else {}, 30,
                          what="every alert in Alertmanager")
         wait_for(lambda: len({n for s, n, _ in hook.notes() if s == "firing"}) == 8, 30,
                  what="a notification per alert")

@@ -16,7 +16,8 @@ from gateway.alerts.client import post_alerts
 from gateway.alerts.errors import AlertmanagerUnreachable
 from gateway.alerts.firing import alert_row, firing_alerts
 from gateway.alerts.install import UNIT_NAME, alerts_unit_text
-from tests.servers import Alertmanager, free_port, running
+from tests.servers import free_port, running
+from tests.servers_centre import Alertmanager
 
 from .scene import centre_config, load
 

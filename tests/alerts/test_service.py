@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -46,11 +46,11 @@ def drain(sock: socket.socket) -> list[str]:
 class Flaky(FakeReader):
     """A store that fails every other cycle."""
 
-    def gateways(self, sites: object = ()) -> list[GatewayPoint]:
+    def gateways(self, sites: Sequence[str] = ()) -> list[GatewayPoint]:
         if self.n_queries % 2 == 0:
             self.n_queries += 1
             raise StoreUnreadable("store down (test)")
-        return super().gateways()
+        return super().gateways(sites)
 
 
 def test_notify_cycle_state_and_sigterm(tmp_path: Path,

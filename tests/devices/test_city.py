@@ -20,7 +20,8 @@ from protocols import validate_telemetry
 from protocols.config import load_config, parse_config
 from protocols.ids import ID_RE
 from protocols.validate_status import validate_status
-from tests.servers import Influxd, VMCluster, wait_for
+from tests.servers import Influxd, wait_for
+from tests.servers_centre import VMCluster
 
 T0 = 1_795_351_934.0
 

@@ -140,7 +140,7 @@ def test_liveview_plain_mode_prints_lines_not_escapes() -> None:
 
 
 def test_still_running_sees_only_a_live_demos_children(tmp_path: Path) -> None:
-    from devices.demo import still_running
+    from devices.demo_pids import still_running
 
     pid_file = tmp_path / "demo.pids"
     assert still_running(pid_file) == []  # no file

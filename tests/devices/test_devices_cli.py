@@ -7,6 +7,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.inventory import Device, Inventory
 from gateway.cli import main
@@ -28,7 +29,7 @@ def _config(tmp_path: Path, port: int) -> Path:
 def test_devices_json(tmp_path: Path, mosquitto: Mosquitto,
                       capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _config(tmp_path, mosquitto.port)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="status-pub")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="status-pub")
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
     try:

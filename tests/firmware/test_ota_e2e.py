@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,11 @@ def _boots(obs: Observer, device: str) -> dict[int, list[int]]:
     return out
 
 
+def _published(obs: Observer, device: str, boot: int, n: int) -> Callable[[], bool]:
+    """A ``wait_for`` condition: ``device`` sent at least ``n`` messages in ``boot``."""
+    return lambda: len(_boots(obs, device).get(boot, [])) >= n
+
+
 def publishing_from_zero(obs: Observer, device: str, boot: int) -> None:
     """The device runs boot ``boot`` and numbers its telemetry from 0 without gaps."""
     wait_for(lambda: len(_boots(obs, device).get(boot, [])) >= 3, 30,
@@ -66,7 +71,7 @@ def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[Path, Observer
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             for d in DEVICES:
-                wait_for(lambda d=d: len(_boots(obs, d).get(1, [])) >= 2, 30,
+                wait_for(_published(obs, d, 1, 2), 30,
                          what=f"{d} publishing")
             yield cfg, obs
         finally:
@@ -185,4 +190,4 @@ def test_fleet_update_in_waves_then_bad_updates(fleet: tuple[Path, Observer],
     publishing_from_zero(obs, dev, boot)
     # the others never stopped
     for d in DEVICES[:2]:
-        wait_for(lambda d=d: len(_boots(obs, d).get(2, [])) >= 20, 30, what=f"{d} still on")
+        wait_for(_published(obs, d, 2, 20), 30, what=f"{d} still on")

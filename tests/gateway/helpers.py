@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.buffer.core import BufferFull, PutResult
+from gateway.buffer.core import BufferFull, PutHook, PutResult
 from gateway.ingest.mqtt import Message
-from protocols import Accepted, Rejection
+from protocols import Accepted, Point, Rejection
 
 SITE = "test-site"
 PREFIX = "livinglab/v1"
@@ -73,37 +74,61 @@ class FakeSink:
 
 @dataclass
 class FakeBuffer:
-    """In-memory buffer with the real dedup semantics and a switchable 'full'."""
+    """In-memory stand-in for the buffer's intake side (``gateway.buffer.api.BufferIntake``):
+    the real dedup by (device, boot, seq), the real counts, a switchable 'full' (or
+    ``max_points``, as the real bound), and hooks called as the real ``put`` calls them,
+    on an in-memory SQLite connection (so the delivery accounting's hooks run as they
+    would). ``tests/gateway/test_buffer_contract.py`` holds it to the real buffer."""
 
     full: bool = False
+    max_points: int | None = None  # full once this many points are held (the real bound)
     seen: set[tuple[str, int, int]] = field(default_factory=set)
-    points: list[Any] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
     quarantined: list[tuple[Rejection, bytes]] = field(default_factory=list)
     puts: int = 0
     events: list[str] | None = None
+    db: sqlite3.Connection = field(
+        default_factory=lambda: sqlite3.connect(":memory:", check_same_thread=False,
+                                                isolation_level=None))
 
     def put(self, messages: Sequence[Accepted], received_at: float,
-            rejected: Sequence[tuple[Rejection, bytes]] = ()) -> PutResult:
+            rejected: Sequence[tuple[Rejection, bytes]] = (), *,
+            hook: PutHook | None = None) -> PutResult:
         self.puts += 1
-        if self.full:
-            raise BufferFull(2, 1)
-        acc = dup = n = 0
+        if self.is_full():
+            raise BufferFull(2, 1)  # as the real one: nothing written, no hook called
+        taken = set(self.seen)
+        dups: set[tuple[str, int, int]] = set()
+        new: list[Point] = []
+        acc = 0
         for m in messages:
             key = (m.device, m.boot, m.seq)
-            if key in self.seen:
-                dup += 1
+            if key in taken:  # accepted before, or earlier in this same call
+                dups.add(key)
                 continue
-            self.seen.add(key)
+            taken.add(key)
             acc += 1
-            self.points.extend(m.points)
-            n += len(m.points)
+            new.extend(m.points)
+        if hook is not None:  # staged in a transaction, done after it (or done(False))
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                hook.stage(self.db, dups)
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                hook.done(False)
+                raise
+            hook.done(True)
+        self.seen = taken  # committed: only now does the put change anything
+        self.points.extend(new)
         self.quarantined.extend(rejected)
         if self.events is not None:
             self.events.append("put")
-        return PutResult(acc, dup, n)
+        return PutResult(acc, len(messages) - acc, len(new))
 
     def is_full(self) -> bool:
-        return self.full
+        return self.full or (self.max_points is not None and len(self.points) >= self.max_points)
 
 
 def run_async(fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:

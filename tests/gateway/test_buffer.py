@@ -249,8 +249,10 @@ def test_dedup_keys_alone_at_the_bound_do_not_wedge_ingest(tmp_path: Path) -> No
     """With no points to drain, refusing would hold acks back forever."""
     b = DurableBuffer(tmp_path / "b.sqlite", max_bytes=MB)
     try:
-        for i in range(40):  # messages without points: dedup keys only
-            b.put([Accepted(f"dev-{i:04d}-{'x' * 40}", 1, s, ()) for s in range(500)], T0)
+        for i in range(40):  # messages without points: dedup keys only (every other
+            # seq, so each is a run of its own in the record: enough to fill 1 MB)
+            b.put([Accepted(f"dev-{i:04d}-{'x' * 40}", 1, s, ()) for s in range(0, 1000, 2)],
+                  T0)
         assert b.stats().size_bytes >= MB and b.stats().depth == 0
         assert not b.is_full()
         assert b.put([msg("a", 1, 0)], T0).accepted == 1

@@ -110,7 +110,7 @@ def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
     app = build_app(cfg, open_reader(cfg), live, run_live=False)
     with TestClient(app) as c:
-        c.live = live  # type: ignore[attr-defined]
+        c.live = live
         yield c
 
 
@@ -209,7 +209,7 @@ def test_rejected_page_filters(client: TestClient) -> None:
 
 
 def test_retained_offline_flips_the_state(client: TestClient) -> None:
-    live: LiveStatus = client.live  # type: ignore[attr-defined]
+    live: LiveStatus = client.live
     assert live.observe(f"livinglab/v1/{SITE}/air-0001/status", b'{"state":"offline"}')
     rows = {r["device"]: r for r in client.get("/api/devices").json()["devices"]}
     assert rows["air-0001"]["state"] == "offline"
@@ -349,7 +349,7 @@ def test_fw_and_update_state_shown_and_escaped(client: TestClient) -> None:
         assert 'data-update-state="refused" data-update-version="1.1.0"' in html
         assert escaped in html and "<script>alert" not in html
     # a live status (the console's own subscription, unvalidated JSON) moves it on
-    live: LiveStatus = client.live  # type: ignore[attr-defined]
+    live: LiveStatus = client.live
     assert live.observe(f"livinglab/v1/{SITE}/air-0001/status", json.dumps({
         "state": "online", "fw": "1.1.0",
         "update": {"version": "1.1.0", "state": "confirmed"}}).encode())

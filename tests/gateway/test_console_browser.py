@@ -199,8 +199,9 @@ def test_console_in_chromium(stack: dict[str, Any], tmp_path: Path) -> None:
             return {e.get_attribute("data-reason")
                     for e in driver.find_elements(By.CSS_SELECTOR, "[data-reason]")}
 
-        got = wait_for(lambda: reasons() >= {"out_of_range", "device_mismatch", "not_json"}
-                       and reasons(), 20, 0.5, what="rejections listed")
+        got = wait_for(lambda: r if (r := reasons()) >= {"out_of_range", "device_mismatch",
+                                                         "not_json"} else set(),
+                       20, 0.5, what="rejections listed")
         assert "out_of_range" in got
         assert driver.execute_script("return window.__xss") is None
         assert "<script>window.__xss=1</script>" in driver.find_element(By.TAG_NAME,

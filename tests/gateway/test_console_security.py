@@ -39,7 +39,7 @@ def client(cfg: Config) -> Iterator[TestClient]:
     live = LiveStatus(cfg)
     app = build_app(cfg, open_reader(cfg), live, run_live=False)
     with TestClient(app) as c:
-        c.live = live  # type: ignore[attr-defined]
+        c.live = live
         yield c
 
 
@@ -95,7 +95,7 @@ def test_token_form_posts_and_sets_a_session_that_expires(
         value = c.cookies[auth.COOKIE]
         # 11 minutes later the same cookie is refused
         later = time.time() + 660
-        monkeypatch.setattr(auth.time, "time", lambda: later)
+        monkeypatch.setattr("gateway.console.auth.time.time", lambda: later)
         assert c.get("/api/devices").status_code == 401
         monkeypatch.undo()
         # tampered, forged for a far future, or the old digest-of-the-token cookie: refused
@@ -135,7 +135,7 @@ def test_a_short_console_token_is_a_config_error(tmp_path: Path, token: str) -> 
 ])
 def test_a_hostile_status_neither_breaks_pages_nor_is_kept(client: TestClient,
                                                            payload: bytes) -> None:
-    live: LiveStatus = client.live  # type: ignore[attr-defined]
+    live: LiveStatus = client.live
     assert not live.observe(f"livinglab/v1/{SITE}/air-0001/status", payload)
     assert live.skipped == 1
     assert client.get("/", headers={"accept": "text/html"}).status_code == 200
@@ -152,10 +152,11 @@ def test_hostile_retained_statuses_do_not_end_the_live_subscription(
     import asyncio
 
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     cfg = parse_config({"site": SITE, "gateway": {"data_dir": "var", "health_port": 0},
                         "mqtt": {"port": mosquitto.port}}, tmp_path, env={})
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-hostile")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-hostile")
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
     try:

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ class FullOn:
         self._db = db
         self._verb = verb
 
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if sql.startswith(self._verb):
             raise sqlite3.OperationalError("database or disk is full")
         return self._db.execute(sql, *args)

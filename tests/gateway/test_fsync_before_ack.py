@@ -91,7 +91,7 @@ def traced_run(tmp_path: Path, mq: Mosquitto, durability: str) -> tuple[int, int
     cfg = write_config(tmp_path / f"gw-{durability}.toml", mqtt_port=mq.port, health_port=hp,
                        store={"kind": "influxdb1", "url": f"http://127.0.0.1:{free_port()}",
                               "max_backoff_s": 5.0},
-                       gateway={"durability": durability,
+                       gateway={"durability": durability, "commit_window_s": 0.5,
                                 "data_dir": str(tmp_path / f"var-{durability}")},
                        mqtt={"client_id": f"gw-{durability}"})
     trace = tmp_path / f"strace-{durability}.txt"
@@ -128,8 +128,10 @@ def traced_run(tmp_path: Path, mq: Mosquitto, durability: str) -> tuple[int, int
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_every_puback_follows_an_fsync_of_the_wal(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    # the PUBACKs of one commit go out in one write (gateway.ingest.fastread): with
+    # the commit window, a write per commit group of a few messages
     acks, bad = traced_run(tmp_path, mosquitto, "fsync")
-    assert acks >= N  # the telemetry, plus the gateway's own retained status
+    assert acks >= N // 4  # the telemetry, plus the gateway's own retained status
     assert bad == 0
     acks, bad = traced_run(tmp_path, mosquitto, "os-cache")
-    assert acks >= N and bad >= N // 2  # the check does tell the two apart
+    assert acks >= N // 4 and bad >= acks // 2  # the check does tell the two apart

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.buffer.core import DurableBuffer
+from gateway.ingest.decode import decode
 from gateway.ingest.mqtt import Message
-from gateway.ingest.pipeline import Pipeline, decode
+from gateway.ingest.pipeline import Pipeline
 from gateway.ops.metrics import Metrics
 from tests.gateway import hostile
 from tests.gateway.helpers import PREFIX, SITE, T0, FakeSink, telemetry, topic

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gateway.ingest.pipeline import STATUS_BOOT, Pipeline, decode
+from gateway.ingest.decode import STATUS_BOOT, decode
+from gateway.ingest.pipeline import Pipeline
 from gateway.ops.metrics import Metrics
 from tests.gateway.helpers import PREFIX, SITE, FakeBuffer, FakeSink, msg, run_async, topic
 

@@ -19,8 +19,9 @@ from gateway.app import load_accounting
 from gateway.buffer.core import DurableBuffer
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.retry import Backoff
+from gateway.ingest.decode import decode
 from gateway.ingest.mqtt import Message
-from gateway.ingest.pipeline import Pipeline, decode
+from gateway.ingest.pipeline import Pipeline
 from gateway.ops.doctor import Host
 from gateway.ops.metrics import Metrics
 from protocols import Accepted, ProtocolError, encode_lines, make_point
@@ -278,16 +279,15 @@ def test_a_failure_that_is_not_the_messages_acks_nothing(tmp_path: Path) -> None
 
 def test_decode_failure_is_isolated_too(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.ingest.pipeline as pipeline
-
-    real = pipeline.validate_telemetry
+    import gateway.ingest.decode as decode_mod
+    from protocols.validate import validate_telemetry as real  # what decode calls
 
     def flaky(topic: str, payload: bytes, *a: Any, **kw: Any) -> Any:
         if b"air-0666" in payload:
             raise KeyError("a validator bug")
         return real(topic, payload, *a, **kw)
 
-    monkeypatch.setattr(pipeline, "validate_telemetry", flaky)
+    monkeypatch.setattr(decode_mod, "validate_telemetry", flaky)
     rig = Rig(tmp_path)
     for i, device in enumerate(["air-0001", "air-0666", "air-0001"]):
         rig.send(telemetry(device, 1, i), device=device)
@@ -320,7 +320,7 @@ def test_forwarder_dead_letters_a_line_the_store_fails_on(tmp_path: Path) -> Non
     buf.put(msgs, T0)
     store = BuggyStore()
     metrics = Metrics()
-    fwd = Forwarder(buf, store, metrics, batch_size=100,  # type: ignore[arg-type]
+    fwd = Forwarder(buf, store, metrics, batch_size=100,
                     flush_interval_s=0.01, backoff=Backoff(base=0.01, cap=0.05))
     asyncio.run(fwd.flush(10))  # main: the ValueError ended the forwarder (and the gateway)
     assert buf.depth == 0 and len(store.written) == 3

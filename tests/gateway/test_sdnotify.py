@@ -79,7 +79,7 @@ def test_path_socket_ready_status_only_on_change_and_stopping(
     n.ready()  # once only
     n.status(describe({**ALIVE, "mqtt_connected": False}))
     n.stopping()
-    msgs = [m for _, m in wait_for(lambda: len(sock.collect()) >= 4 and sock.messages)]
+    msgs = [m for _, m in wait_for(lambda: sock.messages if len(sock.collect()) >= 4 else [])]
     assert msgs == ["STATUS=broker connected; buffer 0 points; store ok",
                     "READY=1\nSTATUS=broker connected; buffer 0 points; store ok",
                     "STATUS=broker DISCONNECTED; buffer 0 points; store ok",

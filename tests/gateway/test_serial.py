@@ -118,17 +118,20 @@ def test_gateway_process_reads_a_serial_board(tmp_path: Path, mosquitto: Mosquit
         base = time.time() - 600
         want = []
         for seq in range(3):
-            payload, rows = stream_payload("usb-0001", 2, seq, base)
+            payload, expected = stream_payload("usb-0001", 2, seq, base)
             os.write(master, b"usb-0001/telemetry " + payload + b"\r\n")
             os.write(master, b"I (1234) boot: some log line\r\n")
-            want += rows
+            want += expected
 
         def rows() -> list[tuple[str, str, int, str, float]]:
             if not db.exists():
                 return []
-            with sqlite3.connect(db) as c:
-                return sorted(c.execute("SELECT device, sensor, time_ms, field, value "
-                                        "FROM readings WHERE measurement='air'").fetchall())
+            try:  # the file may exist before its table does
+                with sqlite3.connect(db) as c:
+                    return sorted(c.execute("SELECT device, sensor, time_ms, field, value "
+                                            "FROM readings WHERE measurement='air'").fetchall())
+            except sqlite3.OperationalError:
+                return []
 
         wait_for(lambda: rows() == sorted(want), 15, what="serial readings in the store")
         assert gw.metric('livinglab_messages_received_total{kind="serial_noise"}') == 3

@@ -43,7 +43,8 @@ def messages(n: int, device_prefix: str = "air", boot: int = 1,
                       (("illuminance", 100.5 + i),), t)
         msgs.append(Accepted(device, boot, i, (air, light)))
         for p in (air, light):
-            expected[(p.measurement, device, dict(p.tags)["sensor"], t)] = dict(p.fields)
+            expected[(p.measurement, device, dict(p.tags)["sensor"], t)] = {
+                k: float(v) for k, v in p.fields}
     return msgs, expected
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.helpers import GatewayProc, Publisher, Row, wait_subscribed, write_config
-from tests.servers import Mosquitto, VMCluster, free_port, wait_for
+from tests.servers import Mosquitto, free_port, wait_for
+from tests.servers_centre import VMCluster
 
 pytestmark = pytest.mark.slow
 

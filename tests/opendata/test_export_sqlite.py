@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from devices.inventory import Inventory
 from gateway.opendata import ExportError, export
 from gateway.opendata.timespec import parse_time
+from gateway.stores import Reading
 from protocols.config import Config, parse_config
 from protocols.lineprotocol import make_point
 
@@ -123,18 +125,19 @@ def test_failure_midway_removes_the_partial_file(cfg: Config, tmp_path: Path) ->
         def check(self) -> None:
             self.inner.check()
 
-        def window(self, *a: object) -> list[object]:
+        def window(self, since_ms: int, until_ms: int, domains: Sequence[str],
+                   devices: Sequence[str], sites: Sequence[str] = ()) -> list[Reading]:
             self.calls += 1
             if self.calls == 3:
                 raise ExportError("store went away")
-            return self.inner.window(*a)  # type: ignore[arg-type, no-any-return]
+            return self.inner.window(since_ms, until_ms, domains, devices, sites)
 
         def close(self) -> None:
             self.inner.close()
 
     with pytest.raises(ExportError):
         export(cfg, SINCE, UNTIL, "csv", tmp_path / "x.csv",
-               reader_factory=Dies)  # type: ignore[arg-type]
+               reader_factory=Dies)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.stores.flux_reader import flux_query
 from gateway.stores.influxdb1_reader import influxql
 from gateway.stores.influxdb2_reader import vm_match
@@ -45,7 +47,8 @@ def test_read_chunks_are_aligned_and_sorted() -> None:
 
         def close(self) -> None: ...
 
-        def window(self, a: int, b: int, d: object, v: object) -> list[Reading]:
+        def window(self, a: int, b: int, d: Sequence[str], v: Sequence[str],
+                   sites: Sequence[str] = ()) -> list[Reading]:
             calls.append((a, b))
             return [Reading(b - 1, "s", "z", "", "air", "co2", 1.0),
                     Reading(a, "s", "a", "", "air", "co2", 2.0)]

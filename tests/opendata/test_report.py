@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from gateway.accounting.delivery import Gap, HourRow
 from gateway.opendata.report import daily_capture, format_capture, format_delivery, format_gaps
@@ -42,7 +43,8 @@ def test_daily_capture_75_percent_hours_and_90_percent_objective() -> None:
 
         def close(self) -> None: ...
 
-        def window(self, a: int, b: int, d: object, v: object) -> list[Reading]:
+        def window(self, a: int, b: int, d: Sequence[str], v: Sequence[str],
+                   sites: Sequence[str] = ()) -> list[Reading]:
             out = []
             for h, n in per_hour.items():
                 t0 = (H + h * 3600) * 1000

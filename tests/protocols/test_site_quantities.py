@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 
 from protocols import BUILTIN, QuantityError, Registry, site_quantity, validate_telemetry
-from protocols.config import ConfigError, parse_config
+from protocols.config import parse_config
+from protocols.errors import ConfigError
 from protocols.reference import render_quantities
 from protocols.schema import load_schema, site_telemetry_schema
 
@@ -27,7 +28,8 @@ def payload(values: dict[str, object], sensor: str = "mix") -> bytes:
                        "samples": [{"sensor": sensor, "ts": T0, "values": values}]}).encode()
 
 
-def check(values: dict[str, object], registry: Registry = REG):  # type: ignore[no-untyped-def]
+def check(values: dict[str, object], registry: Registry = REG
+          ) -> tuple[dict[str, dict[str, float | str]], list[tuple[str, str]]]:
     out = validate_telemetry(TOPIC, payload(values), SITE, T0 + 1, "air-0001", registry)
     assert out.accepted is not None
     return {p.measurement: dict(p.fields) for p in out.accepted.points}, \

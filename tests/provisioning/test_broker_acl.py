@@ -9,6 +9,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.inventory import Device, Inventory
 from gateway.cli import main
@@ -28,10 +30,10 @@ class Client:
     """A paho client that records CONNACK and messages."""
 
     def __init__(self, port: int, user: str, password: str) -> None:
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{user}")
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{user}")
         self.c.username_pw_set(user, password)
         self.got: list[tuple[str, bytes]] = []
-        self.rc: mqtt.ReasonCode | None = None
+        self.rc: ReasonCode | None = None
         self.connected = threading.Event()
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, bytes(m.payload)))
@@ -39,7 +41,7 @@ class Client:
         self.c.loop_start()
         wait_for(self.connected.is_set, 5, what=f"CONNACK for {user}")
 
-    def _on_connect(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode,
+    def _on_connect(self, _c: object, _u: object, _f: object, rc: ReasonCode,
                     _p: object = None) -> None:
         self.rc = rc
         self.connected.set()

@@ -141,7 +141,7 @@ def test_permission_denied_says_dialout(monkeypatch: pytest.MonkeyPatch) -> None
         raise serial.SerialException(errno.EACCES, "could not open port /dev/ttyACM0: "
                                                    "[Errno 13] Permission denied")
 
-    monkeypatch.setattr(rawrepl.serial, "Serial", denied)
+    monkeypatch.setattr("provisioning.rawrepl.serial.Serial", denied)
     with pytest.raises(PortError, match="sudo usermod -aG dialout"):
         rawrepl.open_port("/dev/ttyACM0")
 

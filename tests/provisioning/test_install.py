@@ -107,7 +107,7 @@ def test_list_ports_marks_boards(monkeypatch: pytest.MonkeyPatch) -> None:
             out.append(p)
         return out
 
-    monkeypatch.setattr(ports.list_ports, "comports", fake)
+    monkeypatch.setattr("provisioning.ports.list_ports.comports", fake)
     found = ports.candidate_ports()
     assert [(p.device, p.usb_id, p.boards) for p in found] == [
         ("/dev/ttyACM0", "2E8A:0005", ("pico_w",)), ("/dev/ttyUSB0", "10C4:EA60", ("esp32",))]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from protocols.config import Config, load_config
 from protocols.mqtt_tls import MqttTlsError, client_tls
@@ -39,7 +40,7 @@ def _config(tmp_path: Path, port: int, site_tls: tls.TlsFiles) -> Path:
 
 
 def _retain_status(cfg: Config, device: str, doc: dict[str, object]) -> None:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-retain")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-retain")
     c.username_pw_set(GATEWAY.username, GATEWAY.password)
     ctx = client_tls(cfg)
     assert ctx is not None
