@@ -8,8 +8,11 @@ the gateway writes (WAL).
 field, time_ms)`` series by series inside one recursive SQL statement (a loose
 index scan: one seek per series, never a scan of the rows), then take each
 series' newest row by one more seek. Window questions join those series to
-their rows in the window; reading chunks use the time index. So every call is a
-fixed number of statements whatever the number of sites and devices.
+their rows in the window. ``readings()`` reads the matching series through
+the UNIQUE index when sites, devices or quantities narrow it (``sqlite_series``),
+else the window through the time index, one time chunk per statement, streamed
+from the cursor. So every call is a fixed number of statements whatever the
+number of sites and devices.
 
 Where the writer puts the contract's other tags: a ``gateway`` point's
 ``gateway`` tag is in the ``device`` column, a ``rejections`` point's ``reason``
@@ -46,16 +49,18 @@ from .centre_rows import (
     gateway_point,
     latest_of,
     points_of,
-    reading_order,
     rejection_row,
     station_point,
 )
 from .reading import Reading, StoreUnreadable
+from .sqlite_series import RANGE_SQL, series_walk_sql, time_window_sql
 
 __all__ = ["SQLiteReader"]
 
 _ORDER = "ORDER BY measurement, site, device, sensor, field LIMIT 1"
 _END = 8_000_000_000_000  # ms, year 2223: within every store's time range
+_BATCH = 2000  # rows fetched from a cursor per lock hold: streams, never the whole window
+_MAX_SEEDS = 50_000  # (measurement, site, device) seeds past this: walk sites, filter devices
 
 
 def _walk(table: str, by_site: bool) -> str:
@@ -145,19 +150,44 @@ class SQLiteReader:
                 raise StoreUnreadable(f"{self.what} is unreadable: {exc} "
                                       "(check [store] path)") from None
 
+    def _stream(self, sql: str, args: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of one statement, fetched ``_BATCH`` at a time from its cursor: a
+        window never sits in memory whole. The lock is held per batch, not across the
+        caller's work, so other calls (other threads, or the caller itself) go between."""
+        with self._lock:
+            db = self._conn()
+            self._queries += 1
+            try:
+                cur = db.execute(sql, tuple(args))
+                rows = cur.fetchmany(_BATCH)
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return  # written by an older gateway: no text_fields yet
+                raise StoreUnreadable(f"{self.what}: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreUnreadable(f"{self.what} is unreadable: {exc} "
+                                      "(check [store] path)") from None
+        while rows:
+            yield from rows
+            with self._lock:
+                try:
+                    rows = cur.fetchmany(_BATCH)
+                except sqlite3.Error as exc:
+                    raise StoreUnreadable(f"{self.what}: {exc}") from None
+
     def _since(self) -> int:
         return int(time.time() * 1000) - self._lookback_ms
 
     def _series_rows(self, table: str, measurements: Sequence[str], sites: Sequence[str],
-                     since_ms: int, until_ms: int | None) -> list[tuple[Any, ...]]:
+                     since_ms: int, until_ms: int | None) -> Iterator[tuple[Any, ...]]:
         """Rows (measurement, site, device, sensor, field, value, time) of the series:
         each one's newest at or after ``since_ms`` (``until_ms`` None), or all in the range."""
         by_site = bool(sites)
         keys: list[Any] = [[m, s] for m in measurements for s in check_ids(sites)] \
             if by_site else list(measurements)
         if until_ms is None:
-            return self._rows(_latest_sql(table, by_site), (json.dumps(keys), since_ms))
-        return self._rows(_range_sql(table, by_site), (json.dumps(keys), since_ms, until_ms))
+            return self._stream(_latest_sql(table, by_site), (json.dumps(keys), since_ms))
+        return self._stream(_range_sql(table, by_site), (json.dumps(keys), since_ms, until_ms))
 
     def _samples(self, measurement: str, sites: Sequence[str], since_ms: int,
                  until_ms: int | None) -> tuple[list[Sample], list[tuple[str, str, int, str, str]]]:
@@ -272,22 +302,41 @@ class SQLiteReader:
     def readings(self, since_ms: int, until_ms: int, sites: Sequence[str] = (),
                  devices: Sequence[str] = (), domains: Sequence[str] = (),
                  quantities: Sequence[str] = ()) -> Iterator[Reading]:
+        """Streamed one time chunk (``chunk_s``) at a time, each chunk one statement. With
+        sites, devices or quantities: the matching series through the UNIQUE index (see
+        ``sqlite_series``); otherwise every row of the window through the time index."""
         doms = check_ids(domains, "domain") if domains else self._reading_measurements()
         if not doms:
             return
+        check_ids(sites)
+        keys: str | None = None
+        if sites or devices or quantities:
+            keys = json.dumps(self._series_keys(doms, sites, devices, quantities))
+            if keys == "[]":
+                return
         start = since_ms
         while start < until_ms:
             end = min(until_ms, (start // self._chunk_ms + 1) * self._chunk_ms)
-            if sites:  # a few sites of many: their series' rows, not every row in the window
-                want_d, want_q = set(devices), set(quantities)
-                rows = [Reading(int(r[6]), r[1], r[2], r[3], r[0], r[4], float(r[5]))
-                        for r in self._series_rows("readings", doms, sites, start, end)
-                        if (not want_d or r[2] in want_d) and (not want_q or r[4] in want_q)]
-            else:
-                rows = self._window(start, end, doms, devices, sites, quantities)
-            rows.sort(key=reading_order)
-            yield from rows
+            rows = self._stream(RANGE_SQL, (keys, start, end)) if keys is not None else \
+                self._stream(time_window_sql(len(doms)), (start, end, *doms))
+            yield from (Reading(int(r[0]), r[1], r[2], r[3], r[4], r[5], float(r[6]))
+                        for r in rows)
             start = end
+
+    def _series_keys(self, doms: Sequence[str], sites: Sequence[str], devices: Sequence[str],
+                     quantities: Sequence[str]) -> list[list[str]]:
+        """The keys (measurement, site, device, sensor, field) of the matching series: one
+        loose scan of the UNIQUE index from the narrowest prefixes the filter gives."""
+        site_list = list(sites) or (self.sites() if devices else [])
+        if devices and len(doms) * len(site_list) * len(devices) <= _MAX_SEEDS:
+            depth, seeds = 3, [[m, s, d] for m in doms for s in site_list for d in devices]
+        elif site_list:
+            depth, seeds = 2, [[m, s] for m in doms for s in site_list]
+        else:
+            depth, seeds = 1, [[m] for m in doms]
+        want_d, want_q = set(devices), set(quantities)
+        return [list(r) for r in self._stream(series_walk_sql(depth), (json.dumps(seeds),))
+                if (not want_d or r[2] in want_d) and (not want_q or r[4] in want_q)]
 
     def series(self, site: str, device: str, domain: str, quantity: str,
                since_ms: int, until_ms: int, step_ms: int) -> list[SeriesPoint]:
