@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from gateway.buffer import quarantine
 from gateway.buffer import seen as seen_record
@@ -63,6 +64,19 @@ __all__ = ["Batch", "BufferFull", "BufferStats", "DiskFull", "DurableBuffer", "P
 _PRUNE_EVERY_S = 60.0
 _PAGE_SIZE = 1024
 _WAL_BYTES = 4 * 1024 * 1024
+
+
+class _Inserted(NamedTuple):
+    """What one ``put`` transaction did, applied to the in-memory counters only once it
+    has committed."""
+
+    accepted: int
+    duplicates: int
+    points: int
+    quarantine: quarantine.State
+    seen: int
+    pruned: int
+    pruned_due: bool
 
 
 class DurableBuffer(PriorityLines, QuarantineSide):
@@ -180,8 +194,7 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             dups: set[Key] = set()
             try:
                 with transaction(self._db):
-                    (accepted, duplicates, points, quarantined, seen, pruned,
-                     due) = self._insert(keys, encoded, received_at, rejected, dups)
+                    done = self._insert(keys, encoded, received_at, rejected, dups)
                     if hook is not None:
                         hook.stage(self._db, dups)
             except BaseException as exc:
@@ -197,17 +210,17 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             if hook is not None:
                 hook.done(True)
             self.disk_full = False
-            if due:
+            if done.pruned_due:
                 self._last_prune = received_at
-            self._seen = seen - pruned
-            self._depth += points
-            self._q = quarantined
-        return PutResult(accepted=accepted, duplicates=duplicates, points=points)
+            self._seen = done.seen - done.pruned
+            self._depth += done.points
+            self._q = done.quarantine
+        return PutResult(accepted=done.accepted, duplicates=done.duplicates, points=done.points)
 
     def _insert(self, keys: list[MessageKey],
                 encoded: list[tuple[Accepted, bytes | None, str]], received_at: float,
                 rejected: Sequence[tuple[Rejection, bytes]], dups: set[Key]
-                ) -> tuple[int, int, int, quarantine.State, int, int, bool]:
+                ) -> _Inserted:
         """The body of ``put``'s transaction (lock held, transaction open); the keys
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
@@ -239,7 +252,7 @@ class DurableBuffer(PriorityLines, QuarantineSide):
         pruned = prune_seen(self._db, received_at, seen, self.seen_window_s,
                             self.seen_max) if due else 0
         self._bump("seen_pruned", pruned)
-        return accepted, duplicates, points, quarantined, seen, pruned, due
+        return _Inserted(accepted, duplicates, points, quarantined, seen, pruned, due)
 
     def _full(self, used: int) -> bool:
         """At the bound (the quarantine's bytes left out: it has its own) *and* holding
