@@ -29,6 +29,7 @@ from typing import Any
 
 from protocols.config import Config, load_config
 from protocols.quantities import RESERVED_DOMAINS
+from protocols.sqlitefile import open_readonly
 
 from .demo_pids import Children, still_running
 from .embedded_broker import EmbeddedBroker
@@ -79,10 +80,10 @@ def demo_config_text(data_dir: Path, broker_port: int, health_port: int) -> str:
 
 def landed_per_device(path: Path, since_ms: int) -> dict[str, int] | None:
     """Readings (rows) per device in the SQLite store since ``since_ms``; None if unreadable."""
-    if not path.exists():
-        return None
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        con = open_readonly(path, 1.0)
+        if con is None:
+            return None
         try:
             # readings only: not the gateway's own points (the reserved measurements)
             marks = ", ".join("?" * len(RESERVED_DOMAINS))

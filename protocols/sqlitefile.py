@@ -1,4 +1,5 @@
-"""Opening an SQLite file several processes share (inventory, buffer, last-seen, store).
+"""Opening an SQLite file several processes share (inventory, buffer, last-seen, store),
+for writing (:func:`open_shared`) or for reading only (:func:`open_readonly`).
 
 Why a helper: ``PRAGMA journal_mode=WAL`` needs an exclusive lock and SQLite may answer
 it with "database is locked" at once, without calling the busy handler (two processes
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["open_shared"]
+__all__ = ["open_readonly", "open_shared"]
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -53,3 +54,15 @@ def open_shared(path: Path | str, timeout_s: float = 30.0, *,
     except BaseException:
         con.close()
         raise
+
+
+def open_readonly(path: Path | str, timeout_s: float = 30.0, *,
+                  check_same_thread: bool = True) -> sqlite3.Connection | None:
+    """A connection that cannot write (``mode=ro``: a reader never creates, migrates or
+    checkpoints another process's file), or None when the file does not exist yet.
+    Raises sqlite3 errors as they come (a damaged or unreadable file)."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    return sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=timeout_s,
+                           check_same_thread=check_same_thread)

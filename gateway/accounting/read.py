@@ -12,14 +12,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.accounting.delivery import Gap, HourRow, hour_of
+from protocols.sqlitefile import open_readonly
 
 __all__ = ["read_gaps", "read_hours"]
 
 
 def _open_ro(path: Path) -> sqlite3.Connection | None:
-    if not path.exists():
+    db = open_readonly(path)
+    if db is None:
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
     has = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'delivery_hours'")
     if not has.fetchone()[0]:
         db.close()

@@ -26,6 +26,7 @@ from gateway.accounting.delivery import Gap, HourRow
 from gateway.accounting.read import read_gaps, read_hours
 from protocols.config import BUFFER_FILE, INVENTORY_FILE, LASTSEEN_FILE
 from protocols.jsonstrict import JsonError, loads_strict
+from protocols.sqlitefile import open_readonly
 
 __all__ = ["GatewayFiles", "InventoryRow", "Rejection", "SeenRow", "fetch_healthz"]
 
@@ -69,12 +70,11 @@ class Rejection:
 @contextmanager
 def _readonly(path: Path) -> Iterator[sqlite3.Connection | None]:
     """A read-only connection, or None when the file does not exist (or is unreadable)."""
-    if not path.exists():
-        yield None
-        return
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        con = open_readonly(path, 2.0)
     except sqlite3.Error:
+        con = None
+    if con is None:
         yield None
         return
     try:

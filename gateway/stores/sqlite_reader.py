@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.config import StoreSection
+from protocols.sqlitefile import open_readonly
 
 from .centre import (
     DeliveryRow,
@@ -125,15 +126,15 @@ class SQLiteReader:
     # -- plumbing ---------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
-            if not self._path.exists():
-                raise StoreUnreadable(f"{self.what} does not exist "
-                                      "(check [store] path; the gateway creates it)")
             try:
-                self._db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True,
-                                           timeout=max(self._timeout, 30.0),
-                                           check_same_thread=False)
+                db = open_readonly(self._path, max(self._timeout, 30.0),
+                                   check_same_thread=False)
             except sqlite3.Error as exc:
                 raise StoreUnreadable(f"{self.what}: {exc} (check [store] path)") from None
+            if db is None:
+                raise StoreUnreadable(f"{self.what} does not exist "
+                                      "(check [store] path; the gateway creates it)")
+            self._db = db
         return self._db
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
