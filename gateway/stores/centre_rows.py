@@ -136,3 +136,44 @@ def rejection_row(site: str, device: str, reason: str, t: int,
 def reading_order(r: Reading) -> tuple[int, str, str, str, str, str]:
     """The order of ``CentreReader.readings``: (time, site, device, sensor, quantity)."""
     return (r.time_ms, r.site, r.device, r.sensor, r.quantity, r.domain)
+
+
+#: (site, key, time_ms, float fields, string fields): one point as a reader's primitives
+#: ``_latest`` and ``_history`` return it, before it becomes a contract row
+PointTuple = tuple[str, str, int, dict[str, float], dict[str, str]]
+END_MS = 8_000_000_000_000  # year 2223: within every store's time range
+
+
+class PointsFromPrimitives:
+    """The five point questions of :class:`~gateway.stores.centre.CentreReader`, written
+    once over two primitives each HTTP reader implements in its own query language:
+    ``_latest(measurement, key, sites)`` (the newest point per key) and
+    ``_history(measurement, key, sites, since_ms, until_ms)`` (every point, oldest first).
+    """
+
+    def _latest(self, measurement: str, key: str, sites: Sequence[str]) -> list[PointTuple]:
+        raise NotImplementedError
+
+    def _history(self, measurement: str, key: str, sites: Sequence[str], since_ms: int,
+                 until_ms: int) -> list[PointTuple]:
+        raise NotImplementedError
+
+    def gateways(self, sites: Sequence[str] = ()) -> list[GatewayPoint]:
+        return [gateway_point(*p) for p in self._latest("gateway", "gateway", sites)]
+
+    def devices(self, sites: Sequence[str] = ()) -> list[DevicePoint]:
+        return [device_point(*p) for p in self._latest("device", "device", sites)]
+
+    def device_points(self, since_ms: int, until_ms: int,
+                      sites: Sequence[str] = ()) -> list[DevicePoint]:
+        return [device_point(*p)
+                for p in self._history("device", "device", sites, since_ms, until_ms)]
+
+    def stations(self, sites: Sequence[str] = ()) -> list[StationPoint]:
+        return [station_point(*p) for p in self._latest("station", "device", sites)]
+
+    def station_history(self, sites: Sequence[str] = (),
+                        devices: Sequence[str] = ()) -> list[StationPoint]:
+        want = set(check_ids(devices))
+        return [station_point(*p) for p in self._history("station", "device", sites, 0, END_MS)
+                if not want or p[1] in want]

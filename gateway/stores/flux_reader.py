@@ -22,27 +22,22 @@ from protocols.config import StoreSection
 
 from .centre import (
     DeliveryRow,
-    DevicePoint,
-    GatewayPoint,
     RejectionRow,
     SeriesPoint,
-    StationPoint,
     is_reading_measurement,
 )
 from .centre_rows import (
     RESERVED_DOMAINS,
     STRING_FIELDS,
+    PointsFromPrimitives,
     Sample,
     check_ids,
     delivery_row,
-    device_point,
-    gateway_point,
     latest_of,
     latest_strings,
     points_of,
     reading_order,
     rejection_row,
-    station_point,
 )
 from .reading import Reading, StoreUnreadable
 
@@ -104,7 +99,7 @@ _READINGS = ("not contains(value: r._measurement, set: "
              ' and types.isType(v: r._value, type: "float")')
 
 
-class FluxReader:
+class FluxReader(PointsFromPrimitives):
     """Both readers of an InfluxDB 2 bucket; blocking, read-only. ``query`` (tests): a
     function from Flux text to records, instead of the client."""
 
@@ -220,26 +215,6 @@ class FluxReader:
         recs = self._records(f'import "influxdata/influxdb/schema"\nschema.tagValues(bucket: '
                              f'{_flux_str(self._bucket)}, tag: "site", start: {start})')
         return sorted({str(r["_value"]) for r in recs if r.get("_value")})
-
-    def gateways(self, sites: Sequence[str] = ()) -> list[GatewayPoint]:
-        return [gateway_point(*p) for p in self._latest("gateway", "gateway", sites)]
-
-    def devices(self, sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p) for p in self._latest("device", "device", sites)]
-
-    def device_points(self, since_ms: int, until_ms: int,
-                      sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p)
-                for p in self._history("device", "device", sites, since_ms, until_ms)]
-
-    def stations(self, sites: Sequence[str] = ()) -> list[StationPoint]:
-        return [station_point(*p) for p in self._latest("station", "device", sites)]
-
-    def station_history(self, sites: Sequence[str] = (),
-                        devices: Sequence[str] = ()) -> list[StationPoint]:
-        want = set(check_ids(devices))
-        return [station_point(*p) for p in self._history("station", "device", sites, 0, _END)
-                if not want or p[1] in want]
 
     def _last_readings(self, sites: Sequence[str], devices: Sequence[str],
                        since_ms: int | None = None) -> list[Reading]:

@@ -20,25 +20,20 @@ from protocols.config import StoreSection
 
 from .centre import (
     DeliveryRow,
-    DevicePoint,
-    GatewayPoint,
     RejectionRow,
     SeriesPoint,
-    StationPoint,
     is_reading_measurement,
 )
 from .centre_rows import (
+    PointsFromPrimitives,
     Sample,
     check_ids,
     delivery_row,
-    device_point,
-    gateway_point,
     latest_of,
     latest_strings,
     points_of,
     reading_order,
     rejection_row,
-    station_point,
 )
 from .http_read import HttpReads, basic_auth
 from .reading import Reading, StoreUnreadable
@@ -74,7 +69,7 @@ def _match(tag: str, values: Sequence[str]) -> str:
     return f" AND {_ident(tag)} =~ /^({'|'.join(check_ids(values, tag))})$/"
 
 
-class InfluxDB1Reader:
+class InfluxDB1Reader(PointsFromPrimitives):
     """Both readers of an InfluxDB 1.x database; blocking, read-only."""
 
     def __init__(self, cfg: StoreSection, lookback_s: int = 30 * 86400,
@@ -182,26 +177,6 @@ class InfluxDB1Reader:
     def sites(self) -> list[str]:
         return sorted({str(v[1]) for s in self._series('SHOW TAG VALUES WITH KEY = "site"')
                        for v in s.get("values", [])})
-
-    def gateways(self, sites: Sequence[str] = ()) -> list[GatewayPoint]:
-        return [gateway_point(*p) for p in self._latest("gateway", "gateway", sites)]
-
-    def devices(self, sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p) for p in self._latest("device", "device", sites)]
-
-    def device_points(self, since_ms: int, until_ms: int,
-                      sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p)
-                for p in self._history("device", "device", sites, since_ms, until_ms)]
-
-    def stations(self, sites: Sequence[str] = ()) -> list[StationPoint]:
-        return [station_point(*p) for p in self._latest("station", "device", sites)]
-
-    def station_history(self, sites: Sequence[str] = (),
-                        devices: Sequence[str] = ()) -> list[StationPoint]:
-        want = set(check_ids(devices))
-        return [station_point(*p) for p in self._history("station", "device", sites, 0, _END)
-                if not want or p[1] in want]
 
     def latest_reading_times(self, sites: Sequence[str] = ()) -> dict[tuple[str, str], int]:
         fields = self._fields()

@@ -28,27 +28,22 @@ from protocols.config import StoreSection
 
 from .centre import (
     DeliveryRow,
-    DevicePoint,
-    GatewayPoint,
     RejectionRow,
     SeriesPoint,
-    StationPoint,
     is_reading_measurement,
 )
 from .centre_rows import (
     RESERVED_DOMAINS,
     STRING_FIELDS,
+    PointsFromPrimitives,
     Sample,
     check_ids,
     delivery_row,
-    device_point,
-    gateway_point,
     latest_of,
     latest_strings,
     points_of,
     reading_order,
     rejection_row,
-    station_point,
 )
 from .http_read import HttpReads
 from .reading import Reading, StoreUnreadable, split_metric
@@ -94,7 +89,7 @@ def _ms(seconds: Any) -> int:
     return int(round(float(seconds) * 1000))
 
 
-class VictoriaMetricsReader:
+class VictoriaMetricsReader(PointsFromPrimitives):
     """Both readers of a VictoriaMetrics store; blocking, read-only."""
 
     def __init__(self, cfg: StoreSection, lookback_s: int = 30 * 86400, chunk_s: int = 3600,
@@ -214,26 +209,6 @@ class VictoriaMetricsReader:
         data = self._json("/api/v1/label/site/values",
                           {"start": f"{now - self._lookback_s:.0f}", "end": f"{now:.0f}"})
         return sorted(str(s) for s in data or [])
-
-    def gateways(self, sites: Sequence[str] = ()) -> list[GatewayPoint]:
-        return [gateway_point(*p) for p in self._latest("gateway", "gateway", sites)]
-
-    def devices(self, sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p) for p in self._latest("device", "device", sites)]
-
-    def device_points(self, since_ms: int, until_ms: int,
-                      sites: Sequence[str] = ()) -> list[DevicePoint]:
-        return [device_point(*p)
-                for p in self._history("device", "device", sites, since_ms, until_ms)]
-
-    def stations(self, sites: Sequence[str] = ()) -> list[StationPoint]:
-        return [station_point(*p) for p in self._latest("station", "device", sites)]
-
-    def station_history(self, sites: Sequence[str] = (),
-                        devices: Sequence[str] = ()) -> list[StationPoint]:
-        want = set(check_ids(devices))
-        return [station_point(*p) for p in self._history("station", "device", sites, 0, _END)
-                if not want or p[1] in want]
 
     def _reading_sel(self, sites: Sequence[str] = (), devices: Sequence[str] = (),
                      domains: Sequence[str] = (), quantities: Sequence[str] = ()) -> str:
