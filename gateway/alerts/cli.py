@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.ops.service import add_install_args
 from protocols.config import Config, load_config
 
 from ..errors import ConfigError
@@ -49,14 +50,7 @@ def register(subparsers: Any) -> None:
                                    "WatchdogSec, Restart=always, its own user, only the state "
                                    "file's directory writable) and reload systemd. Needs root "
                                    "unless --print.")
-    s.add_argument("--config", dest="service_config", default=None, metavar="FILE",
-                   help="TOML config file (its absolute path goes into the unit)")
-    s.add_argument("--user", default="livinglab", metavar="U",
-                   help="the user the service runs as, created if missing (default livinglab)")
-    s.add_argument("--print", dest="print_only", action="store_true",
-                   help="print the unit to stdout and change nothing")
-    s.add_argument("--unit-dir", default="/etc/systemd/system", metavar="DIR",
-                   help="where the unit file goes (default /etc/systemd/system)")
+    add_install_args(s)
     s.set_defaults(func=_install_service)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import socket
@@ -13,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from gateway.ops import listen
 from protocols.config import Config
 from protocols.mqtt_tls import client_tls
 
@@ -53,26 +53,7 @@ def check_token(cfg: Config, host: str) -> None:
 
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, or a one-line ConsoleError (port busy, bad address)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConsoleError(f"console host {host!r} does not resolve: {exc.strerror} "
-                           "(check [console] host or --host)") from None
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(addr)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConsoleError(f"console port {host}:{port} is already in use (another console "
-                               "running? pick one with --port or [console] port)") from None
-        raise ConsoleError(f"cannot listen on {host}:{port}: {exc.strerror} "
-                           "(check [console] host/port)") from None
-    sock.set_inheritable(True)
-    return sock
+    return listen.bind(host, port, "console", "console", ConsoleError)
 
 
 async def serve(cfg: Config, host: str, port: int,

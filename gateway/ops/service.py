@@ -16,6 +16,7 @@ unit file, ``systemctl daemon-reload``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pwd
 import shutil
@@ -39,6 +40,18 @@ RESTART_S = 5
 
 class ServiceError(GatewayError):
     """Installing the service failed; the message names the fix."""
+
+
+def add_install_args(s: argparse.ArgumentParser) -> None:
+    """The options every ``... install-service`` takes (the gateway's, the alerts')."""
+    s.add_argument("--config", dest="service_config", default=None, metavar="FILE",
+                   help="TOML config file (its absolute path goes into the unit)")
+    s.add_argument("--user", default="livinglab", metavar="U",
+                   help="the user the service runs as, created if missing (default livinglab)")
+    s.add_argument("--print", dest="print_only", action="store_true",
+                   help="print the unit to stdout and change nothing")
+    s.add_argument("--unit-dir", default="/etc/systemd/system", metavar="DIR",
+                   help="where the unit file goes (default /etc/systemd/system)")
 
 
 def gateway_command(config: Path) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 from collections.abc import Callable
 
 import uvicorn
 
+from gateway.ops import listen
 from protocols.config import Config
 
 from ..stores.centre import CentreReader
@@ -23,25 +23,7 @@ __all__ = ["bind", "open_reader", "run", "serve"]
 
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, or a one-line SensorThingsError (port busy, bad address)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise SensorThingsError(f"sensorthings host {host!r} does not resolve: {exc.strerror} "
-                                "(check [sensorthings] host or --host)") from None
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(addr)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise SensorThingsError(f"port {host}:{port} is already in use (pick one with "
-                                    "--port or [sensorthings] port)") from None
-        raise SensorThingsError(f"cannot listen on {host}:{port}: {exc.strerror} "
-                                "(check [sensorthings] host/port)") from None
-    return sock
+    return listen.bind(host, port, "sensorthings", "sensorthings", SensorThingsError)
 
 
 def open_reader(cfg: Config) -> CentreReader:
