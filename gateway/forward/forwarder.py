@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from gateway.aio import first_of
 from gateway.buffer.api import BufferOutlet
 from gateway.buffer.core import Batch, DiskFull
 from gateway.errors import one_line
@@ -148,7 +149,7 @@ class Forwarder:
             # Empty: the ingress wakes us; the timeout only covers a put nobody announced.
             timeout = max(self._flush_interval, _IDLE_POLL_S) if deadline is None \
                 else max(0.0, deadline - self._clock())
-            await _first_of(stop, self._wake, timeout)
+            await first_of(stop, self._wake, timeout)
         return None
 
     # -- one batch ------------------------------------------------------------------------
@@ -274,16 +275,6 @@ class _Preempted(Exception):  # noqa: N818 - a signal, not an error
     """Priority lines (gateway health) arrived while a backlog batch waited to be written:
     the batch stays in the buffer and the next ``get_batch`` hands out the priority ones
     (wire contract, "Health before backlog"), even in the middle of a store outage."""
-
-
-async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    """Wait until either event is set or ``timeout`` passes."""
-    tasks = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())}
-    try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 async def _until_stopped(aw: Awaitable[None], stop: asyncio.Event) -> bool:

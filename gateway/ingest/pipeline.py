@@ -40,6 +40,7 @@ from collections.abc import Set as AbstractSet
 from gateway.accounting.delivery import Accounting
 from gateway.accounting.lastseen import LastSeen
 from gateway.accounting.rejections import RejectionCounts, flush_points, with_rejections
+from gateway.aio import first_of
 from gateway.buffer.api import BufferIntake, PutResult
 from gateway.buffer.core import BufferFull, DiskFull
 from gateway.ingest.decode import DELIVERY_BOOT, STATUS_BOOT, Decoded, decode
@@ -54,16 +55,6 @@ from protocols.validate import Accepted
 log = logging.getLogger("livinglab.gateway.pipeline")
 
 _FULL_LOG_EVERY_S = 60.0
-
-
-async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
-    """Wait until either event is set or ``timeout`` passes."""
-    tasks = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
-    try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 class Pipeline:
@@ -283,7 +274,7 @@ class Pipeline:
                 window = self._window.current(time.monotonic())
                 if age < window:
                     self._batch_full.clear()
-                    await _first_of(stop, self._batch_full, window - age)
+                    await first_of(stop, self._batch_full, window - age)
                     continue
             if not await self.commit_once():
                 await self._wait_room(stop)
