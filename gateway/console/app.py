@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,15 +216,25 @@ def build_app(cfg: Config, reader: CentreReader, live: LiveStatus | None = None,
         Route("/api/rejected", api_rejected),
         Route("/api/gateway", api_gateway),
         Route("/api/events", events),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    # gzip: a 500-device fleet page is ~0.5 MB of HTML, ~10x less compressed (SSE excluded)
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing},
+    return assemble(cfg, env, routes, lifespan, missing, console=console)
+
+
+def assemble(cfg: Config, env: Environment, routes: Sequence[Route], lifespan: Any,
+             missing: Callable[..., Any], img_src: str = "", **state: Any
+             ) -> Callable[..., Awaitable[None]]:
+    """Both scopes' app around their routes: the static files, gzip (a 500-device fleet
+    page is ~0.5 MB of HTML, ~10x less compressed; SSE excluded), the token gate and the
+    security headers (``img_src``: the map tiles' origin, admitted by the CSP)."""
+    mounts: list[Route | Mount] = [
+        *routes, Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
+    app = Starlette(routes=mounts, lifespan=lifespan, exception_handlers={404: missing},
                     middleware=[Middleware(GZipMiddleware, minimum_size=2048)])
-    app.state.console = console
+    for name, value in state.items():
+        setattr(app.state, name, value)
     handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env,
                                                         cfg.console.session_s)
-    return _with_headers(handler)
+    return _with_headers(handler, img_src=img_src)
 
 
 def _with_headers(app: Callable[..., Awaitable[None]],

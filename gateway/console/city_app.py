@@ -21,12 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from protocols.config import Config
 from protocols.ids import ID_RE
@@ -34,8 +31,7 @@ from protocols.ids import ID_RE
 from ..stores.centre import CentreReader
 from ..stores.reading import StoreUnreadable
 from ..stores.states import DEVICE_STATES
-from .app import HERE, SSE_PERIOD_S, _environment, _with_headers
-from .auth import TokenGate
+from .app import SSE_PERIOD_S, _environment, assemble
 from .city import SHOWN_STATES, geojson, page_of, site_rows, site_summaries
 from .city_model import City, FiringAlerts
 from .model import WINDOWS
@@ -313,12 +309,6 @@ def build_city_app(cfg: Config, reader: CentreReader, alerts: FiringAlerts | Non
         Route("/api/stations.geojson", api_stations),
         Route("/api/alerts", api_alerts),
         Route("/api/events", city_events),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: missing},
-                    middleware=[Middleware(GZipMiddleware, minimum_size=2048)])
-    app.state.city = city
-    handler: Callable[..., Awaitable[None]] = TokenGate(app, cfg.console.token, env,
-                                                        cfg.console.session_s)
-    return _with_headers(handler, img_src=tile_origin(tiles))
+    return assemble(cfg, env, routes, lifespan, missing, img_src=tile_origin(tiles), city=city)
 
