@@ -143,6 +143,27 @@ def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
     return head
 
 
+#: field keys as :func:`encode_point` writes them (escaped, checked), for one-pass encoders
+field_key = _esc_key
+
+_HEADS: dict[tuple[str, str, str, str], str] = {}
+
+
+def line_head(measurement: str, device: str, sensor: str, site: str) -> str:
+    """The escaped measurement and tag set of a reading point (tags ``device``,
+    ``sensor``, ``site``): what :func:`encode_point` writes before the fields, cached
+    per (measurement, device, sensor, site) for the validation's one-pass encoding.
+    Raises :class:`ProtocolError` for a name line protocol cannot carry."""
+    key = (measurement, device, sensor, site)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _head(measurement, (("device", device), ("sensor", sensor), ("site", site)))
+        if len(_HEADS) >= 16384:  # a bound: a fleet's sensors, not every id ever sent
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
+
+
 def encode_point(p: Point) -> str:
     """One line of line protocol, without the trailing newline."""
     if not p.fields:

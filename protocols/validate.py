@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from .errors import ProtocolError
 from .ids import is_sensor
 from .jsonstrict import loads_strict as loads_strict
-from .lineprotocol import Point
+from .lineprotocol import Point, field_key, line_head
 from .quantities import BUILTIN, Registry
 
 MAX_PAYLOAD = 16384
@@ -104,22 +105,26 @@ class Rejection:
 MessageKey = tuple[str, int, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """A message that passed whole-message validation (maybe with zero points left).
 
     It is accepted even when every sample or value was rejected, so its
     (device, boot, seq) is recorded and a redelivery is recognised as a duplicate.
+    A NamedTuple, like :class:`Outcome`: one of each is made per message on the hot
+    path, and a frozen dataclass's ``__init__`` costs an ``object.__setattr__`` a field.
     """
 
     device: str
     boot: int
     seq: int
     points: tuple[Point, ...]
+    #: the points already encoded as line protocol (newline-joined UTF-8), when
+    #: :func:`validate_telemetry` was asked to encode in the same pass; then ``points``
+    #: is empty and the buffer stores ``body`` as it is
+    body: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """``accepted`` is None when the whole message was rejected (then one rejection)."""
 
     accepted: Accepted | None
@@ -233,7 +238,8 @@ def _decode(payload: bytes) -> object:
 
 
 def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float,
-                       device: str, registry: Registry = BUILTIN) -> Outcome:
+                       device: str, registry: Registry = BUILTIN, *,
+                       encode: bool = False) -> Outcome:
     """Validate one telemetry message received at ``received_at`` (Unix s) on ``topic``.
 
     ``registry`` is the site's quantities (the built-ins plus ``[quantities.NAME]``);
@@ -243,6 +249,12 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     any payload. Returns the points to store, one per (sample, domain), and one
     :class:`Rejection` per rejected message, sample or value. A non-finite
     ``received_at`` is the caller's bug, not the device's: ValueError.
+
+    ``encode``: return the points as line protocol in ``Accepted.body`` instead of
+    :class:`Point` objects (the gateway's hot path: one pass, no object per point;
+    the same bytes :func:`~protocols.lineprotocol.encode_lines` gives for the points,
+    which ``tests/protocols`` checks). A message whose names the encoder refuses
+    falls back to points, so the buffer quarantines it as ``unencodable``.
     """
     _check_clock(received_at)
     try:
@@ -256,6 +268,8 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     rejections: list[Rejection] = []
     unreported = 0  # beyond MAX_REPORTS: counted, not described
     points: list[Point] = []
+    lines: list[str] = []
+    keq = _KEY_EQ
     latest = received_at + MAX_FUTURE_S
     for i, (sensor, t, is_age, values) in enumerate(samples):
         when = received_at - t if is_age else t
@@ -274,7 +288,11 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             rule = rules.get(name)
             vt = type(x)
             if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
-                by_domain.setdefault(rule[2], []).append((name, float(x)))
+                fields = by_domain.get(rule[2])
+                if fields is None:
+                    by_domain[rule[2]] = [(name, float(x))]
+                else:
+                    fields.append((name, float(x)))
                 continue
             if len(rejections) >= MAX_REPORTS:
                 unreported += 1
@@ -282,9 +300,25 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             bad = _bad_value(rule, x)
             rejections.append(Rejection(topic, device, bad,
                                         _value_detail(i, sensor, name, x, bad, registry)))
-        if by_domain:
+        if not by_domain:
+            continue
+        time_ms = round(when * 1000.0)
+        if encode:
+            try:
+                stamp = f" {time_ms}"
+                for domain, fields in by_domain.items():
+                    if len(fields) > 1:
+                        fields.sort()
+                    # name=value as encode_point writes it (format_float inlined: the
+                    # value is already known finite; this runs once per value)
+                    lines.append(f"{line_head(domain, dev, sensor, site)} " + ",".join([
+                        (keq.get(n) or _key_eq(n)) + (txt[:-2] if (txt := repr(x))[-2:] == ".0"
+                                                       else txt)
+                        for n, x in fields]) + stamp)
+            except ProtocolError:
+                return validate_telemetry(topic, payload, site, received_at, device, registry)
+        else:
             tags = (("device", dev), ("sensor", sensor), ("site", site))
-            time_ms = round(when * 1000.0)
             for domain, fields in by_domain.items():
                 fields.sort()
                 points.append(Point(domain, tags, tuple(fields), time_ms))
@@ -293,7 +327,22 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
             topic, device, "too_many_rejections", f"{unreported} more rejected samples or "
             f"values in this message (the first {MAX_REPORTS} are reported one by one)",
             count=unreported))
+    if encode:
+        return Outcome(Accepted(dev, boot, seq, (), "\n".join(lines).encode()),
+                       tuple(rejections))
     return Outcome(Accepted(dev, boot, seq, tuple(points)), tuple(rejections))
+
+
+_KEY_EQ: dict[str, str] = {}  # quantity name -> its escaped field key and "="
+
+
+def _key_eq(name: str) -> str:
+    """A quantity's escaped field key and ``=``, as :func:`encode_point` writes it;
+    remembered for the next message (bounded: names come from the registry)."""
+    key = field_key(name) + "="
+    if len(_KEY_EQ) < 4096:
+        _KEY_EQ[name] = key
+    return key
 
 
 def _bad_value(rule: tuple[float, float, str] | None, x: object) -> Reason:

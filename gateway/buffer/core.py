@@ -172,6 +172,9 @@ class DurableBuffer(PriorityLines, QuarantineSide):
         """
         encoded: list[tuple[Accepted, bytes | None, str]] = []
         for msg in messages:  # encoding is pure: do it before taking the lock
+            if msg.body is not None:  # validation encoded it already (the hot path)
+                encoded.append((msg, msg.body, ""))
+                continue
             try:
                 encoded.append((msg, encode_lines(msg.points), ""))
             except ProtocolError as exc:  # validated upstream; never wedge the ingress

@@ -20,7 +20,7 @@ from gateway.ingest.message import Message
 from protocols.errors import TopicError
 from protocols.lineprotocol import with_info
 from protocols.quantities import BUILTIN, Registry
-from protocols.topics import parse_topic
+from protocols.topics import TopicInfo, parse_topic
 from protocols.validate import Accepted, MessageKey, Rejection, validate_telemetry
 from protocols.validate_status import validate_status
 
@@ -60,11 +60,10 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
     seen_keys: set[MessageKey] = set()
     telemetry_seen: dict[str, float] = {}  # latest per device: one Sighting each, not per message
     for msg in msgs:
-        try:
-            info = parse_topic(msg.topic, prefix)
-        except TopicError as exc:
+        info = _topic(msg.topic, prefix)
+        if isinstance(info, TopicError):
             out.kinds["bad_topic"] += 1
-            _reject(out, Rejection(msg.topic, None, "bad_topic", exc.why), msg.payload)
+            _reject(out, Rejection(msg.topic, None, "bad_topic", info.why), msg.payload)
             continue
         out.kinds[info.kind] += 1
         if info.site != site or info.device is None or info.kind not in ("telemetry", "status"):
@@ -80,7 +79,7 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
         if info.kind == "telemetry":
             out.telemetry_messages += 1
             outcome = validate_telemetry(msg.topic, msg.payload, site, msg.received_at,
-                                         info.device, registry)
+                                         info.device, registry, encode=True)
             # the raw payload is quarantined once per message, not once per rejected value
             if outcome.rejections:
                 out.rejected.extend((r, msg.payload if i == 0 else b"")
@@ -124,6 +123,26 @@ def decode(msgs: Sequence[Message], site: str, prefix: str,
                                               state=record.state, fields=dict(record.fields)))
     out.sightings.extend(Sighting(d, at, "telemetry") for d, at in telemetry_seen.items())
     return out
+
+
+_TOPICS: dict[tuple[str, str], TopicInfo | TopicError] = {}
+
+
+def _topic(topic: str, prefix: str) -> TopicInfo | TopicError:
+    """:func:`parse_topic`, remembered: a site's devices send on the same few topics
+    all day. Bounded (cleared when full), so a stream of made-up topics costs memory
+    only up to the bound."""
+    key = (topic, prefix)
+    info = _TOPICS.get(key)
+    if info is None:
+        try:
+            info = parse_topic(topic, prefix)
+        except TopicError as exc:
+            info = exc.with_traceback(None)  # kept without the frames it was raised in
+        if len(_TOPICS) >= 8192:
+            _TOPICS.clear()
+        _TOPICS[key] = info
+    return info
 
 
 def _reject(out: Decoded, rejection: Rejection, payload: bytes) -> None:

@@ -8,7 +8,16 @@ import json
 from gateway.ingest.decode import STATUS_BOOT, decode
 from gateway.ingest.pipeline import Pipeline
 from gateway.ops.metrics import Metrics
-from tests.gateway.helpers import PREFIX, SITE, FakeBuffer, FakeSink, msg, run_async, topic
+from tests.gateway.helpers import (
+    PREFIX,
+    SITE,
+    FakeBuffer,
+    FakeSink,
+    msg,
+    points_of,
+    run_async,
+    topic,
+)
 
 REJ = f"{PREFIX}/{SITE}/_gateway/gw-test/rejected"
 
@@ -167,7 +176,8 @@ def test_raw_payload_quarantined_once_per_message() -> None:
     d = decode([msg("air-0001", 0, payload=body)], SITE, PREFIX)
     assert [r.reason for r, _ in d.rejected] == ["out_of_range", "out_of_range"]
     assert [p for _, p in d.rejected] == [body, b""]
-    assert len(d.accepted) == 1 and len(d.accepted[0].points) == 1
+    assert len(d.accepted) == 1 and d.accepted[0].body is not None
+    assert len(d.accepted[0].body.splitlines()) == 1
 
 
 def test_status_buffers_its_device_info_companion_and_the_will_none() -> None:
@@ -178,7 +188,7 @@ def test_status_buffers_its_device_info_companion_and_the_will_none() -> None:
     d = decode([msg("air-1", 0, payload=status, kind="status", received_at=1_795_351_940.5),
                 msg("air-2", 0, payload=b'{"state":"offline"}', kind="status"),
                 msg("air-3", 0)], SITE, PREFIX)
-    by_dev = {a.device: a.points for a in d.accepted}
+    by_dev = {a.device: points_of(a) for a in d.accepted}
     point, info = by_dev["air-1"]
     assert dict(point.fields)["interval_s"] == 60.0 and dict(point.fields)["boot"] == 2.0
     assert info.measurement == "device_info" and info.time_ms == point.time_ms == 1795351940500

@@ -56,3 +56,57 @@ def test_validators_use_it() -> None:
     assert record is None and rejection is not None and rejection.reason == "not_json"
     out = validate_telemetry("t", b'{"v": 1, "boot": NaN}', "s", 1.8e9, "air-0001")
     assert [r.reason for r in out.rejections] == ["not_json"]
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values of the same types, all the way down (1 and 1.0 differ here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)  # type: ignore
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return a == b
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
+    max_leaves=12)
+_NOISE = st.binary(max_size=40) | st.text(alphabet='[]{}",:0123456789.eE+-\\u dnNa', max_size=40)
+
+
+def _verdict(f: object, raw: bytes) -> tuple[str, object]:
+    try:
+        return "ok", f(raw)  # type: ignore[operator]
+    except JsonError:
+        return "refused", None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_JSONISH.map(lambda d: __import__("json").dumps(d).encode()),
+                 _NOISE.map(lambda x: x if isinstance(x, bytes) else x.encode()),
+                 st.tuples(_JSONISH, _NOISE).map(
+                     lambda t: __import__("json").dumps(t[0]).encode()[:-1] + str(t[1]).encode())))
+def test_fast_path_agrees_with_the_stdlib_path(raw: bytes) -> None:
+    """orjson (the hot path) and the stdlib decoder (the reference) accept the same
+    documents as the same values, and refuse the same ones."""
+    from protocols.jsonstrict import _loads_stdlib
+
+    fast, ref = _verdict(loads_strict, raw), _verdict(lambda r: _loads_stdlib(r, MAX_DEPTH), raw)
+    assert fast[0] == ref[0]
+    assert _same(fast[1], ref[1])
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"seq": 18446744073709551616}', b"-9223372036854775809", b"123456789012345678901234",
+    b"0.12345678901234567890123", b"1e400", b"-1e400", b'{"a": 1e309}',
+])
+def test_numbers_orjson_reads_otherwise_keep_the_stdlib_meaning(raw: bytes) -> None:
+    """Beyond 64 bits orjson gives a float where the stdlib keeps an int, and it refuses
+    1e400 where the stdlib reads infinity: both go through the stdlib path."""
+    import json
+
+    assert _same(loads_strict(raw), json.loads(raw))

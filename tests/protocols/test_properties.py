@@ -15,6 +15,7 @@ from protocols import (
     Status,
     Telemetry,
     TopicError,
+    encode_lines,
     encode_point,
     parse_line,
     parse_topic,
@@ -195,6 +196,23 @@ def test_accepted_points_encode(doc: Any, now: float) -> None:
     out = validate_telemetry(TOPIC, payload, "bdnc-lab", now, DEVICE)
     for p in out.accepted.points if out.accepted else ():
         assert parse_line(encode_point(p)) == p
+
+
+@settings(max_examples=300, deadline=None)
+@given(telemetry(), st.floats(min_value=1.6e9, max_value=2e9))
+def test_one_pass_encoding_is_the_points_encoded(doc: Any, now: float) -> None:
+    """``encode=True`` (the gateway's hot path) gives exactly the bytes of the points
+    :func:`encode_lines` writes, and the same rejections."""
+    payload = json.dumps(doc, allow_nan=False).encode()
+    ref = validate_telemetry(TOPIC, payload, "bdnc-lab", now, DEVICE)
+    fast = validate_telemetry(TOPIC, payload, "bdnc-lab", now, DEVICE, encode=True)
+    assert fast.rejections == ref.rejections
+    if ref.accepted is None:
+        assert fast.accepted is None
+        return
+    assert fast.accepted is not None and fast.accepted.points == ()
+    assert fast.accepted.body == encode_lines(ref.accepted.points)
+    assert fast.accepted[:3] == ref.accepted[:3]
 
 
 @given(st.text(max_size=80))
