@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from .errors import ProtocolError
@@ -227,6 +228,37 @@ def _check_sample(i: int, s: object) -> tuple[str, float, bool, dict[str, Any]]:
     return sensor, _as_float(t), has_age, values  # type: ignore[return-value]
 
 
+_SENSORS_OK: set[str] = set()  # sensor ids already found valid (bounded below)
+
+
+def _check_samples(raw: list[Any]) -> list[tuple[str, float, bool, dict[str, Any]]]:
+    """:func:`_check_sample` for every sample, with the usual shape (a known-good
+    sensor id, a numeric ``ts`` or ``age`` alone, 1..32 values) decided inline: this
+    runs for every sample of every message. Anything else goes through
+    :func:`_check_sample`, which gives the verdict and its message."""
+    out = []
+    for i, s in enumerate(raw):
+        if type(s) is dict:
+            sensor = s.get("sensor")
+            values = s.get("values")
+            if (type(sensor) is str and sensor in _SENSORS_OK and type(values) is dict
+                    and 0 < len(values) <= MAX_VALUES):
+                t = s.get("ts")
+                if type(t) is float and "age" not in s:
+                    out.append((sensor, t, False, values))
+                    continue
+                if t is None and "ts" not in s:
+                    t = s.get("age")
+                    if type(t) is float and t >= 0.0:
+                        out.append((sensor, t, True, values))
+                        continue
+        checked = _check_sample(i, s)
+        if len(_SENSORS_OK) < 4096:
+            _SENSORS_OK.add(checked[0])
+        out.append(checked)
+    return out
+
+
 def _decode(payload: bytes) -> object:
     """Size limit, then strict RFC 8259 JSON: the first two whole-message rules."""
     if len(payload) > MAX_PAYLOAD:
@@ -260,7 +292,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     try:
         obj = _decode(payload)
         dev, boot, seq, raw_samples = _header(obj, device)
-        samples = [_check_sample(i, s) for i, s in enumerate(raw_samples)]
+        samples = _check_samples(raw_samples)
     except _Reject as r:
         return Outcome(None, (Rejection(topic, device, r.reason, r.detail),))
 
@@ -271,57 +303,61 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
     lines: list[str] = []
     keq = _KEY_EQ
     latest = received_at + MAX_FUTURE_S
-    for i, (sensor, t, is_age, values) in enumerate(samples):
-        when = received_at - t if is_age else t
-        if not MIN_TIME <= when <= latest:  # also catches +/-inf from 1e400
-            if len(rejections) >= MAX_REPORTS:
-                unreported += 1
+    # only the encoder raises, for a name line protocol cannot carry (never a contract
+    # name): then points, which the buffer quarantines as unencodable
+    try:
+        for i, (sensor, t, is_age, values) in enumerate(samples):
+            when = received_at - t if is_age else t
+            if not MIN_TIME <= when <= latest:  # also catches +/-inf from 1e400
+                if len(rejections) >= MAX_REPORTS:
+                    unreported += 1
+                    continue
+                reason = "ts_in_future" if when > latest else "ts_too_old"
+                what = f"received_at - age = {when!r}" if is_age else f"ts {when!r}"
+                rejections.append(Rejection(
+                    topic, device, reason, f"samples[{i}] ({sensor}): {what}, received at "
+                    f"{received_at!r}"))
                 continue
-            reason = "ts_in_future" if when > latest else "ts_too_old"
-            what = f"received_at - age = {when!r}" if is_age else f"ts {when!r}"
-            rejections.append(Rejection(
-                topic, device, reason, f"samples[{i}] ({sensor}): {what}, received at "
-                f"{received_at!r}"))
-            continue
-        by_domain: dict[str, list[tuple[str, float]]] = {}
-        for name, x in values.items():
-            rule = rules.get(name)
-            vt = type(x)
-            if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
-                fields = by_domain.get(rule[2])
-                if fields is None:
-                    by_domain[rule[2]] = [(name, float(x))]
-                else:
-                    fields.append((name, float(x)))
+            by_domain: dict[str, list[tuple[str, Any]]] = {}
+            for name, x in values.items():
+                rule = rules.get(name)
+                vt = type(x)
+                if rule is not None and (vt is float or vt is int) and rule[0] <= x <= rule[1]:
+                    if encode:  # name=value as encode_point writes it (format_float inlined:
+                        txt = repr(float(x))  # the value is known finite; once per value)
+                        item: tuple[str, Any] = (name, (keq.get(name) or _key_eq(name)) +
+                                                 (txt[:-2] if txt[-2:] == ".0" else txt))
+                    else:
+                        item = (name, float(x))
+                    fields = by_domain.get(rule[2])
+                    if fields is None:
+                        by_domain[rule[2]] = [item]
+                    else:
+                        fields.append(item)
+                    continue
+                if len(rejections) >= MAX_REPORTS:
+                    unreported += 1
+                    continue
+                bad = _bad_value(rule, x)
+                rejections.append(Rejection(topic, device, bad,
+                                            _value_detail(i, sensor, name, x, bad, registry)))
+            if not by_domain:
                 continue
-            if len(rejections) >= MAX_REPORTS:
-                unreported += 1
-                continue
-            bad = _bad_value(rule, x)
-            rejections.append(Rejection(topic, device, bad,
-                                        _value_detail(i, sensor, name, x, bad, registry)))
-        if not by_domain:
-            continue
-        time_ms = round(when * 1000.0)
-        if encode:
-            try:
+            time_ms = round(when * 1000.0)
+            if encode:
                 stamp = f" {time_ms}"
                 for domain, fields in by_domain.items():
                     if len(fields) > 1:
-                        fields.sort()
-                    # name=value as encode_point writes it (format_float inlined: the
-                    # value is already known finite; this runs once per value)
-                    lines.append(f"{line_head(domain, dev, sensor, site)} " + ",".join([
-                        (keq.get(n) or _key_eq(n)) + (txt[:-2] if (txt := repr(x))[-2:] == ".0"
-                                                       else txt)
-                        for n, x in fields]) + stamp)
-            except ProtocolError:
-                return validate_telemetry(topic, payload, site, received_at, device, registry)
-        else:
-            tags = (("device", dev), ("sensor", sensor), ("site", site))
-            for domain, fields in by_domain.items():
-                fields.sort()
-                points.append(Point(domain, tags, tuple(fields), time_ms))
+                        fields.sort()  # by name: names are unique within a sample
+                    lines.append(f"{line_head(domain, dev, sensor, site)} " +
+                                 ",".join(map(_second, fields)) + stamp)
+            else:
+                tags = (("device", dev), ("sensor", sensor), ("site", site))
+                for domain, fields in by_domain.items():
+                    fields.sort()
+                    points.append(Point(domain, tags, tuple(fields), time_ms))
+    except ProtocolError:
+        return validate_telemetry(topic, payload, site, received_at, device, registry)
     if unreported:
         rejections.append(Rejection(
             topic, device, "too_many_rejections", f"{unreported} more rejected samples or "
@@ -334,6 +370,7 @@ def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float
 
 
 _KEY_EQ: dict[str, str] = {}  # quantity name -> its escaped field key and "="
+_second = itemgetter(1)
 
 
 def _key_eq(name: str) -> str:
