@@ -87,17 +87,22 @@ class FullOn:
 def test_ack_on_a_full_disk_raises_diskfull_and_keeps_the_rows(buf: DurableBuffer) -> None:
     for seq in range(50):
         buf.put([accepted("a", 1, seq, n_points=20)], T0 + seq)
+    first = buf.get_batch(500)
+    assert first is not None
+    buf.ack(first)  # deferred into the next commit: nothing written yet
     batch = buf.get_batch(10_000)
-    assert batch is not None
+    assert batch is not None and len(batch) == 500
     real = buf._db
     buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
     with pytest.raises(DiskFull):
-        buf.ack(batch)
+        buf.ack(batch)  # deletes both: fails on the full disk
     assert not real.in_transaction
-    assert buf.stats().depth == 1000 and buf.disk_full
+    assert buf.stats().depth == 500 and buf.disk_full
+    assert real.execute("SELECT count(*) FROM msgs").fetchone()[0] == 50  # rows kept
     buf._db = real
     buf.ack(batch)  # the retry succeeds
     assert buf.stats().depth == 0 and not buf.disk_full
+    assert real.execute("SELECT count(*) FROM msgs").fetchone()[0] == 0
 
 
 def test_transaction_rolls_back_only_what_is_open(tmp_path: Path) -> None:
@@ -162,7 +167,8 @@ def test_forwarder_retries_a_delete_that_fails_on_a_full_disk(buf: DurableBuffer
 
     lines = fill(buf, 50)
     store, sleep = FakeStore(), FakeSleep()
-    fwd, metrics = make(buf, store, sleep=sleep)
+    # batches of 20: the first ack is deferred, the second writes (and fails)
+    fwd, metrics = make(buf, store, batch_size=20, sleep=sleep)
     real = buf._db
     buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
     fails: list[bool] = []
