@@ -29,6 +29,7 @@ from typing import NamedTuple
 from gateway.buffer import quarantine
 from gateway.buffer import seen as seen_record
 from gateway.buffer.ack_side import AckSide
+from gateway.buffer.packing import pack, unpack
 from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.quarantine_side import QuarantineSide
 from gateway.buffer.schema import (
@@ -228,7 +229,7 @@ class DurableBuffer(AckSide, PriorityLines, QuarantineSide):
         """The body of ``put``'s transaction (lock held, transaction open); the keys
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
-        rows: list[tuple[float, int, bytes]] = []
+        bodies: list[tuple[int, bytes]] = []
         new_keys: list[MessageKey] = []
         bad: list[tuple[Rejection, bytes]] = list(rejected)
         taken, near = seen_record.lookup(self._db, keys) if keys else (set(), {})
@@ -246,8 +247,9 @@ class DurableBuffer(AckSide, PriorityLines, QuarantineSide):
             elif body:
                 n = body.count(b"\n") + 1
                 points += n
-                rows.append((received_at, n, body))
+                bodies.append((n, body))
         seen_record.record(self._db, new_keys, near, received_at, self.seen_window_s)
+        rows = [(received_at, n, blob) for n, blob in pack(bodies)]  # few rows, deflated
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
         quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted
@@ -300,7 +302,7 @@ class DurableBuffer(AckSide, PriorityLines, QuarantineSide):
             try:
                 for row, at, body in cur:
                     base = line_id(row, 0)
-                    parts = bytes(body).split(b"\n")
+                    parts = unpack(bytes(body))
                     if row in skip_rows:
                         kept = [(base + i, p) for i, p in enumerate(parts) if base + i not in skip]
                         row_ids = [k[0] for k in kept]

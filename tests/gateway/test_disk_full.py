@@ -71,7 +71,7 @@ class FullOn:
     """A connection whose ``verb`` statements fail as on a full file system (a delete
     can fail there, the WAL grows first; max_page_count never fails a shrinking write)."""
 
-    def __init__(self, db: sqlite3.Connection, verb: str) -> None:
+    def __init__(self, db: sqlite3.Connection, verb: str | tuple[str, ...]) -> None:
         self._db = db
         self._verb = verb
 
@@ -79,6 +79,11 @@ class FullOn:
         if sql.startswith(self._verb):
             raise sqlite3.OperationalError("database or disk is full")
         return self._db.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql.startswith(self._verb):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.executemany(sql, *args)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._db, name)
@@ -167,10 +172,11 @@ def test_forwarder_retries_a_delete_that_fails_on_a_full_disk(buf: DurableBuffer
 
     lines = fill(buf, 50)
     store, sleep = FakeStore(), FakeSleep()
-    # batches of 20: the first ack is deferred, the second writes (and fails)
+    # batches of 20 out of one row of 50 lines: the first two record their lines in
+    # `acked` (and fail), the last one deletes the row (deferred into close)
     fwd, metrics = make(buf, store, batch_size=20, sleep=sleep)
     real = buf._db
-    buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
+    buf._db = FullOn(real, ("DELETE", "INSERT INTO acked"))  # type: ignore[assignment]
     fails: list[bool] = []
 
     async def go() -> None:
