@@ -5,7 +5,7 @@ durable buffer so that reading it (``livinglab devices``) never contends with
 the ingest transaction. Each committed batch notes its sightings in memory (in
 the same worker-thread hop as the commit; a failure is raised only after the
 batch's acks), and the table is written every few seconds when there is news (a
-device not in the table yet, a status message), else once a minute (only newer
+device not in the table yet, a status message), else every 30 s (only newer
 times of known devices: each write is a WAL page and its share of a checkpoint,
 SD-card wear, issue 21): it is a convenience view, not part of the delivery
 guarantee. The gateway's own ``all()`` writes what is pending first.
@@ -85,7 +85,7 @@ class LastSeen:
 
     def __init__(self, path: Path, flush_every_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic,
-                 refresh_every_s: float = 60.0) -> None:
+                 refresh_every_s: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # the console and CLI open it too: a concurrent first open waits (WAL switch)

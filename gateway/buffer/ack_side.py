@@ -66,11 +66,11 @@ class AckSide:
         if batch.whole is not None:
             with self._lock:
                 pending = self._pending
-                if pending is None:
+                if pending is None and not self.disk_full:  # full: free the space now
                     self._depth -= self._waiting(batch)
                     self._pending = batch
                     return
-                if _same(pending, batch):
+                if pending is not None and _same(pending, batch):
                     return  # acked twice: nothing more to do
                 with self._ack_transaction(sync=False):
                     self._apply_pending()
@@ -91,10 +91,15 @@ class AckSide:
     def flush_acks(self) -> None:
         """Delete the deferred batch now (``close``; tests)."""
         with self._lock:
-            if self._pending is not None:
-                with self._ack_transaction():
-                    self._apply_pending()
-                self._pending = None
+            self._flush_pending(sync=True)
+
+    def _flush_pending(self, sync: bool = False) -> None:
+        """Delete the deferred batch in a commit of its own (lock held): before a
+        ``put`` would be refused for want of the space its rows hold."""
+        if self._pending is not None:
+            with self._ack_transaction(sync=sync):
+                self._apply_pending()
+            self._pending = None
 
     def _apply_pending(self) -> None:
         """The deferred batch's delete, inside the caller's transaction (lock held); the

@@ -7,7 +7,9 @@ Durability: the gateway opens it with ``sync_full=True`` (``[gateway] durability
 "fsync"``, the default): ``synchronous=FULL`` fsyncs the WAL at every commit, and the
 MQTT acks wait for the commit, so a power cut loses nothing acknowledged; commit
 grouping (``commit_window_s``, in the pipeline) keeps that to one fsync per group.
-``"os-cache"`` (``synchronous=NORMAL``) survives kill -9 but not a power cut.
+``"os-cache"`` (``synchronous=NORMAL``) survives kill -9 but not a power cut. The
+forwarder's deletes are written with the next commit (:mod:`gateway.buffer.ack_side`),
+and a commit's lines are packed into few deflated rows (:mod:`gateway.buffer.packing`).
 
 Bound (backpressure): when the bytes holding data (``(page_count - freelist_count) *
 page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
@@ -179,14 +181,18 @@ class DurableBuffer(AckSide, PriorityLines, QuarantineSide):
             except ProtocolError as exc:  # validated upstream; never wedge the ingress
                 encoded.append((msg, None, str(exc)))
         keys = [(msg.device, msg.boot, msg.seq) for msg, _, _ in encoded]
+        # a generous estimate (WAL frames, then the checkpoint's pages): a put
+        # never eats into the reserve the forwarder's deletes need
+        need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
         with self._lock:
             used = self._used_bytes()
+            if self._pending is not None and (
+                    self._full(used) or not disk_room(self.path.parent, need)):
+                self._flush_pending()  # forwarded rows first: never refuse for them
+                used = self._used_bytes()
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
-            # a generous estimate (WAL frames, then the checkpoint's pages): a put
-            # never eats into the reserve the forwarder's deletes need
-            need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
             if not disk_room(self.path.parent, need):
                 reclaim_wal(self._db)
                 if not disk_room(self.path.parent, need):
