@@ -306,8 +306,13 @@ class Accounting:
             for c in self._p_hours.values():  # saturated, in memory too: what is stored
                 if max(c) > COUNT_MAX or min(c) < 0:
                     c[:] = [saturate(x) for x in c]
+            # an upsert, not INSERT OR REPLACE: a replace deletes and re-inserts the
+            # row's delivery_hours_hour entry too, an index leaf more per commit (wear)
             db.executemany(
-                "INSERT OR REPLACE INTO delivery_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO delivery_hours VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(device, hour) DO UPDATE SET received = excluded.received, accepted = "
+                "excluded.accepted, duplicates = excluded.duplicates, rejected = "
+                "excluded.rejected, missing = excluded.missing, dirty = excluded.dirty",
                 [(d, h, *c) for (d, h), c in self._p_hours.items()])
         if self._p_boots:
             db.executemany("INSERT OR REPLACE INTO delivery_boots VALUES (?, ?, ?, ?)",

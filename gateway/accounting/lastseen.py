@@ -4,8 +4,11 @@ A small SQLite file under ``data_dir`` (``lastseen.sqlite``), separate from the
 durable buffer so that reading it (``livinglab devices``) never contends with
 the ingest transaction. Each committed batch notes its sightings in memory (in
 the same worker-thread hop as the commit; a failure is raised only after the
-batch's acks), and the table is written every few seconds: it is a convenience
-view, not part of the delivery guarantee.
+batch's acks), and the table is written every few seconds when there is news (a
+device not in the table yet, a status message), else every 30 s (only newer
+times of known devices: each write is a WAL page and its share of a checkpoint,
+SD-card wear, issue 21): it is a convenience view, not part of the delivery
+guarantee. The gateway's own ``all()`` writes what is pending first.
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ class LastSeen:
     """Thread-safe (one lock): updated from the pipeline's commit thread, read by the CLI."""
 
     def __init__(self, path: Path, flush_every_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 refresh_every_s: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # the console and CLI open it too: a concurrent first open waits (WAL switch)
@@ -95,8 +99,11 @@ class LastSeen:
             # not SQLite's 4 MiB of repeated copies of the same pages
             self._db.execute("PRAGMA wal_autocheckpoint=64")
             self._db.execute(_SCHEMA)
+            self._known = {r[0] for r in self._db.execute("SELECT device FROM devices")}
         self._pending: dict[str, _Latest] = {}
+        self._news = False  # a pending sighting the table does not show at all yet
         self._flush_every_s = flush_every_s
+        self._refresh_every_s = max(refresh_every_s, flush_every_s)
         self._clock = clock
         self._last_flush = clock()
         self.disk_full = False
@@ -107,6 +114,8 @@ class LastSeen:
             pending = self._pending
             for s in sightings:
                 cur = pending.get(s.device)
+                if s.kind == "status" or s.device not in self._known:
+                    self._news = True
                 if cur is None:
                     cur = pending[s.device] = _Latest(s.at)
                 elif s.at > cur.last_seen:
@@ -116,13 +125,20 @@ class LastSeen:
                         cur.last_telemetry = s.at
                 elif cur.status is None or cur.status.at <= s.at:
                     cur.status = s
-            if pending and self._clock() - self._last_flush >= self._flush_every_s:
+            if self._due():
                 self._flush()
 
     def flush_if_due(self) -> None:
         with self._lock:
-            if self._pending and self._clock() - self._last_flush >= self._flush_every_s:
+            if self._due():
                 self._flush()
+
+    def _due(self) -> bool:
+        """News every ``flush_every_s``, newer times only every ``refresh_every_s``."""
+        if not self._pending:
+            return False
+        waited = self._clock() - self._last_flush
+        return waited >= (self._flush_every_s if self._news else self._refresh_every_s)
 
     def flush(self) -> None:
         """Write every pending sighting now (shutdown, tests)."""
@@ -135,17 +151,20 @@ class LastSeen:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
+        news, self._news = self._news, False
         try:
             self._write(pending)
         except sqlite3.OperationalError as exc:
             if not is_disk_full(exc):
                 raise
             self._pending = pending  # kept for the next flush; nothing newer came (lock held)
+            self._news = news
             if not self.disk_full:
                 log.warning("last-seen table not updated: %s (retrying every %.0f s)", exc,
                             self._flush_every_s)
             self.disk_full = True
             return
+        self._known.update(pending)
         self.disk_full = False
 
     def _write(self, pending: dict[str, _Latest]) -> None:

@@ -7,7 +7,9 @@ Durability: the gateway opens it with ``sync_full=True`` (``[gateway] durability
 "fsync"``, the default): ``synchronous=FULL`` fsyncs the WAL at every commit, and the
 MQTT acks wait for the commit, so a power cut loses nothing acknowledged; commit
 grouping (``commit_window_s``, in the pipeline) keeps that to one fsync per group.
-``"os-cache"`` (``synchronous=NORMAL``) survives kill -9 but not a power cut.
+``"os-cache"`` (``synchronous=NORMAL``) survives kill -9 but not a power cut. The
+forwarder's deletes are written with the next commit (:mod:`gateway.buffer.ack_side`),
+and a commit's lines are packed into few deflated rows (:mod:`gateway.buffer.packing`).
 
 Bound (backpressure): when the bytes holding data (``(page_count - freelist_count) *
 page_size``) reach ``max_bytes``, ``put`` raises :class:`BufferFull` and writes
@@ -22,14 +24,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from gateway.buffer import quarantine
 from gateway.buffer import seen as seen_record
-from gateway.buffer.ack import ack_priority, ack_rows
+from gateway.buffer.ack_side import AckSide
+from gateway.buffer.packing import pack, unpack
 from gateway.buffer.priority import PriorityLines, first_lines
 from gateway.buffer.quarantine_side import QuarantineSide
 from gateway.buffer.schema import (
@@ -79,7 +81,7 @@ class _Inserted(NamedTuple):
     pruned_due: bool
 
 
-class DurableBuffer(PriorityLines, QuarantineSide):
+class DurableBuffer(AckSide, PriorityLines, QuarantineSide):
     """Thread-safe (one connection behind a lock): ingress ``put``s from one thread
     while the single forwarder ``get_batch``/``ack``s from another."""
 
@@ -93,6 +95,8 @@ class DurableBuffer(PriorityLines, QuarantineSide):
         self.seen_window_s = seen_window_s
         self.seen_max = seen_max
         self._lock = threading.Lock()
+        self._sync_full = sync_full
+        self._pending: Batch | None = None  # an ack deferred into the next commit
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # 1 KiB pages for a new file (an existing one keeps its own): a commit
@@ -180,14 +184,18 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             except ProtocolError as exc:  # validated upstream; never wedge the ingress
                 encoded.append((msg, None, str(exc)))
         keys = [(msg.device, msg.boot, msg.seq) for msg, _, _ in encoded]
+        # a generous estimate (WAL frames, then the checkpoint's pages): a put
+        # never eats into the reserve the forwarder's deletes need
+        need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
         with self._lock:
             used = self._used_bytes()
+            if self._pending is not None and (
+                    self._full(used) or not disk_room(self.path.parent, need)):
+                self._flush_pending()  # forwarded rows first: never refuse for them
+                used = self._used_bytes()
             if self._full(used):
                 self.full_refusals += 1
                 raise BufferFull(used, self.max_bytes)
-            # a generous estimate (WAL frames, then the checkpoint's pages): a put
-            # never eats into the reserve the forwarder's deletes need
-            need = 3 * sum(len(b) for _, b, _ in encoded if b) + 200 * len(keys)
             if not disk_room(self.path.parent, need):
                 reclaim_wal(self._db)
                 if not disk_room(self.path.parent, need):
@@ -197,6 +205,7 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             dups: set[Key] = set()
             try:
                 with transaction(self._db):
+                    self._apply_pending()  # the forwarder's last ack, in this commit
                     done = self._insert(keys, encoded, received_at, rejected, dups)
                     if hook is not None:
                         hook.stage(self._db, dups)
@@ -206,10 +215,12 @@ class DurableBuffer(PriorityLines, QuarantineSide):
                 self._counters = dict(self._db.execute(
                     "SELECT name, value FROM counters").fetchall())
                 self._q = quarantine.load(self._db)
+                self._acked = self._scalar("SELECT count(*) FROM acked")
                 if is_disk_full(exc):
                     self.full_refusals += 1  # the disk filled up before the bound
                     self._raise_disk_full(exc)
                 raise
+            self._pending = None
             if hook is not None:
                 hook.done(True)
             self.disk_full = False
@@ -227,7 +238,7 @@ class DurableBuffer(PriorityLines, QuarantineSide):
         """The body of ``put``'s transaction (lock held, transaction open); the keys
         found already accepted are added to ``dups`` (for the delivery accounting)."""
         accepted = duplicates = points = 0
-        rows: list[tuple[float, int, bytes]] = []
+        bodies: list[tuple[int, bytes]] = []
         new_keys: list[MessageKey] = []
         bad: list[tuple[Rejection, bytes]] = list(rejected)
         taken, near = seen_record.lookup(self._db, keys) if keys else (set(), {})
@@ -245,8 +256,9 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             elif body:
                 n = body.count(b"\n") + 1
                 points += n
-                rows.append((received_at, n, body))
+                bodies.append((n, body))
         seen_record.record(self._db, new_keys, near, received_at, self.seen_window_s)
+        rows = [(received_at, n, blob) for n, blob in pack(bodies)]  # few rows, deflated
         insert_many(self._db, "INSERT INTO msgs (received_at,points,body) VALUES ", 3, rows)
         quarantined = self._insert_quarantine(bad, received_at) if bad else self._q
         seen = self._seen + accepted
@@ -285,8 +297,12 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             skip: set[int] = set()  # lines acked apart from their row (few, usually none)
             if self._acked:
                 skip = {int(r[0]) for r in self._db.execute("SELECT line_id FROM acked")}
+            gone, cut_before = self._skipped()  # a deferred ack's lines are not waiting
+            skip.update(cut_before)
             skip_rows = {(i - ROW_BASE) >> ROW_SHIFT for i in skip}
-            cur = self._db.execute("SELECT id, received_at, body FROM msgs ORDER BY id")
+            lo, hi = gone if gone is not None else (0, -1)
+            cur = self._db.execute("SELECT id, received_at, body FROM msgs WHERE id < ? OR "
+                                   "id > ? ORDER BY id", (lo, hi))
             ids: list[int] = []
             lines: list[bytes] = []
             stamps: list[float] = []
@@ -295,7 +311,7 @@ class DurableBuffer(PriorityLines, QuarantineSide):
             try:
                 for row, at, body in cur:
                     base = line_id(row, 0)
-                    parts = bytes(body).split(b"\n")
+                    parts = unpack(bytes(body))
                     if row in skip_rows:
                         kept = [(base + i, p) for i, p in enumerate(parts) if base + i not in skip]
                         row_ids = [k[0] for k in kept]
@@ -321,61 +337,6 @@ class DurableBuffer(PriorityLines, QuarantineSide):
         return Batch(ids[0], ids[-1], tuple(ids), tuple(lines), tuple(stamps),
                      whole, tuple(cut) if whole else ())
 
-    def ack(self, batch: Batch) -> None:
-        """Delete exactly the lines of ``batch`` (the store has them); a message row goes
-        once all its lines are acked, the rest of a row stays for the next batch."""
-        if not batch.ids:
-            return
-        if batch.whole is not None:
-            self._ack_whole(batch.whole, batch.cut)
-            return
-        prio = [i for i in batch.ids if i < ROW_BASE] if batch.first_id < ROW_BASE \
-            or batch.last_id < ROW_BASE else []
-        with self._lock:
-            with self._ack_transaction():
-                n = ack_priority(self._db, prio, batch) if prio else 0
-                if len(prio) < len(batch.ids):
-                    n += self._ack_rows([i for i in batch.ids if i >= ROW_BASE]
-                                        if prio else batch.ids)
-            self._depth -= n
-
-    @contextmanager
-    def _ack_transaction(self) -> Iterator[None]:
-        """One transaction; on failure re-read the acked count (DiskFull: retry later)."""
-        try:
-            with transaction(self._db):
-                yield
-        except BaseException as exc:
-            self._acked = self._scalar("SELECT count(*) FROM acked")
-            if is_disk_full(exc):
-                self._raise_disk_full(exc)
-            raise
-        self.disk_full = False
-
-    def _ack_whole(self, whole: tuple[int, int], cut: tuple[int, ...]) -> None:
-        """A batch as ``get_batch`` made it: every remaining line of a range of rows, then
-        maybe some lines of the next row (the batch was full)."""
-        with self._lock:
-            with self._ack_transaction():
-                n = self._db.execute("SELECT coalesce(sum(points), 0) FROM msgs WHERE id "
-                                     "BETWEEN ? AND ?", whole).fetchone()[0]
-                self._db.execute("DELETE FROM msgs WHERE id BETWEEN ? AND ?", whole)
-                if self._acked:  # lines of these rows acked earlier were not waiting
-                    gone = self._db.execute(
-                        "DELETE FROM acked WHERE line_id BETWEEN ? AND ?",
-                        (line_id(whole[0], 0), line_id(whole[1] + 1, 0) - 1)).rowcount
-                    n -= gone
-                    self._acked -= gone
-                if cut:
-                    n += self._ack_rows(cut)
-            self._depth -= n
-
-    def _ack_rows(self, ids: Sequence[int]) -> int:
-        """Ack lines of ``msgs`` rows; returns how many were still waiting."""
-        count, acked_delta = ack_rows(self._db, ids, self._acked > 0)
-        self._acked += acked_delta
-        return count
-
     def stats(self) -> BufferStats:
         with self._lock:
             return BufferStats(depth=self._depth, oldest_age_s=self._oldest_age(),
@@ -385,11 +346,17 @@ class DurableBuffer(PriorityLines, QuarantineSide):
                                full_refusals=self.full_refusals, seen_keys=self._seen)
 
     def _oldest_age(self) -> float:
-        firsts = [self._db.execute(f"SELECT received_at FROM {t} ORDER BY id LIMIT 1")
-                  .fetchone() for t in (("lines", "msgs") if self._priority else ("msgs",))]
+        gone = self._skipped()[0]  # a deferred ack's rows are not waiting
+        after = gone[1] if gone is not None else 0
+        firsts = [self._db.execute(f"SELECT received_at FROM {t} WHERE id > ? ORDER BY id "
+                                   "LIMIT 1", (after if t == "msgs" else 0,)).fetchone()
+                  for t in (("lines", "msgs") if self._priority else ("msgs",))]
         oldest = min((float(r[0]) for r in firsts if r), default=None)
         return max(0.0, time.time() - oldest) if oldest is not None else 0.0
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        try:
+            self.flush_acks()
+        finally:
+            with self._lock:
+                self._db.close()

@@ -27,8 +27,12 @@ class PriorityLines:
     _db: sqlite3.Connection
     _priority: int
     _depth: int
+    _pending: Batch | None
 
-    def _ack_transaction(self) -> AbstractContextManager[None]:
+    def _ack_transaction(self, sync: bool = True) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _apply_pending(self) -> None:
         raise NotImplementedError
 
     def put_priority(self, points: Sequence[Point], at: float) -> int:
@@ -37,7 +41,9 @@ class PriorityLines:
         lines = [encode_point(p).encode() for p in points]
         with self._lock:
             with self._ack_transaction():
+                self._apply_pending()  # a deferred ack of the forwarder, in this commit
                 n = insert_lines(self._db, lines, at)
+            self._pending = None
             self._priority, self._depth = self._priority + n, self._depth + n
         return n
 

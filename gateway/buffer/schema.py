@@ -2,15 +2,18 @@
 
 One SQLite file under ``data_dir`` in WAL mode holds three things that must agree:
 
-- ``msgs``: one row per accepted message (its encoded line-protocol points as
-  one blob, their count, ``received_at``), oldest first, until the forwarder
-  acks every line of it (rows leave only after the store acknowledged them).
+- ``msgs``: the accepted messages' encoded line-protocol points, a few rows per
+  ``put`` (up to 256 lines each, whole messages, deflated: :mod:`gateway.buffer.
+  packing`; older files hold one raw row per message), with their count and
+  ``received_at``, oldest first, until the forwarder acks every line of it (rows
+  leave only after the store acknowledged them; the delete is written with the
+  next commit, :mod:`gateway.buffer.ack_side`).
   A batch is still a sequence of *lines* with one id each (``line_id``: the
   row id and the line's index in it); lines of a row acked on their own (a
   batch cut in the middle of a message, or a slice of the forwarder's
   split-and-quarantine path) are recorded in ``acked`` in the same
   transaction and skipped from then on, and the row goes once all its lines
-  are acked. One row per message instead of one per point, and one bulk dedup
+  are acked. Few rows per ``put`` instead of one per point, and one bulk dedup
   query per ``put``, is what keeps SQLite cheap per message;
 - ``lines``: the one-row-per-point table of earlier versions. It is still
   read (first, oldest data) and acked, so a buffer written before the upgrade

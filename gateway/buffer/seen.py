@@ -20,6 +20,7 @@ so the keys that matter are the newest. Pruning runs at most once a minute
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -27,13 +28,14 @@ from collections.abc import Sequence
 from protocols import MessageKey
 
 __all__ = ["SCHEMA", "Near", "count_keys", "existing_keys", "insert_many", "lookup",
-           "migrate", "prune_seen", "record"]
+           "migrate", "prune_seen", "record", "stamp"]
 
 Key = MessageKey
 Run = tuple[int, int, float]  # lo, hi, at (the newest key's receive time)
 Near = dict[tuple[str, int], list[Run]]
 
 _VARIABLES = 900  # bound parameters per statement (SQLite's limit is 32766 since 3.32)
+_STAMP_MAX_S = 600.0  # see stamp()
 _BUCKETS = 8  # a run only grows within one window/8 of time: pruning stays near the window
 
 #: the record: runs of consecutive seqs per (device, boot). The old one-row-per-key
@@ -105,21 +107,34 @@ def existing_keys(db: sqlite3.Connection, keys: Sequence[Key]) -> set[Key]:
     return lookup(db, keys)[0]
 
 
+def stamp(at: float, window_s: float) -> float:
+    """The ``at`` stored for a key received at ``at``: rounded *up* to a step of
+    window/64 (at most 10 minutes). A run growing by one key then keeps its ``at``
+    most of the time, so the commit rewrites only the run's row, not also its
+    ``seen_runs_at`` index entry on another leaf (7 of a 10 msg/s commit's ~33 WAL
+    pages, issue 21); a key is kept up to one step longer, never shorter."""
+    step = min(_STAMP_MAX_S, window_s / 64)
+    return math.ceil(at / step) * step if step > 0 else at
+
+
 def record(db: sqlite3.Connection, new: Sequence[Key], near: Near, at: float,
            window_s: float) -> None:
     """Add ``new`` keys (none recorded yet) received at ``at``: each extends or bridges
     the runs of its (device, boot) that grew within the same window/8 of time, or starts
     a run. ``near`` is :func:`lookup`'s answer for a superset of ``new``."""
     bucket = window_s / _BUCKETS
+    at = stamp(at, window_s)
     now_b = at // bucket
     groups: dict[tuple[str, int], list[int]] = {}
     for dev, boot, seq in new:
         groups.setdefault((dev, boot), []).append(seq)
     gone: list[tuple[str, int, int]] = []
     rows: list[tuple[str, int, int, int, float]] = []
+    grown: list[tuple[int, str, int, int]] = []  # the same run, one more key, same at
     for (dev, boot), seqs in groups.items():
         live = [(lo, hi, True) for lo, hi, t in near.get((dev, boot), ())
                 if t // bucket == now_b]  # older runs stay as they are
+        stamps = {lo: t for lo, _, t in near.get((dev, boot), ())}
         merged: list[tuple[int, int, list[int], bool]] = []  # lo, hi, old runs' lo, new?
         for lo, hi, old in sorted(live + [(s, s, False) for s in seqs]):
             if merged and lo <= merged[-1][1] + 1:
@@ -128,11 +143,16 @@ def record(db: sqlite3.Connection, new: Sequence[Key], near: Near, at: float,
             else:
                 merged.append((lo, hi, [lo] if old else [], not old))
         for lo, hi, olds, grew in merged:
-            if grew or len(olds) > 1:
+            if olds == [lo] and grew and stamps.get(lo) == at:
+                grown.append((hi, dev, boot, lo))
+            elif grew or len(olds) > 1:
                 gone.extend((dev, boot, o) for o in olds)
                 rows.append((dev, boot, lo, hi, at))
     if gone:
         db.executemany("DELETE FROM seen_runs WHERE device = ? AND boot = ? AND lo = ?", gone)
+    if grown:
+        db.executemany("UPDATE seen_runs SET hi = ? WHERE device = ? AND boot = ? AND lo = ?",
+                       grown)
     insert_many(db, "INSERT INTO seen_runs VALUES ", 5, rows)
 
 

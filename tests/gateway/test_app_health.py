@@ -135,9 +135,16 @@ def test_lastseen_is_written_when_due_and_at_close(tmp_path: Path) -> None:
         table.flush_if_due()  # not due yet
         assert read_lastseen(tmp_path)[0].last_seen == 100.0
         now[0] = 10.0
+        table.flush_if_due()  # only a newer time of a known device: waits for the refresh
+        assert read_lastseen(tmp_path)[0].last_seen == 100.0
+        now[0] = 35.0
         table.flush_if_due()
         assert read_lastseen(tmp_path)[0].last_seen == 110.0
-        table.update([Sighting("air-0003", 120.0, "telemetry")])
+        table.update([Sighting("air-0001", 115.0, "telemetry")])
+        now[0] = 40.0
+        table.update([Sighting("air-0003", 120.0, "telemetry")])  # news: a new device
+        assert {r.device: r.last_seen for r in read_lastseen(tmp_path)} == {
+            "air-0001": 115.0, "air-0002": 101.0, "air-0003": 120.0}
         assert table.all()[-1].device == "air-0003"  # the gateway's own view is current
     finally:
         table.close()

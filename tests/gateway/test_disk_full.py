@@ -71,7 +71,7 @@ class FullOn:
     """A connection whose ``verb`` statements fail as on a full file system (a delete
     can fail there, the WAL grows first; max_page_count never fails a shrinking write)."""
 
-    def __init__(self, db: sqlite3.Connection, verb: str) -> None:
+    def __init__(self, db: sqlite3.Connection, verb: str | tuple[str, ...]) -> None:
         self._db = db
         self._verb = verb
 
@@ -80,6 +80,11 @@ class FullOn:
             raise sqlite3.OperationalError("database or disk is full")
         return self._db.execute(sql, *args)
 
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql.startswith(self._verb):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.executemany(sql, *args)
+
     def __getattr__(self, name: str) -> object:
         return getattr(self._db, name)
 
@@ -87,17 +92,22 @@ class FullOn:
 def test_ack_on_a_full_disk_raises_diskfull_and_keeps_the_rows(buf: DurableBuffer) -> None:
     for seq in range(50):
         buf.put([accepted("a", 1, seq, n_points=20)], T0 + seq)
+    first = buf.get_batch(500)
+    assert first is not None
+    buf.ack(first)  # deferred into the next commit: nothing written yet
     batch = buf.get_batch(10_000)
-    assert batch is not None
+    assert batch is not None and len(batch) == 500
     real = buf._db
     buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
     with pytest.raises(DiskFull):
-        buf.ack(batch)
+        buf.ack(batch)  # deletes both: fails on the full disk
     assert not real.in_transaction
-    assert buf.stats().depth == 1000 and buf.disk_full
+    assert buf.stats().depth == 500 and buf.disk_full
+    assert real.execute("SELECT count(*) FROM msgs").fetchone()[0] == 50  # rows kept
     buf._db = real
     buf.ack(batch)  # the retry succeeds
     assert buf.stats().depth == 0 and not buf.disk_full
+    assert real.execute("SELECT count(*) FROM msgs").fetchone()[0] == 0
 
 
 def test_transaction_rolls_back_only_what_is_open(tmp_path: Path) -> None:
@@ -162,9 +172,11 @@ def test_forwarder_retries_a_delete_that_fails_on_a_full_disk(buf: DurableBuffer
 
     lines = fill(buf, 50)
     store, sleep = FakeStore(), FakeSleep()
-    fwd, metrics = make(buf, store, sleep=sleep)
+    # batches of 20 out of one row of 50 lines: the first two record their lines in
+    # `acked` (and fail), the last one deletes the row (deferred into close)
+    fwd, metrics = make(buf, store, batch_size=20, sleep=sleep)
     real = buf._db
-    buf._db = FullOn(real, "DELETE")  # type: ignore[assignment]
+    buf._db = FullOn(real, ("DELETE", "INSERT INTO acked"))  # type: ignore[assignment]
     fails: list[bool] = []
 
     async def go() -> None:

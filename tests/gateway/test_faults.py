@@ -32,7 +32,7 @@ from tests.gateway.helpers import (
 from tests.servers import Influxd, Mosquitto, VictoriaMetrics, free_port, running, wait_for
 
 pytestmark = pytest.mark.slow
-N_FULL = 1500
+N_FULL = 6000  # ~12 MiB of lines, ~1.6 MiB deflated in the buffer: more than its 1 MiB
 
 
 class VMKeepsDuplicates(VictoriaMetrics):
@@ -213,7 +213,7 @@ def test_full_buffer_stops_acks_then_drains(tmp_path: Path, mosquitto: Mosquitto
     pub = Publisher(mosquitto.port)
     influxd.pause()
     try:
-        t = stream(pub, N_FULL, 6, rate=3000.0, samples=20)  # 30,000 points: ~3 MiB of lines
+        t = stream(pub, N_FULL, 6, rate=3000.0, samples=20)  # see N_FULL
         wait_for(lambda: gw.healthz()[1].get("buffer_full"), 30, what="buffer full")
         assert gw.metric("livinglab_buffer_full_total") >= 1
         held = gw.healthz()[1]["pending"]
