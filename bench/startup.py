@@ -11,8 +11,9 @@ checkout (e.g. a ``git worktree`` of an older commit) with the same venv, its
 
     python -m bench.startup --rounds 5 -m 2000 --tree old=/tmp/old --tree new=.
 
-Also reports the gateway's own log time of its first line (imports done) and
-the process's import time (``python -X importtime`` of the CLI and ``gateway.app``).
+Also reports ``import_s`` (a fresh python importing what the gateway imports before
+it runs, wall time, interpreter start included) and ``subscribed_s`` (the broker
+logged the gateway's SUBSCRIBE).
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ def env_for(tree: Path) -> dict[str, str]:
     return env
 
 
-def import_s(tree: Path) -> float:
-    """Wall seconds of ``python -c 'import the CLI + gateway.app'`` (a fresh process)."""
-    code = ("import gateway.cli as c; c.build_parser(c.command_modules()); import gateway.app")
+def import_s(tree: Path, store: str) -> float:
+    """Wall seconds of a fresh ``python -c`` importing what ``livinglab gateway`` imports
+    before it runs: the CLI's assembly (all commands before ``modules_for``), gateway.app
+    and the store module."""
+    mod = "influxdb2" if store == "vm" else "influxdb1"
+    code = ("import gateway.cli as c; m = getattr(c, 'modules_for', None); "
+            "c.build_parser(m(['gateway']) if m else c.command_modules()); "
+            f"import gateway.app; import gateway.stores.{mod}")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env_for(tree), check=True)
+    subprocess.run([sys.executable, "-c", code], env=env_for(tree), cwd=tree, check=True)
     return time.perf_counter() - t0
 
 
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(a.rounds):
             order = list(trees) if k % 2 == 0 else list(reversed(trees))
             for label in order:
-                imp = import_s(Path(trees[label]))
+                imp = import_s(Path(trees[label]), a.store)
                 r = one(Path(trees[label]), cfgs[label], work / label / "gw.log", broker,
                         counter, f"su{k}{label}", a.messages)
                 r.update(label=label, round=k, import_s=round(imp, 3),
