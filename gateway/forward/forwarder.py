@@ -5,7 +5,8 @@ One loop, one batch in flight:
 1. take the oldest ``batch_size`` lines; a smaller batch waits (woken by the
    ingress after each ``put``) until it is full or its oldest line is
    ``flush_interval_s`` old, so a quiet fleet still sees readings promptly and a
-   busy one sends full batches without delay;
+   busy one sends full batches without delay. Health lines, and the first batch
+   of readings after a start, go at once (issue 21: a backlog's first point);
 2. write it; on success ack it (rows leave the buffer only now) and count it;
 3. StoreTransient (connection, timeout, 5xx, 429): back off (capped exponential,
    full jitter, Retry-After as a floor) and retry the SAME batch. The buffer is

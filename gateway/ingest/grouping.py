@@ -42,6 +42,8 @@ class Window:
     window; but the last messages of a burst, fewer than a group, would then wait the
     whole window (measured at 1,000 msg/s with a 2.5 s window: p99 2.8 s). So the
     window is also at most half the time a group takes to fill at the recent rate.
+    Before the first estimate (0.25 s) the arrivals so far stand for the rate, so a
+    backlog drained at start is not held the whole window at its tail.
     """
 
     def __init__(self, window_s: float, group: int) -> None:
