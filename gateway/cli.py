@@ -38,6 +38,18 @@ def command_modules() -> list[ModuleType]:
             sensorthings_cli]
 
 
+def modules_for(argv: Sequence[str]) -> list[ModuleType]:
+    """The cli modules a command line needs: ``livinglab gateway ...`` only its own, so
+    the gateway process starts without importing every other package's commands (the
+    start-up path of issue 21: first point within 0.5 s of start); anything else, and
+    ``--help``, gets them all."""
+    if argv and argv[0] == "gateway":
+        from . import gateway_cli
+
+        return [gateway_cli]
+    return command_modules()
+
+
 def build_parser(mods: Sequence[ModuleType]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livinglab",
@@ -49,7 +61,7 @@ def build_parser(mods: Sequence[ModuleType]) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    mods = command_modules()
+    mods = modules_for(sys.argv[1:] if argv is None else argv)
     errors: tuple[type[BaseException], ...] = (GatewayError, ConfigError)
     for mod in mods:
         errors += tuple(getattr(mod, "ERRORS", ()))

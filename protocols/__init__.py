@@ -4,11 +4,12 @@ Everything the gateway, firmware tests and provisioning share about what goes ov
 MQTT and into InfluxDB. See ``docs/wire-contract-reference.md``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import ProtocolError, TopicError
 from .ids import ID_RE, SENSOR_RE, is_id, is_sensor
 from .jsonstrict import JsonError, loads_strict
 from .lineprotocol import Point, encode_lines, encode_point, make_point, parse_line
-from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
 from .quantities import (
     BUILTIN,
     DOMAINS,
@@ -42,6 +43,23 @@ from .validate import (
     value_verdict,
 )
 from .validate_status import validate_status
+
+if TYPE_CHECKING:
+    from .models import DeviceConfig, GatewayStatus, RejectionReport, Sample, Status, Telemetry
+
+#: the pydantic models, imported on first use: building them costs a gateway's start
+#: more than everything else it imports (issue 21, "first point within 0.5 s")
+_MODELS = frozenset({"DeviceConfig", "GatewayStatus", "RejectionReport", "Sample", "Status",
+                     "Telemetry"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODELS:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BUILTIN",

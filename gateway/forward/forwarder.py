@@ -5,7 +5,8 @@ One loop, one batch in flight:
 1. take the oldest ``batch_size`` lines; a smaller batch waits (woken by the
    ingress after each ``put``) until it is full or its oldest line is
    ``flush_interval_s`` old, so a quiet fleet still sees readings promptly and a
-   busy one sends full batches without delay;
+   busy one sends full batches without delay. Health lines, and the first batch
+   of readings after a start, go at once (issue 21: a backlog's first point);
 2. write it; on success ack it (rows leave the buffer only now) and count it;
 3. StoreTransient (connection, timeout, 5xx, 429): back off (capped exponential,
    full jitter, Retry-After as a floor) and retry the SAME batch. The buffer is
@@ -86,6 +87,7 @@ class Forwarder:
         #: a buffer update after a write failed with a full disk (being retried)
         self.disk_full = False
         self._internal_logged: set[str] = set()
+        self._sent_readings = False  #: a batch of readings was handed out since start
 
     def wake(self) -> None:
         """New data was committed (call from the event loop thread)."""
@@ -139,7 +141,12 @@ class Forwarder:
                 if batch is None:
                     deadline = None
                 else:
-                    if len(batch) >= self._batch_size:
+                    # health lines go at once (they come first anyway); so does the first
+                    # batch of readings after a start: the first point of a backlog is in
+                    # the store without waiting the flush interval (issue 21's start-up)
+                    if len(batch) >= self._batch_size or batch.priority \
+                            or not self._sent_readings:
+                        self._sent_readings = self._sent_readings or not batch.priority
                         return batch
                     waited = max(0.0, self._wall() - batch.received_at[0])
                     if deadline is None:

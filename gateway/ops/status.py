@@ -2,18 +2,21 @@
 
 ``online`` with its counters when it connects and every ``REFRESH_S`` seconds;
 the broker publishes the last will (``offline``) if the gateway vanishes, and
-the gateway publishes ``offline`` itself on a clean stop. Payloads are built
-through the contract's :class:`protocols.models.GatewayStatus`, so they always
-match the published schema.
+the gateway publishes ``offline`` itself on a clean stop. Payloads follow the
+contract's :class:`protocols.models.GatewayStatus` field for field (its order,
+``null`` left out, compact JSON as its ``model_dump_json``); they are built as
+plain JSON because importing the pydantic models would cost the gateway's start
+more than everything else it imports (issue 21); ``tests/gateway/test_app_health``
+validates them against the model.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from importlib import metadata
-
-from protocols.models import GatewayStatus
+from typing import Any
 
 REFRESH_S = 10.0
 
@@ -46,16 +49,21 @@ class GatewayHealth:
 
 def online_payload(h: GatewayHealth, now: float | None = None) -> bytes:
     """The retained ``online`` payload (JSON)."""
-    model = GatewayStatus(
-        state="online", gateway=h.gateway, site=h.site, version=_version(),
-        started_at=float(h.started_at), ts=float(time.time() if now is None else now),
-        received=h.received, accepted=h.accepted, rejected=h.rejected,
-        duplicates=h.duplicates, forwarded=h.forwarded, buffer_depth=h.buffer_depth,
-        buffer_full=h.buffer_full, disk_full=h.disk_full)
-    return model.model_dump_json(exclude_none=True).encode()
+    return _dump({
+        "state": "online", "gateway": h.gateway, "site": h.site, "version": _version(),
+        "started_at": float(h.started_at), "ts": float(time.time() if now is None else now),
+        "received": int(h.received), "accepted": int(h.accepted),
+        "rejected": int(h.rejected), "duplicates": int(h.duplicates),
+        "forwarded": int(h.forwarded), "buffer_depth": int(h.buffer_depth),
+        "buffer_full": bool(h.buffer_full), "disk_full": bool(h.disk_full)})
 
 
 def offline_payload(gateway: str, site: str) -> bytes:
     """The last will and the clean-stop message: only state, gateway and site."""
-    return GatewayStatus(state="offline", gateway=gateway, site=site).model_dump_json(
-        exclude_none=True).encode()
+    return _dump({"state": "offline", "gateway": gateway, "site": site})
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    """``model_dump_json(exclude_none=True)``: no nulls, no spaces, UTF-8."""
+    return json.dumps({k: v for k, v in doc.items() if v is not None}, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False).encode()
