@@ -68,12 +68,10 @@ class InfluxDB1Store:
                                                         timeout=self._timeout)
         return self._conn
 
-    def _request(self, path: str, params: dict[str, str], body: bytes | None,
-                 method: str = "POST") -> tuple[int, str, str | None]:
-        """POST (or ``method``) and return (status, body text, Retry-After); network
-        trouble is transient. Shared with :class:`~.influxdb2.InfluxDB2Store`."""
-        query = urllib.parse.urlencode(params)
-        target = f"{self._base}{path}{'?' + query if query else ''}"
+    def _request(self, path: str, params: dict[str, str],
+                 body: bytes) -> tuple[int, str, str | None]:
+        """POST and return (status, body text, Retry-After); network trouble is transient."""
+        target = f"{self._base}{path}?{urllib.parse.urlencode(params)}"
         headers = dict(self._headers)
         if path == "/query":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -82,7 +80,7 @@ class InfluxDB1Store:
                 reused = self._conn is not None
                 try:
                     conn = self._connection()
-                    conn.request(method, target, body=body, headers=headers)
+                    conn.request("POST", target, body=body, headers=headers)
                     resp = conn.getresponse()
                     text = resp.read().decode("utf-8", "replace")
                     if resp.getheader("Connection", "").lower() == "close":
