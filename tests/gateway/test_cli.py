@@ -107,3 +107,22 @@ def test_registering_the_commands_imports_no_heavy_library() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_the_gateway_process_imports_only_what_it_runs() -> None:
+    """Issue 21's start-up (first point within 0.5 s of start): ``livinglab gateway``
+    assembles only its own command, and the running gateway's modules import no other
+    package's commands, no pydantic payload models (the retained status is plain JSON),
+    no console and no heavy library. ``influxdb-client`` (the interfaces spec's client
+    for ``kind = "influxdb2"``) is imported by that store alone, when it is the one."""
+    heavy = ("cryptography", "pyarrow", "starlette", "uvicorn", "jinja2", "influxdb_client",
+             "odata_query", "protocols.models", "protocols.schema", "gateway.console",
+             "gateway.alerts", "gateway.opendata", "gateway.sensorthings", "devices",
+             "provisioning", "aiomqtt")
+    code = ("import sys, gateway.cli as c; c.build_parser(c.modules_for(['gateway'])); "
+            "import gateway.app; from gateway.stores import make_store; "
+            "from gateway.stores import influxdb1, sqlite; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert res.stdout.strip() == "[]"
