@@ -84,8 +84,9 @@ def test_status_payloads_match_the_contract_model() -> None:
     offline = json.loads(offline_payload("gw-1", SITE))
     assert offline == {"state": "offline", "gateway": "gw-1", "site": SITE}
     # built without pydantic (start-up time), byte for byte what the model would send
-    for h in (h, GatewayHealth("gw-2", SITE, 1795351934.25, 0, 0, 0, 0, 0, 7, True, True)):
-        raw = online_payload(h, now=1795351944.125)
+    for health in (h, GatewayHealth("gw-2", SITE, 1795351934.25, 0, 0, 0, 0, 0, 7, True,
+                                    True)):
+        raw = online_payload(health, now=1795351944.125)
         assert raw == GatewayStatus.model_validate_json(raw).model_dump_json(
             exclude_none=True).encode()
     raw = offline_payload("gw-1", SITE)
