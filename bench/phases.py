@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.flame import Profiler
 from bench.procs import Consumer, child_env, log_size, publish, subscribed
 from bench.profile import POINTS_PER_MSG, READINGS_PER_MSG
-from bench.stores import Counter
+from bench.stores import Counter, InfluxCounter
 from tests.servers import Mosquitto
 
 TOPIC = "livinglab/v1/+/+/telemetry"
@@ -302,7 +302,19 @@ def latency(ctx: Ctx, msg_rate: float, seconds: float) -> dict[str, object]:
         return ctx.consumer.metric(fwd_name)
 
     interval = 0.01
-    if read() is None:
+    if msg_rate <= 100 and isinstance(ctx.counter, InfluxCounter):
+        # at a low rate the gateway's own points (health, delivery and rejection counts,
+        # written every minute) are a large share of the forwarded counter and run it
+        # ahead of the readings (negative latencies): count the phase's own points
+        source = "store: points of the lat-* devices (count query), polled every 50 ms"
+        interval = 0.05
+
+        def read() -> float | None:  # noqa: F811 - the exact count, where it is cheap
+            try:
+                return float(ctx.counter.count("lat")[0])
+            except OSError:
+                return None
+    elif read() is None:
         source = "store ingest counter (readings / 8 * 3), polled every 50 ms"
         interval = 0.05
 
