@@ -18,21 +18,28 @@ from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from .errors import ProtocolError
-from .ids import is_sensor
 from .jsonstrict import loads_strict as loads_strict
 from .lineprotocol import Point, field_key, line_head
 from .quantities import BUILTIN, Registry
+from .validate_shape import (
+    _DETAIL_MAX,
+    _check_clock,
+    _check_samples,
+    _decode,
+    _header,
+    _Reject,
+    _short,
+)
+from .validate_shape import MAX_COUNTER as MAX_COUNTER  # re-exported: part of the API
+from .validate_shape import MAX_PAYLOAD as MAX_PAYLOAD
+from .validate_shape import MAX_SAMPLES as MAX_SAMPLES
+from .validate_shape import MAX_VALUES as MAX_VALUES
 
-MAX_PAYLOAD = 16384
-MAX_SAMPLES = 256
-MAX_VALUES = 32
-MAX_COUNTER = 2**31 - 1
 MIN_TIME = 1577836800.0  # 2020-01-01T00:00:00Z
 MAX_FUTURE_S = 300.0
 #: reports per message (wire contract, "Rejection reports, bounded"); the rest are
 #: summed up in one ``too_many_rejections`` report carrying their count
 MAX_REPORTS = 16
-_DETAIL_MAX = 200
 
 REASONS: dict[str, str] = {
     # whole message
@@ -141,132 +148,6 @@ class StatusRecord:
     #: float and str fields as sent; ``update`` (when sent) as a dict of str
     fields: dict[str, float | str | dict[str, str]]
     point: Point
-
-
-def _short(x: object) -> str:
-    s = repr(x)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-def _as_float(x: int | float) -> float:
-    """``float(x)`` that maps ints beyond the double range to +/-inf instead of raising."""
-    try:
-        return float(x)
-    except OverflowError:
-        return math.inf if x > 0 else -math.inf
-
-
-class _Reject(Exception):
-    """Internal: aborts a whole message with one reason."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail[:_DETAIL_MAX]
-
-
-def _int_field(obj: dict[str, Any], key: str) -> int:
-    if key not in obj:
-        raise _Reject("missing_field", f"{key!r} is required")
-    x = obj[key]
-    if type(x) is not int:
-        raise _Reject("mistyped_field", f"{key!r} must be an integer, got {_short(x)}")
-    return x
-
-
-def _header(obj: object, device: str) -> tuple[str, int, int, list[Any]]:
-    if type(obj) is not dict:
-        raise _Reject("not_object", f"top level is {type(obj).__name__}, not an object")
-    v = _int_field(obj, "v")
-    if "device" not in obj:
-        raise _Reject("missing_field", "'device' is required")
-    dev = obj["device"]
-    if type(dev) is not str:
-        raise _Reject("mistyped_field", f"'device' must be a string, got {_short(dev)}")
-    boot = _int_field(obj, "boot")
-    seq = _int_field(obj, "seq")
-    if "samples" not in obj:
-        raise _Reject("missing_field", "'samples' is required")
-    samples = obj["samples"]
-    if type(samples) is not list:
-        raise _Reject("mistyped_field", f"'samples' must be an array, got {_short(samples)}")
-    if v != 1:
-        raise _Reject("bad_version", f"v is {v}, this gateway speaks v1")
-    if dev != device:
-        raise _Reject("device_mismatch", f"payload device {_short(dev)} on the topic of {device!r}")
-    for name, n in (("boot", boot), ("seq", seq)):
-        if not 0 <= n <= MAX_COUNTER:
-            raise _Reject("invalid_field", f"{name} {n} outside 0..2^31-1")
-    if not 1 <= len(samples) <= MAX_SAMPLES:
-        raise _Reject("invalid_field", f"{len(samples)} samples, expected 1..{MAX_SAMPLES}")
-    return dev, boot, seq, samples
-
-
-def _is_number(x: object) -> bool:
-    t = type(x)
-    return t is int or t is float
-
-
-def _check_sample(i: int, s: object) -> tuple[str, float, bool, dict[str, Any]]:
-    """Returns (sensor, ts-or-age, is_age, values) or raises bad_sample."""
-    if type(s) is not dict:
-        raise _Reject("bad_sample", f"samples[{i}] is not an object")
-    sensor = s.get("sensor")
-    if not is_sensor(sensor):
-        raise _Reject("bad_sample", f"samples[{i}].sensor {_short(sensor)} is not a sensor id")
-    has_ts, has_age = "ts" in s, "age" in s
-    if has_ts == has_age:
-        raise _Reject("bad_sample", f"samples[{i}] needs exactly one of ts and age")
-    key = "age" if has_age else "ts"
-    t = s[key]
-    if not _is_number(t):
-        raise _Reject("bad_sample", f"samples[{i}].{key} {_short(t)} is not a number")
-    if has_age and t < 0:
-        raise _Reject("bad_sample", f"samples[{i}].age {t} is negative")
-    values = s.get("values")
-    if type(values) is not dict or not 1 <= len(values) <= MAX_VALUES:
-        raise _Reject("bad_sample", f"samples[{i}].values must be an object of 1..{MAX_VALUES}")
-    return sensor, _as_float(t), has_age, values  # type: ignore[return-value]
-
-
-_SENSORS_OK: set[str] = set()  # sensor ids already found valid (bounded below)
-
-
-def _check_samples(raw: list[Any]) -> list[tuple[str, float, bool, dict[str, Any]]]:
-    """:func:`_check_sample` for every sample, with the usual shape (a known-good
-    sensor id, a numeric ``ts`` or ``age`` alone, 1..32 values) decided inline: this
-    runs for every sample of every message. Anything else goes through
-    :func:`_check_sample`, which gives the verdict and its message."""
-    out = []
-    for i, s in enumerate(raw):
-        if type(s) is dict:
-            sensor = s.get("sensor")
-            values = s.get("values")
-            if (type(sensor) is str and sensor in _SENSORS_OK and type(values) is dict
-                    and 0 < len(values) <= MAX_VALUES):
-                t = s.get("ts")
-                if type(t) is float and "age" not in s:
-                    out.append((sensor, t, False, values))
-                    continue
-                if t is None and "ts" not in s:
-                    t = s.get("age")
-                    if type(t) is float and t >= 0.0:
-                        out.append((sensor, t, True, values))
-                        continue
-        checked = _check_sample(i, s)
-        if len(_SENSORS_OK) < 4096:
-            _SENSORS_OK.add(checked[0])
-        out.append(checked)
-    return out
-
-
-def _decode(payload: bytes) -> object:
-    """Size limit, then strict RFC 8259 JSON: the first two whole-message rules."""
-    if len(payload) > MAX_PAYLOAD:
-        raise _Reject("too_large", f"{len(payload)} bytes, limit {MAX_PAYLOAD}")
-    try:
-        return loads_strict(payload)
-    except ValueError as exc:
-        raise _Reject("not_json", str(exc)) from None
 
 
 def validate_telemetry(topic: str, payload: bytes, site: str, received_at: float,
@@ -403,11 +284,6 @@ def value_verdict(name: str, x: object, registry: Registry = BUILTIN) -> Reason 
             rule[0] <= x <= rule[1]:  # type: ignore[operator]
         return None
     return _bad_value(rule, x)
-
-
-def _check_clock(received_at: float) -> None:
-    if not math.isfinite(received_at):
-        raise ValueError(f"received_at {received_at!r} is not a finite Unix time")
 
 
 def _value_detail(i: int, sensor: str, name: str, x: object, reason: str,

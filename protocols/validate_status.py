@@ -8,16 +8,8 @@ from __future__ import annotations
 
 from .lineprotocol import Point, clean_string
 from .text import text_problem
-from .validate import (
-    MAX_COUNTER,
-    Rejection,
-    StatusRecord,
-    _check_clock,
-    _decode,
-    _is_number,
-    _Reject,
-    _short,
-)
+from .validate import Rejection, StatusRecord
+from .validate_shape import MAX_COUNTER, _check_clock, _decode, _is_number, _Reject, _short
 
 _STATUS_STR = ("fw", "board", "ip")
 #: ``update.state`` values (wire contract, "Status additions")
