@@ -22,6 +22,7 @@ from gateway.buffer.core import BufferFull, PutHook, PutResult
 from gateway.ingest.mqtt import Message
 from protocols import Accepted, Point, Rejection
 from protocols.lineprotocol import parse_line
+from tests.servers import wait_for
 
 SITE = "test-site"
 PREFIX = "livinglab/v1"
@@ -330,3 +331,20 @@ def wait_subscribed(gw: GatewayProc, timeout: float = 10.0) -> None:
         if time.monotonic() > end:
             raise TimeoutError("gateway never received its own status (not subscribed?)")
         time.sleep(0.05)
+
+
+def kill9_after(script: str, args: Sequence[str], marker: str, what: str,
+                timeout: float = 30.0) -> None:
+    """Run ``script`` (Python source) in a child with this checkout on its path, wait
+    for it to print ``marker`` on a line of its own, then kill -9 it: a crash at a
+    point the child chose (after a commit, after an ack)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                             env=env, text=True)
+    try:
+        assert child.stdout is not None
+        wait_for(lambda: child.stdout is not None and child.stdout.readline().strip() == marker,
+                 timeout=timeout, what=what)
+    finally:
+        child.kill()
+        child.wait(10)

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from gateway.buffer.core import DurableBuffer
 from gateway.buffer.packing import DEFLATED, ROW_LINES, pack, unpack
 from protocols import Accepted, Point
-from tests.servers import wait_for
+from tests.gateway.helpers import kill9_after
 
 MB = 1024 * 1024
 T0 = 1_796_000_000.0
@@ -112,16 +109,7 @@ def test_kill9_after_a_deferred_ack_loses_nothing_and_doubles_nothing(
     copy of an identical point), nothing lost; after the next put, the ack is durable
     with it: the acked lines are gone, the new ones there once, every key deduped."""
     path = tmp_path / "buffer.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), then],
-                             stdout=subprocess.PIPE, env=env, text=True)
-    try:
-        assert child.stdout is not None
-        wait_for(lambda: child.stdout is not None and child.stdout.readline().strip() == "done",
-                 timeout=30, what="child acked")
-    finally:
-        child.kill()
-        child.wait(10)
+    kill9_after(CHILD, [str(path), then], "done", "child acked")
     buf = DurableBuffer(path, 64 * MB)
     try:
         batch = buf.get_batch(1000)

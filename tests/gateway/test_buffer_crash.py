@@ -3,9 +3,6 @@ and the seen keys were committed together, so the redelivery is a duplicate."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 
 from gateway.buffer.core import DurableBuffer
 from protocols import Accepted
-from tests.servers import wait_for
+from tests.gateway.helpers import kill9_after
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -33,16 +30,7 @@ CHILD = textwrap.dedent("""
 @pytest.mark.slow
 def test_sigkill_after_put_keeps_lines_and_dedup_keys(tmp_path: Path) -> None:
     path = tmp_path / "buffer.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
-                             env=env, text=True)
-    try:
-        assert child.stdout is not None
-        wait_for(lambda: child.stdout is not None and child.stdout.readline().strip() == "1000",
-                 timeout=30, what="child committed 1000 messages")
-    finally:
-        child.kill()
-        child.wait(10)
+    kill9_after(CHILD, [str(path)], "1000", "child committed 1000 messages")
     buf = DurableBuffer(path, 64 * 1024 * 1024)
     try:
         assert buf.stats().depth == 1000
